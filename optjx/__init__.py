@@ -1,0 +1,41 @@
+"""optjx: optimizers for JAX, as composable optax gradient transformations."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from optax import EmptyState as EmptyState
+from optax import GradientTransformation as GradientTransformation
+from optax import GradientTransformationExtraArgs as GradientTransformationExtraArgs
+from optax import apply_updates as apply_updates
+from optax import chain as chain
+
+from optjx import schedules as schedules
+from optjx.optimizers import adadelta as adadelta
+from optjx.optimizers import adagrad as adagrad
+from optjx.optimizers import adam as adam
+from optjx.optimizers import adamw as adamw
+from optjx.optimizers import rmsprop as rmsprop
+from optjx.optimizers import sgd as sgd
+from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
+from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
+from optjx.transforms.adagrad import ScaleByAdagradState as ScaleByAdagradState
+from optjx.transforms.adagrad import scale_by_adagrad as scale_by_adagrad
+from optjx.transforms.adam import ScaleByAdamState as ScaleByAdamState
+from optjx.transforms.adam import scale_by_adam as scale_by_adam
+from optjx.transforms.bias_correction import bias_correction as bias_correction
+from optjx.transforms.clipping import clip as clip
+from optjx.transforms.clipping import clip_by_global_norm as clip_by_global_norm
+from optjx.transforms.clipping import global_norm as global_norm
+from optjx.transforms.ema import EmaState as EmaState
+from optjx.transforms.ema import ema as ema
+from optjx.transforms.rms import ScaleByRmsState as ScaleByRmsState
+from optjx.transforms.rms import scale_by_rms as scale_by_rms
+from optjx.transforms.scale import scale as scale
+from optjx.transforms.scale import scale_by_learning_rate as scale_by_learning_rate
+from optjx.transforms.trace import TraceState as TraceState
+from optjx.transforms.trace import trace as trace
+from optjx.transforms.weight_decay import add_decayed_weights as add_decayed_weights
+
+try:
+    __version__ = version("optjx")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"

@@ -1,0 +1,90 @@
+"""Small pytree helpers shared by every transform: counters, moments, structure checks."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+INT32_MAX = np.iinfo(np.int32).max
+
+
+def zero_count() -> jax.Array:
+    """A fresh int32 step counter."""
+    return jnp.zeros([], jnp.int32)
+
+
+def next_count(count: jax.Array) -> jax.Array:
+    """``count + 1``, saturating at the int32 maximum instead of wrapping negative."""
+    return jnp.where(count < INT32_MAX, count + 1, count)
+
+
+def zeros_like(params, dtype=None):
+    """Zero moments shaped like ``params`` (never an alias of them, so donation works).
+
+    Works on concrete arrays and on ``jax.ShapeDtypeStruct`` leaves alike.
+    """
+    return jax.tree.map(lambda p: jnp.zeros_like(p, dtype=dtype or p.dtype), params)
+
+
+def full_like(params, fill_value, dtype=None):
+    """Moments shaped like ``params`` filled with ``fill_value``."""
+    return jax.tree.map(
+        lambda p: jnp.full_like(p, fill_value, dtype=dtype or p.dtype), params
+    )
+
+
+def default_float(x) -> jax.Array:
+    """``x`` as JAX's default float type (float64 when x64 is on, else float32)."""
+    return jnp.asarray(x, dtype=jnp.asarray(0.0).dtype)
+
+
+def power_complement(decay, t) -> jax.Array:
+    """``1 - decay**t`` at the default float precision (the Adam bias correction)."""
+    return 1.0 - default_float(decay) ** default_float(t)
+
+
+def _paths(tree) -> dict[str, object]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}
+
+
+def check_matching(tree, reference, *, what: str = "gradients", against: str = "the optimizer state") -> None:
+    """Raise ``ValueError`` naming the key path where ``tree`` and ``reference`` differ.
+
+    Runs on Python structure only (at trace time under ``jit``), so it costs nothing
+    in a compiled step. Checks the tree structure and each leaf's shape.
+    """
+    if jax.tree.structure(tree) != jax.tree.structure(reference):
+        got, want = _paths(tree), _paths(reference)
+        missing = [p for p in want if p not in got]
+        extra = [p for p in got if p not in want]
+        if missing:
+            detail = f"key path {missing[0]} is missing from the {what}"
+        elif extra:
+            detail = f"key path {extra[0]} of the {what} is not in {against}"
+        else:
+            detail = (
+                f"containers differ: {jax.tree.structure(tree)} vs "
+                f"{jax.tree.structure(reference)}"
+            )
+        raise ValueError(f"The {what} do not match {against}: {detail}.")
+    for leaf, ref in zip(jax.tree.leaves(tree), jax.tree.leaves(reference)):
+        if np.shape(leaf) != np.shape(ref):
+            for (path, leaf2), ref2 in zip(
+                jax.tree_util.tree_flatten_with_path(tree)[0], jax.tree.leaves(reference)
+            ):
+                if np.shape(leaf2) != np.shape(ref2):
+                    raise ValueError(
+                        f"The {what} do not match {against} at key path "
+                        f"{jax.tree_util.keystr(path)}: shape {np.shape(leaf2)} vs "
+                        f"{np.shape(ref2)}."
+                    )
+
+
+def require_params(params, who: str) -> None:
+    """Raise a clear error when a transform that reads params was not given them."""
+    if params is None:
+        raise ValueError(
+            f"{who} needs the current params: call update(grads, state, params)."
+        )

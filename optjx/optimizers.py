@@ -1,0 +1,159 @@
+"""The user-facing optimizers: each one a ``chain`` of optjx building blocks.
+
+With PyTorch's hyperparameters each alias reproduces the ``torch.optim`` class of the
+same name step for step (golden trajectories in ``tests/golden``), also under a
+learning-rate schedule (PyTorch's ``lr`` set to the schedule's value before each step).
+Every float hyperparameter takes a number, an array or a schedule ``count -> value``.
+A weight decay or momentum that is exactly zero adds no stage (and no state).
+"""
+
+from __future__ import annotations
+
+import optax
+
+from optjx import _hyper
+from optjx.transforms.adadelta import scale_by_adadelta
+from optjx.transforms.adagrad import scale_by_adagrad
+from optjx.transforms.adam import scale_by_adam
+from optjx.transforms.rms import scale_by_rms
+from optjx.transforms.scale import scale_by_learning_rate
+from optjx.transforms.trace import trace
+from optjx.transforms.weight_decay import add_decayed_weights
+
+
+def _chain(*stages) -> optax.GradientTransformation:
+    """``optax.chain`` of the stages that are not ``None``."""
+    return optax.chain(*(s for s in stages if s is not None))
+
+
+def _coupled_decay(weight_decay) -> optax.GradientTransformation | None:
+    """L2 decay added to the gradient first, as ``torch.optim``'s ``weight_decay``."""
+    _hyper.check_nonnegative("weight_decay", weight_decay)
+    return None if _hyper.is_concrete_zero(weight_decay) else add_decayed_weights(weight_decay)
+
+
+def _momentum(momentum, dampening=0.0, nesterov=False) -> optax.GradientTransformation | None:
+    _hyper.check_nonnegative("momentum", momentum)
+    if _hyper.is_concrete_zero(momentum):
+        if nesterov:
+            raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
+        _hyper.check_nonnegative("dampening", dampening)
+        return None
+    return trace(momentum, dampening=dampening, nesterov=nesterov)
+
+
+def sgd(
+    learning_rate, momentum=0.0, *, dampening=0.0, nesterov=False, weight_decay=0.0
+) -> optax.GradientTransformation:
+    r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum.
+
+    ``g <- g + wd*w; b <- mu b + (1 - tau) g (b_1 = g); w <- w - lr * (b or g + mu b)``:
+    ``torch.optim.SGD`` exactly. Robbins & Monro (1951); Polyak (1964); Sutskever et al. (2013).
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _chain(
+        _coupled_decay(weight_decay),
+        _momentum(momentum, dampening, nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def rmsprop(
+    learning_rate,
+    decay=0.9,
+    *,
+    eps=1e-8,
+    eps_root=0.0,
+    centered=False,
+    momentum=0.0,
+    nesterov=False,
+    weight_decay=0.0,
+) -> optax.GradientTransformation:
+    r"""RMSProp (Tieleman & Hinton 2012), optionally centered and with momentum.
+
+    ``torch.optim.RMSprop`` with ``alpha=decay``: ``g <- g + wd*w``; ``v <- a v + (1-a) g^2``;
+    ``d = g / (sqrt(v - gbar^2 + eps_root) + eps)``; with momentum ``b <- mu b + d``;
+    ``w <- w - lr * (b or d)``. ``nesterov`` (not in PyTorch) uses ``d + mu b``.
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _chain(
+        _coupled_decay(weight_decay),
+        scale_by_rms(decay, eps=eps, eps_root=eps_root, centered=centered),
+        _momentum(momentum, 0.0, nesterov),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adagrad(
+    learning_rate, *, initial_accumulator_value=0.0, eps=1e-10, weight_decay=0.0
+) -> optax.GradientTransformation:
+    r"""AdaGrad (Duchi et al. 2011): ``w <- w - lr * g / (sqrt(sum g^2) + eps)``.
+
+    ``torch.optim.Adagrad`` with ``lr_decay=0``.
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _chain(
+        _coupled_decay(weight_decay),
+        scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adam(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    *,
+    eps=1e-8,
+    eps_root=0.0,
+    amsgrad=False,
+    weight_decay=0.0,
+) -> optax.GradientTransformation:
+    r"""Adam (Kingma & Ba 2015) with coupled L2 weight decay, as ``torch.optim.Adam``.
+
+    ``g <- g + wd*w``, then ``w <- w - lr * m_hat / (sqrt(v_hat + eps_root) + eps)``.
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _chain(
+        _coupled_decay(weight_decay),
+        scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, amsgrad=amsgrad),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    *,
+    eps=1e-8,
+    eps_root=0.0,
+    amsgrad=False,
+    weight_decay=0.01,
+    mask=None,
+) -> optax.GradientTransformation:
+    r"""AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
+
+    ``w <- w - lr * (m_hat / (sqrt(v_hat + eps_root) + eps) + wd * w)``, as
+    ``torch.optim.AdamW``. ``mask`` restricts the decay (see ``add_decayed_weights``).
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    _hyper.check_nonnegative("weight_decay", weight_decay)
+    decay = None
+    if not (_hyper.is_concrete_zero(weight_decay) and mask is None):
+        decay = add_decayed_weights(weight_decay, mask=mask)
+    return _chain(
+        scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, amsgrad=amsgrad),
+        decay,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adadelta(learning_rate=1.0, rho=0.9, *, eps=1e-6, weight_decay=0.0) -> optax.GradientTransformation:
+    r"""AdaDelta (Zeiler 2012), scaled by ``learning_rate`` as ``torch.optim.Adadelta``."""
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _chain(
+        _coupled_decay(weight_decay),
+        scale_by_adadelta(rho, eps=eps),
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,176 @@
+r"""Schedules: functions ``count -> value``, jittable, evaluated at the number of updates
+already applied (0 on the first update).
+
+Any float hyperparameter of any optjx transform accepts one of these (or any function
+of the same shape): learning rates, momentum (the 0.5 -> 0.9 annealing of the course
+notes is ``linear(0.5, 0.9, 1000)``), betas, weight decay.
+
+Values are computed at JAX's default float precision (float64 when x64 is enabled).
+The count is converted to a float first, so counts past ``2**31`` stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from optjx import _tree
+
+Schedule = Callable[[jax.Array], jax.Array]
+
+
+def _positive_steps(name: str, steps) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {steps!r}")
+
+
+def _finite(name: str, value) -> None:
+    if isinstance(value, (int, float)) and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+def constant(value: float) -> Schedule:
+    """``value`` at every step."""
+    _finite("value", value)
+    return lambda count: jnp.broadcast_to(_tree.default_float(value), jnp.shape(count))
+
+
+def linear(init_value: float, end_value: float, transition_steps: int) -> Schedule:
+    r"""Linear interpolation, then constant.
+
+    .. math:: \eta_k = (1 - a) \eta_0 + a \eta_\tau, \quad a = \min(k, \tau) / \tau
+
+    With ``end_value = init_value / 100`` this is the rule of Goodfellow et al. (2016),
+    section 8.3.1: decay linearly until step ``tau``, then hold.
+    """
+    _finite("init_value", init_value)
+    _finite("end_value", end_value)
+    _positive_steps("transition_steps", transition_steps)
+
+    def schedule(count):
+        a = jnp.minimum(_tree.default_float(count), transition_steps) / transition_steps
+        return (1.0 - a) * init_value + a * end_value
+
+    return schedule
+
+
+def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
+    r"""Cosine decay (Loshchilov & Hutter 2017, without restarts), held at the end.
+
+    .. math:: \eta_k = \eta_0 \Big(\alpha + (1 - \alpha)\frac{1 + \cos(\pi \min(k, T)/T)}{2}\Big)
+
+    ``alpha`` is the final value as a fraction of ``init_value``.
+    """
+    _finite("init_value", init_value)
+    _positive_steps("decay_steps", decay_steps)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0.0, 1.0], got {alpha!r}")
+
+    def schedule(count):
+        progress = jnp.minimum(_tree.default_float(count), decay_steps) / decay_steps
+        return init_value * (alpha + (1.0 - alpha) * 0.5 * (1.0 + jnp.cos(math.pi * progress)))
+
+    return schedule
+
+
+def inverse_sqrt(init_value: float) -> Schedule:
+    r"""``eta_0 / sqrt(k + 1)``: the classic rate for convex stochastic problems."""
+    _finite("init_value", init_value)
+    return lambda count: init_value / jnp.sqrt(_tree.default_float(count) + 1.0)
+
+
+def piecewise_constant(
+    init_value: float, boundaries_and_scales: Mapping[int, float]
+) -> Schedule:
+    """``init_value`` times every ``scale`` whose ``boundary <= count``.
+
+    ``piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1, 90_000: 0.1})`` is the ResNet
+    rule: divide by 10 at fixed points.
+    """
+    _finite("init_value", init_value)
+    items = sorted(boundaries_and_scales.items())
+    for boundary, factor in items:
+        if not isinstance(boundary, int) or boundary < 0:
+            raise ValueError(f"boundaries must be non-negative integers, got {boundary!r}")
+        _finite("scale", factor)
+
+    def schedule(count):
+        k = _tree.default_float(count)
+        value = _tree.default_float(init_value)
+        for boundary, factor in items:
+            value = jnp.where(k >= boundary, value * factor, value)
+        return value
+
+    return schedule
+
+
+def exponential(
+    init_value: float, decay_rate: float, transition_steps: int, *, staircase: bool = False
+) -> Schedule:
+    r"""``eta_0 * decay_rate ** (k / T)``, or ``** floor(k / T)`` with ``staircase``."""
+    _finite("init_value", init_value)
+    _positive_steps("transition_steps", transition_steps)
+    if not (isinstance(decay_rate, (int, float)) and math.isfinite(decay_rate) and decay_rate > 0):
+        raise ValueError(f"decay_rate must be in (0, inf), got {decay_rate!r}")
+
+    def schedule(count):
+        exponent = _tree.default_float(count) / transition_steps
+        if staircase:
+            exponent = jnp.floor(exponent)
+        return init_value * jnp.power(_tree.default_float(decay_rate), exponent)
+
+    return schedule
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+    """Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
+
+    ``boundaries`` has one entry fewer than ``schedules`` and increases strictly.
+    """
+    schedules = list(schedules)
+    boundaries = list(boundaries)
+    if not schedules:
+        raise ValueError("schedules must not be empty")
+    if len(boundaries) != len(schedules) - 1:
+        raise ValueError(
+            f"boundaries must have len(schedules) - 1 = {len(schedules) - 1} entries, "
+            f"got {len(boundaries)}"
+        )
+    for b in boundaries:
+        if not isinstance(b, int) or b < 0:
+            raise ValueError(f"boundaries must be non-negative integers, got {b!r}")
+    if any(a >= b for a, b in zip(boundaries, boundaries[1:])):
+        raise ValueError(f"boundaries must increase strictly, got {boundaries}")
+
+    def schedule(count):
+        k = _tree.default_float(count)
+        value = _tree.default_float(schedules[0](count))
+        for start, piece in zip(boundaries, schedules[1:]):
+            value = jnp.where(k >= start, _tree.default_float(piece(count - start)), value)
+        return value
+
+    return schedule
+
+
+def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float = 0.0) -> Schedule:
+    """Linear warm-up from ``init_value`` to ``schedule(0)`` over ``warmup_steps``, then
+    ``schedule`` restarted at 0 (``schedule(k - warmup_steps)``).
+
+    ``warmup_steps=0`` returns the schedule unchanged. A number is a constant schedule.
+    """
+    if not callable(schedule):
+        schedule = constant(schedule)
+    if not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
+    _finite("init_value", init_value)
+    if warmup_steps == 0:
+        return schedule
+
+    def ramp(count):
+        a = jnp.minimum(_tree.default_float(count), warmup_steps) / warmup_steps
+        return (1.0 - a) * init_value + a * _tree.default_float(schedule(jnp.zeros_like(count)))
+
+    return join([ramp, schedule], [warmup_steps])

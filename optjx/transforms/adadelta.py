@@ -1,0 +1,79 @@
+r"""AdaDelta: a step size from the ratio of two running RMS values.
+
+Zeiler (2012), "ADADELTA: An adaptive learning rate method", Algorithm 1.
+
+.. math::
+
+   s_t = \rho s_{t-1} + (1 - \rho) g_t^2, \qquad
+   \Delta_t = \frac{\sqrt{a_{t-1} + \epsilon}}{\sqrt{s_t + \epsilon}} \, g_t, \qquad
+   a_t = \rho a_{t-1} + (1 - \rho) \Delta_t^2
+
+with ``s_0 = a_0 = 0``. The direction is ``Delta_t``; the paper applies it with
+step 1, PyTorch's ``torch.optim.Adadelta`` multiplies it by ``lr`` (default 1.0), and
+so does the ``adadelta`` alias. Matches PyTorch's update order exactly.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+
+
+class ScaleByAdadeltaState(NamedTuple):
+    """Step count, running mean squared gradient and running mean squared step."""
+
+    count: jax.Array
+    mean_square_grad: optax.Updates
+    mean_square_delta: optax.Updates
+
+
+def scale_by_adadelta(
+    rho: _hyper.Hyper = 0.9, *, eps: _hyper.Hyper = 1e-6
+) -> optax.GradientTransformation:
+    """AdaDelta's direction.
+
+    Args:
+      rho: decay in ``[0, 1)`` of both running averages.
+      eps: ``>= 0``, added under both roots (it also sets the first steps' size).
+    """
+    _hyper.check_decay("rho", rho)
+    _hyper.check_nonnegative("eps", eps)
+
+    def init_fn(params):
+        return ScaleByAdadeltaState(
+            count=_tree.zero_count(),
+            mean_square_grad=_tree.zeros_like(params),
+            mean_square_delta=_tree.zeros_like(params),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        _tree.check_matching(updates, state.mean_square_grad)
+        rho_t = _hyper.value_at(rho, state.count)
+        keep = 1.0 - _tree.default_float(rho_t)
+        eps_t = _hyper.value_at(eps, state.count)
+
+        def average(old, new):
+            return _hyper.cast_like(rho_t, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
+
+        square_grad = jax.tree.map(
+            lambda g, s: average(s, jnp.square(g)), updates, state.mean_square_grad
+        )
+
+        def delta(g, s, a):
+            e = _hyper.cast_like(eps_t, s)
+            return (jnp.sqrt(a + e) / jnp.sqrt(s + e)).astype(g.dtype) * g
+
+        deltas = jax.tree.map(delta, updates, square_grad, state.mean_square_delta)
+        square_delta = jax.tree.map(
+            lambda d, a: average(a, jnp.square(d)), deltas, state.mean_square_delta
+        )
+        new_state = ScaleByAdadeltaState(_tree.next_count(state.count), square_grad, square_delta)
+        return deltas, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,74 @@
+r"""AdaGrad: divide by the root of the sum of all squared gradients.
+
+Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and
+stochastic optimization", diagonal form; Goodfellow et al. (2016), Algorithm 8.4.
+
+.. math::
+
+   s_0 = s_{init}, \qquad s_t = s_{t-1} + g_t^2, \qquad
+   u_t = \frac{g_t}{\sqrt{s_t + \epsilon_{root}} + \epsilon}
+
+PyTorch's ``torch.optim.Adagrad`` is ``eps`` outside the root (default ``1e-10``),
+``initial_accumulator_value`` for ``s_0``. Goodfellow's Algorithm 8.4 puts ``delta``
+outside too (``delta + sqrt(r)``). Differences: optax's ``scale_by_rss`` puts its eps
+inside the root and starts the sum at 0.1.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+
+
+class ScaleByAdagradState(NamedTuple):
+    """Step count and the running sum of squared gradients."""
+
+    count: jax.Array
+    sum_of_squares: optax.Updates
+
+
+def scale_by_adagrad(
+    *,
+    initial_accumulator_value: float = 0.0,
+    eps: _hyper.Hyper = 1e-10,
+    eps_root: _hyper.Hyper = 0.0,
+) -> optax.GradientTransformation:
+    """AdaGrad's preconditioner (descent direction; chain a learning rate after it).
+
+    Args:
+      initial_accumulator_value: ``>= 0``, the starting sum.
+      eps: ``>= 0``, added to the root.
+      eps_root: ``>= 0``, added under the root.
+    """
+    _hyper.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
+    _hyper.check_nonnegative("eps", eps)
+    _hyper.check_nonnegative("eps_root", eps_root)
+
+    def init_fn(params):
+        return ScaleByAdagradState(
+            count=_tree.zero_count(),
+            sum_of_squares=_tree.full_like(params, initial_accumulator_value),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        _tree.check_matching(updates, state.sum_of_squares)
+        eps_t = _hyper.value_at(eps, state.count)
+        eps_root_t = _hyper.value_at(eps_root, state.count)
+        sums = jax.tree.map(
+            lambda g, s: s + jnp.square(g).astype(s.dtype), updates, state.sum_of_squares
+        )
+
+        def direction(g, s):
+            root = jnp.sqrt(s + _hyper.cast_like(eps_root_t, s))
+            return g / (root + _hyper.cast_like(eps_t, s)).astype(g.dtype)
+
+        out = jax.tree.map(direction, updates, sums)
+        return out, ScaleByAdagradState(_tree.next_count(state.count), sums)
+
+    return optax.GradientTransformation(init_fn, update_fn)

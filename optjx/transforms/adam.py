@@ -1,0 +1,107 @@
+r"""Adam: bias-corrected first and second moments.
+
+Kingma & Ba (2015), "Adam: A method for stochastic optimization", Algorithm 1;
+AMSGrad from Reddi, Kale & Kumar (2018), in the form of ``torch.optim.Adam``.
+
+.. math::
+
+   m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+   v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2
+
+   \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad
+   \hat v_t = \frac{v_t}{1 - \beta_2^t} \quad\text{or, AMSGrad,}\quad
+   \hat v_t = \frac{\max_{i \le t} v_i}{1 - \beta_2^t}
+
+   u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
+
+``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` inside it is the
+course notes' form (``eps=0, eps_root=delta``). AMSGrad keeps the running maximum of
+the *raw* ``v`` and bias-corrects it with the current step, exactly as PyTorch does;
+optax instead takes the maximum of the already corrected ``v_hat``, which differs in
+the first steps.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+
+
+class ScaleByAdamState(NamedTuple):
+    """Step count, first and second moments, and (AMSGrad) the largest second moment."""
+
+    count: jax.Array
+    mu: optax.Updates
+    nu: optax.Updates
+    nu_max: Optional[optax.Updates]
+
+
+def scale_by_adam(
+    b1: _hyper.Hyper = 0.9,
+    b2: _hyper.Hyper = 0.999,
+    *,
+    eps: _hyper.Hyper = 1e-8,
+    eps_root: _hyper.Hyper = 0.0,
+    amsgrad: bool = False,
+    mu_dtype=None,
+    nu_dtype=None,
+) -> optax.GradientTransformation:
+    """Adam's direction ``m_hat / (sqrt(v_hat + eps_root) + eps)``.
+
+    Args:
+      b1: ``beta_1`` in ``[0, 1)``.
+      b2: ``beta_2`` in ``[0, 1)``.
+      eps: ``>= 0``, added to the root.
+      eps_root: ``>= 0``, added under the root.
+      amsgrad: use the running maximum of ``v`` (PyTorch's AMSGrad).
+      mu_dtype, nu_dtype: moment dtypes; default to each parameter's dtype.
+    """
+    _hyper.check_decay("b1", b1)
+    _hyper.check_decay("b2", b2)
+    _hyper.check_nonnegative("eps", eps)
+    _hyper.check_nonnegative("eps_root", eps_root)
+
+    def init_fn(params):
+        nu = _tree.zeros_like(params, nu_dtype)
+        return ScaleByAdamState(
+            count=_tree.zero_count(),
+            mu=_tree.zeros_like(params, mu_dtype),
+            nu=nu,
+            nu_max=_tree.zeros_like(params, nu_dtype) if amsgrad else None,
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        _tree.check_matching(updates, state.mu)
+        beta1 = _hyper.value_at(b1, state.count)
+        beta2 = _hyper.value_at(b2, state.count)
+        count = _tree.next_count(state.count)
+        correction1 = _tree.power_complement(beta1, count)
+        correction2 = _tree.power_complement(beta2, count)
+        eps_t = _hyper.value_at(eps, state.count)
+        eps_root_t = _hyper.value_at(eps_root, state.count)
+
+        def moment(beta, old, new):
+            keep = 1.0 - _tree.default_float(beta)
+            return _hyper.cast_like(beta, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
+
+        mu = jax.tree.map(lambda g, m: moment(beta1, m, g), updates, state.mu)
+        nu = jax.tree.map(lambda g, v: moment(beta2, v, jnp.square(g)), updates, state.nu)
+        nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
+        second = nu_max if amsgrad else nu
+
+        def direction(g, m, v):
+            m_hat = m / _hyper.cast_like(correction1, m)
+            v_hat = v / _hyper.cast_like(correction2, v)
+            root = jnp.sqrt(v_hat + _hyper.cast_like(eps_root_t, v))
+            return (m_hat.astype(g.dtype) / (root + _hyper.cast_like(eps_t, v)).astype(g.dtype))
+
+        out = jax.tree.map(direction, updates, mu, second)
+        return out, ScaleByAdamState(count, mu, nu, nu_max)
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,94 @@
+r"""RMSProp: divide by a running root mean square of the gradient.
+
+Tieleman & Hinton (2012), Coursera lecture 6e; centered form from Graves (2013).
+
+.. math::
+
+   v_t = \rho_k v_{t-1} + (1 - \rho_k) g_t^2, \qquad
+   \bar g_t = \rho_k \bar g_{t-1} + (1 - \rho_k) g_t \quad\text{(centered only)}
+
+   u_t = \frac{g_t}{\sqrt{v_t - \bar g_t^2 + \epsilon_{root}} + \epsilon}
+
+``v_0`` is ``initial_scale`` (0 in PyTorch, 1 in TensorFlow), ``\bar g_0 = 0``.
+``eps`` sits outside the root (PyTorch's ``torch.optim.RMSprop``), ``eps_root`` inside
+it: Goodfellow et al. (2016), Algorithm 8.5, writes ``-lr / sqrt(delta + r) * g``,
+which is ``eps=0, eps_root=delta``.
+
+Differences: PyTorch's default ``alpha`` is 0.99, optjx's and optax's ``decay`` 0.9.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+
+
+class ScaleByRmsState(NamedTuple):
+    """Step count, the mean square ``v`` and (centered only) the mean gradient."""
+
+    count: jax.Array
+    mean_square: optax.Updates
+    mean_grad: Optional[optax.Updates]
+
+
+def scale_by_rms(
+    decay: _hyper.Hyper = 0.9,
+    *,
+    eps: _hyper.Hyper = 1e-8,
+    eps_root: _hyper.Hyper = 0.0,
+    centered: bool = False,
+    initial_scale: float = 0.0,
+) -> optax.GradientTransformation:
+    """RMSProp's preconditioner (descent direction; chain a learning rate after it).
+
+    Args:
+      decay: ``rho`` in ``[0, 1)``.
+      eps: ``>= 0``, added to the root.
+      eps_root: ``>= 0``, added under the root.
+      centered: subtract the square of the running mean gradient (Graves 2013).
+      initial_scale: ``>= 0``, the initial value of the mean square.
+    """
+    _hyper.check_decay("decay", decay)
+    _hyper.check_nonnegative("eps", eps)
+    _hyper.check_nonnegative("eps_root", eps_root)
+    _hyper.check_nonnegative("initial_scale", initial_scale)
+
+    def init_fn(params):
+        return ScaleByRmsState(
+            count=_tree.zero_count(),
+            mean_square=_tree.full_like(params, initial_scale),
+            mean_grad=_tree.zeros_like(params) if centered else None,
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        _tree.check_matching(updates, state.mean_square)
+        rho = _hyper.value_at(decay, state.count)
+        keep = 1.0 - _tree.default_float(rho)
+        eps_t = _hyper.value_at(eps, state.count)
+        eps_root_t = _hyper.value_at(eps_root, state.count)
+
+        def average(old, new):
+            return _hyper.cast_like(rho, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
+
+        mean_square = jax.tree.map(lambda g, v: average(v, jnp.square(g)), updates, state.mean_square)
+        if centered:
+            mean_grad = jax.tree.map(average, state.mean_grad, updates)
+            variance = jax.tree.map(lambda v, m: v - jnp.square(m), mean_square, mean_grad)
+        else:
+            mean_grad, variance = None, mean_square
+
+        def direction(g, var):
+            root = jnp.sqrt(var + _hyper.cast_like(eps_root_t, var))
+            return g / (root + _hyper.cast_like(eps_t, var)).astype(g.dtype)
+
+        out = jax.tree.map(direction, updates, variance)
+        new_state = ScaleByRmsState(_tree.next_count(state.count), mean_square, mean_grad)
+        return out, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)

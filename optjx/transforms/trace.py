@@ -1,0 +1,103 @@
+r"""Heavy-ball and Nesterov momentum with PyTorch's buffer semantics.
+
+Polyak (1964), "Some methods of speeding up the convergence of iteration methods";
+Sutskever et al. (2013) for the Nesterov form; ``torch.optim.SGD`` for dampening.
+
+.. math::
+
+   b_1 = g_1, \qquad b_t = \mu_k b_{t-1} + (1 - \tau_k) g_t \quad (t > 1)
+
+   u_t = b_t \quad\text{or, with Nesterov,}\quad u_t = g_t + \mu_k b_t
+
+with momentum ``mu`` and dampening ``tau`` evaluated at ``k = t - 1`` applied updates.
+The first step copies the gradient undamped, as PyTorch does.
+
+Learning rate inside or outside the buffer:
+
+* ``chain(trace(mu), scale_by_learning_rate(lr))``: PyTorch's form,
+  ``b = mu b + g; w -= lr_k b``.
+* ``chain(scale_by_learning_rate(lr), trace(mu))``: the velocity form of the lecture
+  notes, ``v = mu v - lr_k g; w += v``.
+
+With a constant rate the two trajectories are identical. Under a schedule they differ:
+the velocity form remembers each step at the rate it was taken with, PyTorch's form
+rescales the whole remembered momentum by the current rate.
+
+Differences: optax's ``trace`` starts from ``b_0 = 0`` and has no dampening, so its
+first step is ``g`` too but its dampened variant does not exist; with ``dampening=0``
+the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+
+
+class TraceState(NamedTuple):
+    """Step count and one momentum buffer per parameter."""
+
+    count: jax.Array
+    momentum_buffer: optax.Updates
+
+
+def trace(
+    decay: _hyper.Hyper,
+    *,
+    dampening: _hyper.Hyper = 0.0,
+    nesterov: bool = False,
+    accumulator_dtype=None,
+) -> optax.GradientTransformation:
+    """Momentum buffer, PyTorch semantics.
+
+    Args:
+      decay: the momentum ``mu >= 0``; a number, an array or a schedule.
+      dampening: ``tau >= 0``; scales the gradient into the buffer from the second step.
+      nesterov: output ``g + mu b`` instead of ``b``. Needs a non-zero momentum and
+        zero dampening (``ValueError`` otherwise, as in PyTorch).
+      accumulator_dtype: dtype of the buffer; defaults to each parameter's dtype.
+    """
+    _hyper.check_nonnegative("momentum", decay)
+    _hyper.check_nonnegative("dampening", dampening)
+    if nesterov:
+        if _hyper.is_concrete_zero(decay):
+            raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
+        if _hyper.is_concrete(dampening) and not _hyper.is_concrete_zero(dampening):
+            raise ValueError(
+                f"nesterov=True needs dampening=0, got dampening={dampening}"
+            )
+
+    def init_fn(params):
+        return TraceState(
+            count=_tree.zero_count(),
+            momentum_buffer=_tree.zeros_like(params, accumulator_dtype),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        _tree.check_matching(updates, state.momentum_buffer)
+        mu = _hyper.value_at(decay, state.count)
+        # The buffer starts at zero, so a gradient weight of 1 on the first step gives
+        # PyTorch's undamped copy b_1 = g_1 with a scalar select instead of a per-element one.
+        gain = jnp.where(
+            state.count == 0, 1.0, 1.0 - _tree.default_float(_hyper.value_at(dampening, state.count))
+        )
+
+        def new_buffer(g, b):
+            return _hyper.cast_like(mu, b) * b + _hyper.cast_like(gain, b) * g.astype(b.dtype)
+
+        buffer = jax.tree.map(new_buffer, updates, state.momentum_buffer)
+        if nesterov:
+            out = jax.tree.map(
+                lambda g, b: g + _hyper.cast_like(mu, g) * b.astype(g.dtype), updates, buffer
+            )
+        else:
+            out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, buffer)
+        return out, TraceState(count=_tree.next_count(state.count), momentum_buffer=buffer)
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,1 @@
+"""Transformations that wrap another one: lookahead, averaging, guards."""
