@@ -1,0 +1,97 @@
+r"""Skip updates whose gradients hold a NaN or an Inf, up to a limit.
+
+One scalar flag ``finite`` (every element of every gradient leaf finite) decides the step:
+
+* finite: the inner optimizer's update and new state are used; the streak of
+  consecutive non-finite steps restarts at 0.
+* not finite and fewer than ``max_consecutive_errors`` non-finite steps in a row so far:
+  the update is zero and the inner state (its step count included) is kept exactly as it
+  was, so the skipped step leaves no trace in the optimizer.
+* not finite and the streak already at ``max_consecutive_errors``: the guard gives up
+  and applies the update anyway (the NaN or Inf reaches the params, so a diverged run
+  fails visibly instead of skipping forever); the streak restarts at 0, so the next
+  ``max_consecutive_errors`` non-finite steps are skipped again.
+
+``total_notfinite`` counts every non-finite step, applied or not; ``last_finite`` records
+the flag of the latest step.
+
+The inner update is computed on every step and selected with ``jnp.where``: no host
+callback and no ``lax.cond``, so the wrapper works under ``jit``, ``pmap`` and
+``shard_map``. The flag is computed from the gradients this transform receives: on many
+devices put it after the cross-replica mean so that every replica takes the same
+decision.
+
+Differences: optax's ``apply_if_finite`` (0.2.8) keeps counting after it gives up, so
+once past the limit every later non-finite step is applied until a finite one comes
+(google-deepmind/optax PR 1746 proposes the reset); it also chooses with ``lax.cond``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _tree
+from optjx.wrappers._find import check_int, select_tree
+
+
+class ApplyIfFiniteState(NamedTuple):
+    """Update calls seen, the non-finite streak and total, the last flag, the inner state."""
+
+    count: jax.Array
+    notfinite_count: jax.Array
+    total_notfinite: jax.Array
+    last_finite: jax.Array
+    inner_state: optax.OptState
+
+
+def _all_finite(tree) -> jax.Array:
+    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
+def apply_if_finite(
+    inner: optax.GradientTransformation, *, max_consecutive_errors: int
+) -> optax.GradientTransformationExtraArgs:
+    """Zero the update and keep ``inner``'s state when the gradients are not all finite.
+
+    Args:
+      inner: the guarded optimizer.
+      max_consecutive_errors: an int ``>= 1``, the longest run of non-finite steps that
+        is skipped; the next non-finite step in the same run is applied.
+
+    Extra keyword arguments of ``update`` are passed to ``inner``.
+    """
+    check_int("max_consecutive_errors", max_consecutive_errors, 1)
+    inner = optax.with_extra_args_support(inner)
+
+    def init_fn(params):
+        return ApplyIfFiniteState(
+            count=_tree.zero_count(),
+            notfinite_count=_tree.zero_count(),
+            total_notfinite=_tree.zero_count(),
+            last_finite=jnp.asarray(True),
+            inner_state=inner.init(params),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        finite = _all_finite(updates)
+        new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra_args)
+        give_up = ~finite & (state.notfinite_count >= max_consecutive_errors)
+        apply = finite | give_up
+        out = jax.tree.map(lambda u: jnp.where(apply, u, jnp.zeros_like(u)), new_updates)
+        inner_state = select_tree(apply, new_inner, state.inner_state)
+        streak = jnp.where(apply, 0, _tree.next_count(state.notfinite_count))
+        total = jnp.where(finite, state.total_notfinite, _tree.next_count(state.total_notfinite))
+        return out, ApplyIfFiniteState(
+            count=_tree.next_count(state.count),
+            notfinite_count=streak.astype(jnp.int32),
+            total_notfinite=total,
+            last_finite=finite,
+            inner_state=inner_state,
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

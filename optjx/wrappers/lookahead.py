@@ -1,0 +1,119 @@
+r"""Lookahead: slow weights that follow the fast weights every ``k`` steps.
+
+Zhang, Lucas, Hinton & Ba (2019), "Lookahead Optimizer: k steps forward, 1 step back",
+Algorithm 1. The inner optimizer moves the fast weights ``theta``; every ``k`` of its
+updates the slow weights ``phi`` move part of the way towards them and the fast weights
+restart from the slow ones:
+
+.. math::
+
+   \theta_{t} = \theta_{t-1} + u_t \quad (u_t \text{ from the inner optimizer})
+
+   \text{if } t \bmod k = 0: \quad
+   \phi \leftarrow \phi + \alpha_j (\theta_t - \phi), \qquad \theta_t \leftarrow \phi
+
+with ``phi`` starting at the initial params and ``alpha`` evaluated at ``j`` = updates
+already applied (0 on the first).
+
+The fast weights are the params the user holds, as plain params: the slow weights live in
+the state (``slow_params(state)`` reads them, for evaluation or export). On a sync step
+the returned update is ``phi_new - theta_{t-1}``, so ``apply_updates`` lands the params on
+the new slow weights (up to one rounding of ``theta + (phi - theta)``); on the other steps
+the inner update passes through unchanged.
+
+``reset_state=True`` re-initialises the inner optimizer's state at every sync (from the new
+slow weights), as some Lookahead implementations do for Adam's moments.
+
+Differences: optax's ``lookahead`` needs a ``LookaheadParams(fast, slow)`` params type
+that every caller (loss, ``TrainState``, ``nnx.Optimizer``) must know about; here the params
+stay plain and the wrapper composes anywhere in a chain. optax resets the inner state with
+the blend ``(1 - s) * state + s * init``, which fails on PRNG key leaves and turns a NaN or
+Inf in the old state into NaN; here each leaf is selected with ``jnp.where``. optax takes
+``slow_step_size`` as a constant; here it may also be a schedule or a traced array.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+from optjx.wrappers._find import check_int, copy_params, find_unique, select_tree
+
+
+class LookaheadState(NamedTuple):
+    """Updates applied, the slow weights, and the inner optimizer's state."""
+
+    count: jax.Array
+    slow: optax.Params
+    inner_state: optax.OptState
+
+
+def lookahead(
+    inner: optax.GradientTransformation,
+    *,
+    sync_period: int = 6,
+    slow_step_size: _hyper.Hyper = 0.5,
+    reset_state: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    """Wrap ``inner`` in Lookahead (Zhang et al. 2019, Algorithm 1) on plain params.
+
+    Args:
+      inner: the fast optimizer, producing parameter updates (e.g. ``optjx.adam(1e-3)``).
+      sync_period: ``k``, an int ``>= 1``: the slow weights move every ``k`` updates.
+      slow_step_size: ``alpha`` in ``[0, 1]``; a number, an array or a schedule.
+        ``alpha = 1`` with ``k = 1`` is the inner optimizer itself; ``alpha = 0`` sends
+        the params back to their initial values at every sync.
+      reset_state: re-initialise the inner optimizer's state at every sync.
+
+    Needs the params in ``update``. Extra keyword arguments of ``update`` are passed to
+    ``inner``.
+    """
+    check_int("sync_period", sync_period, 1)
+    _hyper.check_range("slow_step_size", slow_step_size, low=0.0, high=1.0)
+    inner = optax.with_extra_args_support(inner)
+
+    def init_fn(params):
+        return LookaheadState(
+            count=_tree.zero_count(), slow=copy_params(params), inner_state=inner.init(params)
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        _tree.require_params(params, "lookahead")
+        _tree.check_matching(params, state.slow, what="params", against="the slow weights")
+        fast_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+        # Update number count + 1 is the k-th since the last sync (Algorithm 1, inner loop).
+        is_sync = state.count % sync_period == sync_period - 1
+        alpha = _hyper.value_at(slow_step_size, state.count)
+
+        def new_slow(s, p, u):
+            fast = p.astype(s.dtype) + u.astype(s.dtype)
+            moved = s + _hyper.cast_like(alpha, s) * (fast - s)  # phi + alpha (theta - phi)
+            return jnp.where(is_sync, moved, s)
+
+        slow = jax.tree.map(new_slow, state.slow, params, fast_updates)
+        out = jax.tree.map(
+            lambda s, p, u: jnp.where(is_sync, (s - p.astype(s.dtype)).astype(u.dtype), u),
+            slow,
+            params,
+            fast_updates,
+        )
+        if reset_state:
+            fresh = inner.init(jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params))
+            inner_state = select_tree(is_sync, fresh, inner_state)
+        return out, LookaheadState(_tree.next_count(state.count), slow, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def slow_params(state) -> optax.Params:
+    """The slow weights of the one ``lookahead`` state inside ``state``.
+
+    ``state`` may be the lookahead state itself or any optimizer state that contains it:
+    a chain, nested chains, other wrappers' states. ``ValueError`` when it holds no
+    lookahead state or more than one.
+    """
+    return find_unique(state, LookaheadState, "slow_params", "lookahead").slow

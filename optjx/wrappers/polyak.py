@@ -1,0 +1,97 @@
+r"""Polyak averaging: a running average of the iterates, kept beside the optimizer.
+
+Polyak & Juditsky (1992), "Acceleration of stochastic approximation by averaging"
+(uniform average); Ruppert (1988); the exponential form is the weight EMA of deep-learning
+practice. With ``w_0`` the initial params and ``w_t = w_{t-1} + u_t`` the params after the
+``t``-th update of the inner transformation:
+
+.. math::
+
+   \text{uniform } (\texttt{decay=None}): \quad
+   \bar w_t = \frac{1}{t} \sum_{i=1}^{t} w_i
+            = \bar w_{t-1} + \frac{1}{t} (w_t - \bar w_{t-1})
+
+   \text{exponential}: \quad
+   \bar w_0 = w_0, \qquad \bar w_t = \beta_k \bar w_{t-1} + (1 - \beta_k) w_t
+
+with ``beta`` evaluated at ``k = t - 1`` updates already applied. The uniform average
+does not include ``w_0``: its first value is ``w_1``. The updates pass through unchanged;
+``averaged_params(state)`` reads the average (for evaluation or export).
+
+Differences: optax has no averaging wrapper over a whole optimizer (its ``ema`` averages
+updates, not iterates); ``torch.optim.swa_utils.AveragedModel`` keeps the same uniform
+average, started from the first averaged model, outside the optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import optax
+
+from optjx import _hyper, _tree
+from optjx.wrappers._find import copy_params, find_unique
+
+
+class PolyakState(NamedTuple):
+    """Updates applied, the average of the iterates, and the inner state."""
+
+    count: jax.Array
+    average: optax.Params
+    inner_state: optax.OptState
+
+
+def polyak_averaging(
+    inner: optax.GradientTransformation, *, decay: Optional[_hyper.Hyper] = None
+) -> optax.GradientTransformationExtraArgs:
+    """Keep the average of the params that ``inner``'s updates produce.
+
+    Args:
+      inner: the optimizer whose iterates are averaged; its updates pass through.
+      decay: ``None`` for the uniform average of all iterates since ``init``; otherwise
+        ``beta`` in ``[0, 1)`` (a number, an array or a schedule) for the exponential
+        average started from the initial params.
+
+    Needs the params in ``update``. The average has the params' dtypes. Extra keyword
+    arguments of ``update`` are passed to ``inner``.
+    """
+    if decay is not None:
+        _hyper.check_decay("decay", decay)
+    inner = optax.with_extra_args_support(inner)
+
+    def init_fn(params):
+        return PolyakState(
+            count=_tree.zero_count(), average=copy_params(params), inner_state=inner.init(params)
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        _tree.require_params(params, "polyak_averaging")
+        _tree.check_matching(params, state.average, what="params", against="the average")
+        updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
+        count = _tree.next_count(state.count)
+        if decay is None:
+            # Weight 1/t on the newest iterate: the incremental form of the mean.
+            newest = 1.0 / _tree.default_float(count)
+            keep = 1.0 - newest
+        else:
+            keep = _tree.default_float(_hyper.value_at(decay, state.count))
+            newest = 1.0 - keep
+
+        def averaged(a, p, u):
+            iterate = p.astype(a.dtype) + u.astype(a.dtype)
+            return _hyper.cast_like(keep, a) * a + _hyper.cast_like(newest, a) * iterate
+
+        average = jax.tree.map(averaged, state.average, params, updates)
+        return updates, PolyakState(count, average, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def averaged_params(state) -> optax.Params:
+    """The averaged params of the one ``polyak_averaging`` state inside ``state``.
+
+    ``state`` may be the averaging state itself or any optimizer state that contains it.
+    ``ValueError`` when it holds no averaging state or more than one.
+    """
+    return find_unique(state, PolyakState, "averaged_params", "polyak_averaging").average

@@ -1,0 +1,132 @@
+r"""Reduce the step when a monitored value stops improving.
+
+"Divide the learning rate by 10 when the validation loss stalls", as a transformation: it
+multiplies the updates by a scale ``s`` (1 at first) and reads the monitored value ``v_t``
+as the keyword ``value=`` of ``update``. With ``b`` the best value so far (``+inf`` at
+first), on each update:
+
+.. math::
+
+   \text{improved} = v_t < b - \text{rtol}\,|b|, \qquad
+   b \leftarrow v_t \text{ if improved}
+
+   n \leftarrow 0 \text{ if improved, else } n + 1; \qquad
+   \text{in a cooldown } (c > 0): \ c \leftarrow c - 1,\ n \leftarrow 0
+
+   \text{if } n > \text{patience}: \quad
+   s \leftarrow \max(s \cdot \text{factor}, \text{min\_scale}),\ n \leftarrow 0,\
+   c \leftarrow \text{cooldown}
+
+   u_t = s\, g_t \quad \text{(the scale after this update's decision)}
+
+``patience`` is the number of non-improving updates tolerated: the next one reduces the
+scale, as ``torch.optim.lr_scheduler.ReduceLROnPlateau`` counts it. The relative threshold
+uses ``|b|``, so a negative loss (a log-likelihood, an ELBO) must also fall by ``rtol``
+of its size to count as an improvement. A NaN value never improves.
+
+Differences: PyTorch and optax test ``v < b (1 - rtol)`` (optax also ``- atol``), which
+for a negative ``b`` accepts values slightly *above* the best as improvements. PyTorch
+changes the rate from the next ``optimizer.step()`` on; here, as in optax, the scale
+applies to the update of the same call. optax reduces one update earlier (at ``n =
+patience``), can average the value over ``accumulation_size`` calls, and chooses between
+cooldown and counting with ``lax.cond``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+from optjx.wrappers._find import check_int
+
+
+class ReduceOnPlateauState(NamedTuple):
+    """Updates applied, the current scale, the best value, the plateau and cooldown counts."""
+
+    count: jax.Array
+    scale: jax.Array
+    best_value: jax.Array
+    plateau_count: jax.Array
+    cooldown_count: jax.Array
+
+
+def reduce_on_plateau(
+    *,
+    factor: _hyper.Hyper = 0.1,
+    patience: int = 10,
+    rtol: _hyper.Hyper = 1e-4,
+    cooldown: int = 0,
+    min_scale: _hyper.Hyper = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+    """Scale updates by ``factor`` each time ``value`` has not improved for ``patience`` updates.
+
+    Args:
+      factor: in ``(0, 1]``, the multiplier applied to the scale at each reduction.
+      patience: an int ``>= 0``, the non-improving updates tolerated before a reduction.
+      rtol: ``>= 0``, the relative improvement needed: ``v < best - rtol * |best|``.
+      cooldown: an int ``>= 0``, the updates after a reduction during which non-improving
+        values are not counted.
+      min_scale: ``>= 0``, the scale never goes below it.
+
+    ``update(updates, state, params=None, *, value)`` needs ``value``, the monitored scalar
+    (e.g. the loss); inside ``optax.chain`` pass it to the chain's ``update``. The scale,
+    best value and counters are kept at JAX's default float precision.
+    """
+    _hyper.check_range("factor", factor, low=0.0, high=1.0, low_inclusive=False)
+    check_int("patience", patience, 0)
+    _hyper.check_nonnegative("rtol", rtol)
+    check_int("cooldown", cooldown, 0)
+    _hyper.check_nonnegative("min_scale", min_scale)
+
+    def init_fn(params):
+        del params
+        return ReduceOnPlateauState(
+            count=_tree.zero_count(),
+            scale=_tree.default_float(1.0),
+            best_value=_tree.default_float(jnp.inf),
+            plateau_count=_tree.zero_count(),
+            cooldown_count=_tree.zero_count(),
+        )
+
+    def update_fn(updates, state, params=None, *, value=None, **extra_args):
+        del params, extra_args
+        if value is None:
+            raise ValueError(
+                "reduce_on_plateau needs the monitored value: call "
+                "update(updates, state, params, value=loss)."
+            )
+        value = jnp.asarray(value).astype(state.best_value.dtype)
+        if value.shape != ():
+            raise ValueError(f"reduce_on_plateau needs a scalar value, got shape {value.shape}")
+        best = state.best_value
+        tol = _hyper.cast_like(_hyper.value_at(rtol, state.count), best)
+        # While best is +inf the threshold is +inf too (inf - inf would be NaN).
+        threshold = jnp.where(jnp.isfinite(best), best - tol * jnp.abs(best), best)
+        improved = value < threshold
+        best = jnp.where(improved, value, best)
+        plateau = jnp.where(improved, 0, _tree.next_count(state.plateau_count))
+        in_cooldown = state.cooldown_count > 0
+        plateau = jnp.where(in_cooldown, 0, plateau)
+        cooling = jnp.where(in_cooldown, state.cooldown_count - 1, state.cooldown_count)
+        reduce = plateau > patience
+        reduced = jnp.maximum(
+            state.scale * _hyper.cast_like(_hyper.value_at(factor, state.count), state.scale),
+            _hyper.cast_like(_hyper.value_at(min_scale, state.count), state.scale),
+        )
+        scale = jnp.where(reduce, reduced, state.scale)
+        plateau = jnp.where(reduce, 0, plateau)
+        cooling = jnp.where(reduce, cooldown, cooling)
+        out = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
+        return out, ReduceOnPlateauState(
+            count=_tree.next_count(state.count),
+            scale=scale,
+            best_value=best,
+            plateau_count=plateau.astype(jnp.int32),
+            cooldown_count=cooling.astype(jnp.int32),
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
