@@ -1,0 +1,120 @@
+r"""Delta-bar-delta: a learning rate per weight, adapted from the gradient's sign history.
+
+Jacobs (1988), "Increased rates of convergence through learning rate adaptation",
+as summarised in Goodfellow, Bengio & Courville (2016), section 8.5.
+
+.. math::
+
+   u_t = \epsilon_{t-1} \odot g_t
+
+   \epsilon_t = \begin{cases}
+     \epsilon_{t-1} + \kappa & \bar\delta_{t-1} g_t > 0 \\
+     \epsilon_{t-1} - \phi\, \epsilon_{t-1} & \bar\delta_{t-1} g_t < 0 \\
+     \epsilon_{t-1} & \text{otherwise}
+   \end{cases}
+   \qquad
+   \bar\delta_t = (1 - \gamma) g_t + \gamma \bar\delta_{t-1}
+
+elementwise, with ``epsilon_0 = initial_learning_rate`` and ``dbar_0 = 0`` (so the rates
+first change on the second step). The step uses the rate *before* this step's
+adaptation. A gradient that keeps its sign grows the rate linearly; a sign flip shrinks
+it geometrically.
+
+``scale_by_delta_bar_delta`` gives the descent direction ``+eps*g`` (chain it with
+``scale(-1)``); the ``optjx.delta_bar_delta`` alias returns ``-eps*g`` directly, with no
+second stage. Neither PyTorch nor optax has this algorithm.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optjx import _hyper, _tree
+
+
+class ScaleByDeltaBarDeltaState(NamedTuple):
+    """Step count, the learning rate of every weight and the gradient average ``dbar``."""
+
+    count: jax.Array
+    learning_rates: optax.Updates
+    delta_bar: optax.Updates
+
+
+def scale_by_delta_bar_delta(
+    initial_learning_rate,
+    *,
+    kappa: _hyper.Hyper,
+    phi: _hyper.Hyper,
+    gamma: _hyper.Hyper,
+) -> optax.GradientTransformation:
+    """Delta-bar-delta's direction ``eps_{t-1} * g_t`` (a descent direction).
+
+    ``kappa``, ``phi`` and ``gamma`` have no defaults: Jacobs gives none that fits every
+    problem, and ``kappa`` is in the units of the learning rate.
+
+    Args:
+      initial_learning_rate: ``>= 0``, every weight's rate at ``init``: a number or a
+        scalar array (read once at ``init``, so not a schedule).
+      kappa: ``>= 0``, added to a rate when the gradient keeps its sign.
+      phi: in ``[0, 1]``, the fraction of a rate removed when the gradient flips sign.
+      gamma: in ``[0, 1)``, the decay of the gradient average ``dbar``.
+    """
+    return _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, descent=True)
+
+
+def _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, *, descent: bool):
+    """The transformation, giving ``+eps*g`` (``descent``) or the update ``-eps*g``."""
+    if callable(initial_learning_rate):
+        raise TypeError(
+            "initial_learning_rate must be a number or an array, not a schedule: it is "
+            "read only at init (the rates then adapt by kappa and phi)"
+        )
+    _hyper.check_nonnegative("initial_learning_rate", initial_learning_rate)
+    _hyper.check_nonnegative("kappa", kappa)
+    _hyper.check_range("phi", phi, low=0.0, high=1.0)
+    _hyper.check_decay("gamma", gamma)
+
+    def init_fn(params):
+        return ScaleByDeltaBarDeltaState(
+            count=_tree.zero_count(),
+            learning_rates=_tree.full_like(params, initial_learning_rate),
+            delta_bar=_tree.zeros_like(params),
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        _tree.check_matching(updates, state.learning_rates)
+        kappa_t = _hyper.value_at(kappa, state.count)
+        phi_t = _hyper.value_at(phi, state.count)
+        gamma_t = _hyper.value_at(gamma, state.count)
+        gain = _tree.default_float(1.0 - gamma_t)  # in double for a Python number
+
+        def step(g, rate):
+            move = rate.astype(g.dtype) * g
+            return move if descent else -move
+
+        def adapt(g, rate, dbar):
+            # The sign of dbar * g from the signs of each: the product itself can
+            # underflow to 0 in low precision and would read as "no information".
+            agreement = jnp.sign(dbar) * jnp.sign(g.astype(dbar.dtype))
+            grown = rate + _hyper.cast_like(kappa_t, rate)
+            shrunk = rate - _hyper.cast_like(phi_t, rate) * rate
+            return jnp.where(agreement > 0, grown, jnp.where(agreement < 0, shrunk, rate))
+
+        def average(g, dbar):
+            return (
+                _hyper.cast_like(gain, dbar) * g.astype(dbar.dtype)
+                + _hyper.cast_like(gamma_t, dbar) * dbar
+            )
+
+        out = jax.tree.map(step, updates, state.learning_rates)
+        rates = jax.tree.map(adapt, updates, state.learning_rates, state.delta_bar)
+        delta_bar = jax.tree.map(average, updates, state.delta_bar)
+        new_state = ScaleByDeltaBarDeltaState(_tree.next_count(state.count), rates, delta_bar)
+        return out, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
