@@ -39,6 +39,17 @@ def default_float(x) -> jax.Array:
     return jnp.asarray(x, dtype=jnp.asarray(0.0).dtype)
 
 
+def widest_float(*dtypes) -> jnp.dtype:
+    """The widest of some float dtypes; float32 where bfloat16 meets float16 (neither
+    holds the other). Explicit, so strict dtype promotion accepts it. Transforms divide
+    in it when the state is wider than the gradient (float32 state, float16 gradients),
+    then cast the result back to the gradient's dtype."""
+    unique = {jnp.dtype(d) for d in dtypes}
+    bits = max(jnp.finfo(d).bits for d in unique)
+    widest = [d for d in unique if jnp.finfo(d).bits == bits]
+    return widest[0] if len(widest) == 1 else jnp.dtype(jnp.float32)
+
+
 def power_complement(decay, t) -> jax.Array:
     """``1 - decay**t`` at the default float precision (the Adam bias correction)."""
     return 1.0 - default_float(decay) ** default_float(t)
@@ -69,10 +80,12 @@ def check_matching(tree, reference, *, what: str = "gradients", against: str = "
                 f"{jax.tree.structure(reference)}"
             )
         raise ValueError(f"The {what} do not match {against}: {detail}.")
-    for leaf, ref in zip(jax.tree.leaves(tree), jax.tree.leaves(reference)):
+    for leaf, ref in zip(jax.tree.leaves(tree), jax.tree.leaves(reference), strict=True):
         if np.shape(leaf) != np.shape(ref):
             for (path, leaf2), ref2 in zip(
-                jax.tree_util.tree_flatten_with_path(tree)[0], jax.tree.leaves(reference)
+                jax.tree_util.tree_flatten_with_path(tree)[0],
+                jax.tree.leaves(reference),
+                strict=True,
             ):
                 if np.shape(leaf2) != np.shape(ref2):
                     raise ValueError(

@@ -12,6 +12,7 @@ The count is converted to a float first, so counts past ``2**31`` stay finite.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
@@ -22,13 +23,22 @@ from optjx import _tree
 Schedule = Callable[[jax.Array], jax.Array]
 
 
-def _positive_steps(name: str, steps) -> None:
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {steps!r}")
+def _integer(name: str, value, *, minimum: int) -> int:
+    """``value`` as a Python int. NumPy integers are accepted (step counts are often
+    computed with NumPy); bools and floats are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "positive" if minimum > 0 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+    return int(value)
+
+
+def _positive_steps(name: str, steps) -> int:
+    return _integer(name, steps, minimum=1)
 
 
 def _finite(name: str, value) -> None:
-    if isinstance(value, (int, float)) and not math.isfinite(value):
+    # numbers.Real covers NumPy floating scalars too (np.float32 is not a Python float).
+    if isinstance(value, numbers.Real) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
 
 
@@ -48,11 +58,16 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Schedu
     """
     _finite("init_value", init_value)
     _finite("end_value", end_value)
-    _positive_steps("transition_steps", transition_steps)
+    transition_steps = _positive_steps("transition_steps", transition_steps)
 
     def schedule(count):
-        a = jnp.minimum(_tree.default_float(count), transition_steps) / transition_steps
-        return (1.0 - a) * init_value + a * end_value
+        k = _tree.default_float(count)
+        a = jnp.minimum(k, transition_steps) / transition_steps
+        ramp = (1.0 - a) * init_value + a * end_value
+        # XLA turns the division into a multiply by 1/tau and fuses 1 - a into an FMA, so
+        # at k >= tau the ramp can miss end_value by an ulp: a decay to 0 would hold at
+        # -1.5e-8 in float32, a tiny negative learning rate. Hold end_value exactly.
+        return jnp.where(k >= transition_steps, _tree.default_float(end_value), ramp)
 
     return schedule
 
@@ -65,7 +80,7 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
     ``alpha`` is the final value as a fraction of ``init_value``.
     """
     _finite("init_value", init_value)
-    _positive_steps("decay_steps", decay_steps)
+    decay_steps = _positive_steps("decay_steps", decay_steps)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0.0, 1.0], got {alpha!r}")
 
@@ -91,10 +106,11 @@ def piecewise_constant(
     rule: divide by 10 at fixed points.
     """
     _finite("init_value", init_value)
-    items = sorted(boundaries_and_scales.items())
-    for boundary, factor in items:
-        if not isinstance(boundary, int) or boundary < 0:
-            raise ValueError(f"boundaries must be non-negative integers, got {boundary!r}")
+    items = sorted(
+        (_integer("boundaries", boundary, minimum=0), factor)
+        for boundary, factor in boundaries_and_scales.items()
+    )
+    for _, factor in items:
         _finite("scale", factor)
 
     def schedule(count):
@@ -112,14 +128,20 @@ def exponential(
 ) -> Schedule:
     r"""``eta_0 * decay_rate ** (k / T)``, or ``** floor(k / T)`` with ``staircase``."""
     _finite("init_value", init_value)
-    _positive_steps("transition_steps", transition_steps)
-    if not (isinstance(decay_rate, (int, float)) and math.isfinite(decay_rate) and decay_rate > 0):
+    transition_steps = _positive_steps("transition_steps", transition_steps)
+    if not (isinstance(decay_rate, numbers.Real) and math.isfinite(decay_rate) and decay_rate > 0):
         raise ValueError(f"decay_rate must be in (0, inf), got {decay_rate!r}")
 
     def schedule(count):
-        exponent = _tree.default_float(count) / transition_steps
+        k = _tree.default_float(count)
+        exponent = k / transition_steps
         if staircase:
+            # XLA computes k / T as k * (1/T); when 1/T rounds down, k = n*T lands just
+            # below n and the floor would step one count late (T = 41, 47, 55, ... in
+            # float32). Multiples of T are exact in floats, so correct the floor by one.
             exponent = jnp.floor(exponent)
+            exponent = jnp.where((exponent + 1.0) * transition_steps <= k, exponent + 1.0, exponent)
+            exponent = jnp.where(exponent * transition_steps > k, exponent - 1.0, exponent)
         return init_value * jnp.power(_tree.default_float(decay_rate), exponent)
 
     return schedule
@@ -139,16 +161,14 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
             f"boundaries must have len(schedules) - 1 = {len(schedules) - 1} entries, "
             f"got {len(boundaries)}"
         )
-    for b in boundaries:
-        if not isinstance(b, int) or b < 0:
-            raise ValueError(f"boundaries must be non-negative integers, got {b!r}")
-    if any(a >= b for a, b in zip(boundaries, boundaries[1:])):
+    boundaries = [_integer("boundaries", b, minimum=0) for b in boundaries]
+    if any(a >= b for a, b in zip(boundaries[:-1], boundaries[1:], strict=True)):
         raise ValueError(f"boundaries must increase strictly, got {boundaries}")
 
     def schedule(count):
         k = _tree.default_float(count)
         value = _tree.default_float(schedules[0](count))
-        for start, piece in zip(boundaries, schedules[1:]):
+        for start, piece in zip(boundaries, schedules[1:], strict=True):
             value = jnp.where(k >= start, _tree.default_float(piece(count - start)), value)
         return value
 
@@ -163,8 +183,7 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
     """
     if not callable(schedule):
         schedule = constant(schedule)
-    if not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
+    warmup_steps = _integer("warmup_steps", warmup_steps, minimum=0)
     _finite("init_value", init_value)
     if warmup_steps == 0:
         return schedule

@@ -62,18 +62,24 @@ def scale_by_adadelta(
             return _hyper.cast_like(rho_t, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
 
         square_grad = jax.tree.map(
-            lambda g, s: average(s, jnp.square(g)), updates, state.mean_square_grad
+            # Square in the state's dtype (float16 gradients square to inf above 256).
+            lambda g, s: average(s, jnp.square(g.astype(s.dtype))), updates, state.mean_square_grad
         )
 
         def delta(g, s, a):
+            # In the wider of the gradient's and the state's dtypes: the step is both
+            # accumulated and returned, and a float32 state should not see it rounded to
+            # float16. Same-dtype leaves compute exactly as before.
+            wide = _tree.widest_float(g.dtype, s.dtype)
             e = _hyper.cast_like(eps_t, s)
-            return (jnp.sqrt(a + e) / jnp.sqrt(s + e)).astype(g.dtype) * g
+            return (jnp.sqrt(a + e) / jnp.sqrt(s + e)).astype(wide) * g.astype(wide)
 
         deltas = jax.tree.map(delta, updates, square_grad, state.mean_square_delta)
         square_delta = jax.tree.map(
-            lambda d, a: average(a, jnp.square(d)), deltas, state.mean_square_delta
+            lambda d, a: average(a, jnp.square(d.astype(a.dtype))), deltas, state.mean_square_delta
         )
+        out = jax.tree.map(lambda g, d: d.astype(g.dtype), updates, deltas)
         new_state = ScaleByAdadeltaState(_tree.next_count(state.count), square_grad, square_delta)
-        return deltas, new_state
+        return out, new_state
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -61,12 +61,17 @@ def scale_by_adagrad(
         eps_t = _hyper.value_at(eps, state.count)
         eps_root_t = _hyper.value_at(eps_root, state.count)
         sums = jax.tree.map(
-            lambda g, s: s + jnp.square(g).astype(s.dtype), updates, state.sum_of_squares
+            # Square in the state's dtype (float16 gradients square to inf above 256).
+            lambda g, s: s + jnp.square(g.astype(s.dtype)), updates, state.sum_of_squares
         )
 
         def direction(g, s):
+            # Divide in the wider dtype: a float32 state keeps eps (0 in float16) for
+            # float16 gradients. Same-dtype leaves compute exactly as before.
+            wide = _tree.widest_float(g.dtype, s.dtype)
             root = jnp.sqrt(s + _hyper.cast_like(eps_root_t, s))
-            return g / (root + _hyper.cast_like(eps_t, s)).astype(g.dtype)
+            denominator = (root + _hyper.cast_like(eps_t, s)).astype(wide)
+            return (g.astype(wide) / denominator).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, sums)
         return out, ScaleByAdagradState(_tree.next_count(state.count), sums)

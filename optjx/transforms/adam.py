@@ -91,15 +91,22 @@ def scale_by_adam(
             return _hyper.cast_like(beta, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
 
         mu = jax.tree.map(lambda g, m: moment(beta1, m, g), updates, state.mu)
-        nu = jax.tree.map(lambda g, v: moment(beta2, v, jnp.square(g)), updates, state.nu)
+        # Square in the moment's dtype: with nu_dtype=float32 and float16 gradients,
+        # g**2 taken in float16 overflows above 256 and underflows below 2.4e-4.
+        nu = jax.tree.map(
+            lambda g, v: moment(beta2, v, jnp.square(g.astype(v.dtype))), updates, state.nu
+        )
         nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
         second = nu_max if amsgrad else nu
 
         def direction(g, m, v):
-            m_hat = m / _hyper.cast_like(correction1, m)
-            v_hat = v / _hyper.cast_like(correction2, v)
-            root = jnp.sqrt(v_hat + _hyper.cast_like(eps_root_t, v))
-            return (m_hat.astype(g.dtype) / (root + _hyper.cast_like(eps_t, v)).astype(g.dtype))
+            # Divide in the widest of the three dtypes, so that wider moments (mu_dtype,
+            # nu_dtype) also protect the ratio and eps (1e-8 is 0 in float16).
+            wide = _tree.widest_float(g.dtype, m.dtype, v.dtype)
+            m_hat = m.astype(wide) / _tree.default_float(correction1).astype(wide)
+            v_hat = v.astype(wide) / _tree.default_float(correction2).astype(wide)
+            root = jnp.sqrt(v_hat + _hyper.cast_like(eps_root_t, v_hat))
+            return (m_hat / (root + _hyper.cast_like(eps_t, v_hat))).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, mu, second)
         return out, ScaleByAdamState(count, mu, nu, nu_max)

@@ -76,7 +76,10 @@ def scale_by_rms(
         def average(old, new):
             return _hyper.cast_like(rho, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
 
-        mean_square = jax.tree.map(lambda g, v: average(v, jnp.square(g)), updates, state.mean_square)
+        # Square in the state's dtype (float16 gradients square to inf above 256).
+        mean_square = jax.tree.map(
+            lambda g, v: average(v, jnp.square(g.astype(v.dtype))), updates, state.mean_square
+        )
         if centered:
             mean_grad = jax.tree.map(average, state.mean_grad, updates)
             variance = jax.tree.map(lambda v, m: v - jnp.square(m), mean_square, mean_grad)
@@ -84,8 +87,12 @@ def scale_by_rms(
             mean_grad, variance = None, mean_square
 
         def direction(g, var):
+            # Divide in the wider dtype: a float32 state keeps eps (0 in float16) for
+            # float16 gradients. Same-dtype leaves compute exactly as before.
+            wide = _tree.widest_float(g.dtype, var.dtype)
             root = jnp.sqrt(var + _hyper.cast_like(eps_root_t, var))
-            return g / (root + _hyper.cast_like(eps_t, var)).astype(g.dtype)
+            denominator = (root + _hyper.cast_like(eps_t, var)).astype(wide)
+            return (g.astype(wide) / denominator).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, variance)
         new_state = ScaleByRmsState(_tree.next_count(state.count), mean_square, mean_grad)

@@ -62,11 +62,13 @@ def trace(
         zero dampening (``ValueError`` otherwise, as in PyTorch).
       accumulator_dtype: dtype of the buffer; defaults to each parameter's dtype.
     """
-    _hyper.check_nonnegative("momentum", decay)
+    # Messages name this function's own argument, ``decay`` (the aliases check and
+    # name their ``momentum`` before calling here).
+    _hyper.check_nonnegative("decay", decay)
     _hyper.check_nonnegative("dampening", dampening)
     if nesterov:
         if _hyper.is_concrete_zero(decay):
-            raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
+            raise ValueError("nesterov=True needs a momentum decay > 0, got decay=0")
         if _hyper.is_concrete(dampening) and not _hyper.is_concrete_zero(dampening):
             raise ValueError(
                 f"nesterov=True needs dampening=0, got dampening={dampening}"

@@ -1,0 +1,384 @@
+"""Invariants of the six classic aliases (and the building blocks they are made of):
+jit equals eager, no recompilation on a second call, vmap over learning rates equals
+separate runs, dtypes follow the params, argument validation, tree mismatch errors,
+the saturating step counter, and a momentum schedule."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optjx
+from optjx import schedules
+
+INT32_MAX = np.iinfo(np.int32).max
+
+# name -> factory(learning_rate). Every option that adds a stage or a state is used once.
+ALIASES = {
+    "sgd": lambda lr: optjx.sgd(lr),
+    "sgd-momentum-dampening-wd": lambda lr: optjx.sgd(lr, 0.9, dampening=0.1, weight_decay=1e-2),
+    "sgd-nesterov": lambda lr: optjx.sgd(lr, 0.9, nesterov=True),
+    "sgd-momentum-schedule": lambda lr: optjx.sgd(lr, momentum=schedules.linear(0.5, 0.9, 1000)),
+    "rmsprop-centered-momentum-wd": lambda lr: optjx.rmsprop(
+        lr, 0.99, centered=True, momentum=0.9, weight_decay=1e-2
+    ),
+    "rmsprop-eps-root": lambda lr: optjx.rmsprop(lr, eps=0.0, eps_root=1e-6),
+    "adagrad-wd": lambda lr: optjx.adagrad(lr, initial_accumulator_value=0.1, weight_decay=1e-2),
+    "adam-amsgrad-wd": lambda lr: optjx.adam(lr, amsgrad=True, weight_decay=1e-2),
+    "adamw-warmup-cosine": lambda lr: optjx.adamw(
+        schedules.warmup(schedules.cosine(lr, 100), 3), eps_root=1e-8
+    ),
+    "adadelta-wd": lambda lr: optjx.adadelta(lr, weight_decay=1e-2),
+}
+
+# Building blocks whose dtype handling differs from the aliases' stages.
+BLOCKS = {
+    "ema-debias": lambda lr: optjx.chain(optjx.ema(0.9, debias=True), optjx.scale(-lr)),
+    "ema-bias-correction": lambda lr: optjx.chain(
+        optjx.ema(0.99), optjx.bias_correction(0.99), optjx.scale_by_learning_rate(lr)
+    ),
+    "clip-rms-trace": lambda lr: optjx.chain(
+        optjx.clip_by_global_norm(1.0),
+        optjx.clip(0.5),
+        optjx.scale_by_rms(0.9, centered=True, initial_scale=1.0),
+        optjx.trace(0.9, dampening=0.5),
+        optjx.scale_by_learning_rate(lr),
+    ),
+    "adam-eps-root-masked-decay": lambda lr: optjx.chain(
+        optjx.scale_by_adam(0.9, 0.99, eps_root=1e-8),
+        optjx.add_decayed_weights(0.1, mask={"w": True, "b": False}),
+        optjx.scale_by_learning_rate(lr),
+    ),
+}
+
+EVERYTHING = {**ALIASES, **BLOCKS}
+
+
+def _params(dtype=jnp.float32):
+    return {
+        "w": jnp.asarray([[0.5, -1.5], [2.0, 0.25], [-0.75, 1.0]], dtype),
+        "b": jnp.asarray([1.0, -2.0], dtype),
+    }
+
+
+def _grads(params, t):
+    # The gradient of sum(c * (p - 0.3)^2 / 2) with a step-dependent curvature; step 1
+    # is all zeros, so zero gradients pass through every test below.
+    t = jnp.asarray(t, jnp.float32)
+    c = jnp.where(t == 1, 0.0, 1.0 + 0.5 * t)
+    return jax.tree.map(lambda p: (p - jnp.asarray(0.3, p.dtype)) * c.astype(p.dtype), params)
+
+
+def _train(optimizer, params, steps, step_fn=None):
+    state = optimizer.init(params)
+    step_fn = step_fn or _step(optimizer)
+    for t in range(steps):
+        params, state = step_fn(params, state, t)
+    return params, state
+
+
+def _step(optimizer):
+    """One training step on the toy problem; ``t`` may be traced."""
+
+    def step(params, state, t):
+        updates, state = optimizer.update(_grads(params, t), state, params)
+        return optjx.apply_updates(params, updates), state
+
+    return step
+
+
+def _assert_trees_close(a, b, rtol):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("name", list(ALIASES))
+def test_jit_equals_eager(x64, name):
+    optimizer = ALIASES[name](0.05)
+    params = _params(jnp.float64)
+    eager, eager_state = _train(optimizer, params, 4)
+    jitted, jitted_state = _train(optimizer, params, 4, jax.jit(_step(optimizer)))
+    _assert_trees_close(jitted, eager, rtol=1e-12)
+    _assert_trees_close(jitted_state, eager_state, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(ALIASES))
+def test_no_recompilation_on_second_call(name):
+    optimizer = ALIASES[name](0.05)
+    traces = []
+
+    def step(params, state, t):
+        traces.append(None)  # runs only while tracing
+        return _step(optimizer)(params, state, t)
+
+    jitted = jax.jit(step)
+    params, state = _train(optimizer, _params(), 4, jitted)
+    assert len(traces) == 1
+    assert jitted._cache_size() == 1
+    # The state keeps its structure, shapes and dtypes (including the int32 counter).
+    fresh = optimizer.init(_params())
+    assert jax.tree.structure(state) == jax.tree.structure(fresh)
+    for new, old in zip(jax.tree.leaves(state), jax.tree.leaves(fresh), strict=True):
+        assert (new.dtype, new.shape) == (old.dtype, old.shape)
+        assert getattr(new, "weak_type", False) == getattr(old, "weak_type", False)
+
+
+@pytest.mark.parametrize("name", list(ALIASES))
+def test_vmap_over_learning_rates_equals_separate_runs(x64, name):
+    rates = [1e-3, 3e-2, 0.2]
+    params = _params(jnp.float64)
+
+    def train(lr):
+        return _train(ALIASES[name](lr), params, 5)[0]
+
+    batched = jax.jit(jax.vmap(train))(jnp.asarray(rates))
+    for i, lr in enumerate(rates):
+        separate = train(lr)  # a Python float: the concrete path
+        _assert_trees_close(jax.tree.map(lambda x, i=i: x[i], batched), separate, rtol=1e-12)
+    # The rates really lead to different results.
+    assert not np.allclose(batched["w"][0], batched["w"][2])
+
+
+DTYPE_CASES = [
+    (jnp.bfloat16, False),
+    (jnp.float16, False),
+    (jnp.float32, False),
+    (jnp.bfloat16, True),
+    (jnp.float16, True),
+    (jnp.float32, True),
+    (jnp.float64, True),
+]
+DTYPE_IDS = [f"{np.dtype(d).name}-x64{int(x)}" for d, x in DTYPE_CASES]
+
+
+def _check_dtypes(name, dtype, x64_on):
+    # Dtypes are decided while tracing, so abstract evaluation checks them (and, under
+    # strict promotion, any implicit promotion) without compiling anything.
+    with jax.enable_x64(x64_on):
+        optimizer = EVERYTHING[name](0.01)
+        params = _params(dtype)
+        state = optimizer.init(params)
+        grads = _grads(params, 2)
+        updates, new_state = jax.eval_shape(optimizer.update, grads, state, params)
+        for u in jax.tree.leaves(updates):
+            assert u.dtype == dtype, (name, u.dtype)
+        new_params = jax.eval_shape(optjx.apply_updates, params, updates)
+        assert all(p.dtype == dtype for p in jax.tree.leaves(new_params))
+        # State dtypes are fixed at init, so every later step traces the same way.
+        for new, old in zip(jax.tree.leaves(new_state), jax.tree.leaves(state), strict=True):
+            assert new.dtype == old.dtype, (name, new.dtype, old.dtype)
+
+
+@pytest.mark.parametrize("dtype, x64_on", DTYPE_CASES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", list(EVERYTHING))
+def test_update_dtype_follows_params(name, dtype, x64_on):
+    _check_dtypes(name, dtype, x64_on)
+
+
+@pytest.mark.parametrize("dtype, x64_on", DTYPE_CASES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("name", list(EVERYTHING))
+def test_update_dtype_follows_params_strict_promotion(strict_promotion, name, dtype, x64_on):
+    # Any implicit promotion (a float32 scalar meeting a bf16 leaf, float64 meeting
+    # float32 under x64) is an error here.
+    _check_dtypes(name, dtype, x64_on)
+
+
+def _mixed_params():
+    """One tree with a leaf of each float dtype (x64 must be on)."""
+    base = _params(jnp.float64)["w"]
+    return {
+        str(np.dtype(d).name): base.astype(d)
+        for d in (jnp.bfloat16, jnp.float16, jnp.float32, jnp.float64)
+    }
+
+
+@functools.cache
+def _mixed_setup(name):
+    """The optimizer and its jitted step for the mixed-dtype tree, compiled once and
+    shared by the tests that run it (x64 and strict promotion on)."""
+    optimizer = EVERYTHING[name](0.01)
+    if name == "adam-eps-root-masked-decay":  # its mask is shaped like _params()
+        optimizer = optjx.chain(
+            optjx.scale_by_adam(0.9, 0.99, eps_root=1e-8),
+            optjx.add_decayed_weights(
+                0.1, mask={"bfloat16": True, "float16": False, "float32": True, "float64": False}
+            ),
+            optjx.scale_by_learning_rate(0.01),
+        )
+    return optimizer, jax.jit(_step(optimizer))
+
+
+def _assert_finite_and_typed(name, params, t):
+    for dtype_name, leaf in params.items():
+        assert leaf.dtype == np.dtype(dtype_name)
+        assert np.all(np.isfinite(np.asarray(leaf, np.float64))), (name, dtype_name, t)
+
+
+@pytest.mark.parametrize("name", list(EVERYTHING))
+def test_mixed_dtype_tree_runs(x64, strict_promotion, name):
+    # Compiled and run on bf16, f16, f32 and f64 leaves at once: each leaf keeps its own
+    # dtype, values stay finite (step 1 has all-zero gradients), state dtypes do not drift.
+    optimizer, step = _mixed_setup(name)
+    params = _mixed_params()
+    state = optimizer.init(params)
+    init_dtypes = [leaf.dtype for leaf in jax.tree.leaves(state)]
+    for t in range(3):
+        params, state = step(params, state, t)
+        _assert_finite_and_typed(name, params, t)
+    assert [leaf.dtype for leaf in jax.tree.leaves(state)] == init_dtypes
+
+
+INVALID = [
+    (lambda: optjx.sgd(-0.1), "learning_rate"),
+    (lambda: optjx.sgd(0.1, momentum=-0.9), "momentum"),
+    (lambda: optjx.sgd(0.1, weight_decay=-1e-4), "weight_decay"),
+    (lambda: optjx.sgd(0.1, momentum=0.0, nesterov=True), "nesterov"),
+    (lambda: optjx.sgd(0.1, momentum=0.9, dampening=0.1, nesterov=True), "dampening"),
+    (lambda: optjx.sgd(0.1, momentum=0.9, dampening=-0.1), "dampening"),
+    (lambda: optjx.rmsprop(-1e-3), "learning_rate"),
+    (lambda: optjx.rmsprop(1e-3, decay=1.0), "decay"),
+    (lambda: optjx.rmsprop(1e-3, decay=-0.1), "decay"),
+    (lambda: optjx.rmsprop(1e-3, eps=-1e-8), "eps"),
+    (lambda: optjx.rmsprop(1e-3, eps_root=-1e-8), "eps_root"),
+    (lambda: optjx.rmsprop(1e-3, momentum=-0.5), "momentum"),
+    (lambda: optjx.rmsprop(1e-3, momentum=0.0, nesterov=True), "nesterov"),
+    (lambda: optjx.rmsprop(1e-3, weight_decay=-1.0), "weight_decay"),
+    (lambda: optjx.adagrad(-1e-2), "learning_rate"),
+    (lambda: optjx.adagrad(1e-2, eps=-1.0), "eps"),
+    (lambda: optjx.adagrad(1e-2, initial_accumulator_value=-1.0), "initial_accumulator_value"),
+    (lambda: optjx.adagrad(1e-2, weight_decay=-1.0), "weight_decay"),
+    (lambda: optjx.adam(-1e-3), "learning_rate"),
+    (lambda: optjx.adam(1e-3, b1=1.0), "b1"),
+    (lambda: optjx.adam(1e-3, b1=-0.1), "b1"),
+    (lambda: optjx.adam(1e-3, b2=1.0), "b2"),
+    (lambda: optjx.adam(1e-3, b2=1.5), "b2"),
+    (lambda: optjx.adam(1e-3, eps=-1e-8), "eps"),
+    (lambda: optjx.adam(1e-3, eps_root=-1e-8), "eps_root"),
+    (lambda: optjx.adam(1e-3, weight_decay=-1e-2), "weight_decay"),
+    (lambda: optjx.adamw(-1e-3), "learning_rate"),
+    (lambda: optjx.adamw(1e-3, b1=1.0), "b1"),
+    (lambda: optjx.adamw(1e-3, b2=-0.5), "b2"),
+    (lambda: optjx.adamw(1e-3, eps=-1.0), "eps"),
+    (lambda: optjx.adamw(1e-3, weight_decay=-1e-2), "weight_decay"),
+    (lambda: optjx.adadelta(-1.0), "learning_rate"),
+    (lambda: optjx.adadelta(1.0, rho=1.0), "rho"),
+    (lambda: optjx.adadelta(1.0, rho=-0.1), "rho"),
+    (lambda: optjx.adadelta(1.0, eps=-1e-6), "eps"),
+    (lambda: optjx.adadelta(1.0, weight_decay=-1.0), "weight_decay"),
+    (lambda: optjx.adam(float("nan")), "learning_rate"),
+    (lambda: optjx.sgd(jnp.asarray(-0.1)), "learning_rate"),
+]
+
+
+@pytest.mark.parametrize(
+    "make, name", INVALID, ids=[f"{i}-{n}" for i, (_, n) in enumerate(INVALID)]
+)
+def test_invalid_hyperparameters_name_the_argument(make, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        make()
+
+
+def test_schedules_are_not_checked_at_construction():
+    # A schedule cannot be checked without running it (traced values: the vmap test).
+    optjx.adam(schedules.constant(1e-3), b1=schedules.linear(0.5, 0.9, 10), b2=lambda k: 2.0)
+
+
+# Aliases whose stages keep per-parameter state (sgd without momentum has nothing to
+# match the gradients against).
+STATEFUL = [name for name in ALIASES if name != "sgd"]
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_mismatched_gradient_tree_names_the_key(name, jit):
+    optimizer = ALIASES[name](0.01)
+    params = {"layer": {"kernel": jnp.ones((2, 3)), "bias": jnp.zeros(3)}, "scale": jnp.ones(3)}
+    state = optimizer.init(params)
+    update = jax.jit(optimizer.update) if jit else optimizer.update
+
+    missing = {"layer": {"kernel": jnp.ones((2, 3))}, "scale": jnp.ones(3)}
+    with pytest.raises(ValueError, match=r"\['layer'\]\['bias'\]"):
+        update(missing, state, params)
+
+    wrong_shape = {
+        "layer": {"kernel": jnp.ones((2, 3)), "bias": jnp.zeros(4)},
+        "scale": jnp.ones(3),
+    }
+    with pytest.raises(ValueError, match=r"\['layer'\]\['bias'\]"):
+        update(wrong_shape, state, params)
+
+
+def _saturate(state):
+    """The state with every step counter one below the int32 maximum."""
+
+    def replace(path, leaf):
+        if jax.tree_util.keystr(path).endswith(".count"):
+            return jnp.asarray(INT32_MAX - 1, jnp.int32)
+        return leaf
+
+    return jax.tree_util.tree_map_with_path(replace, state)
+
+
+def _counts(state):
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    return [leaf for path, leaf in leaves if jax.tree_util.keystr(path).endswith(".count")]
+
+
+@pytest.mark.parametrize("name", list(EVERYTHING))
+def test_step_counter_saturates_at_int32_max(x64, strict_promotion, name):
+    optimizer, step = _mixed_setup(name)
+    params = _mixed_params()
+    state = _saturate(optimizer.init(params))
+    assert _counts(state), "no step counter found"
+    for t in range(3):
+        params, state = step(params, state, t)
+        for count in _counts(state):
+            assert count.dtype == jnp.int32
+            assert int(count) == INT32_MAX
+        _assert_finite_and_typed(name, params, t)
+
+
+def test_adam_at_saturation_has_no_bias_correction(x64):
+    # At count ~2**31, 1 - b**t is 1: the first update from zero moments is
+    # (1 - b1) g / (sqrt((1 - b2) g^2) + eps). A wrapped (negative) counter would give
+    # b**t = inf instead and an update of zero.
+    g = {"w": jnp.asarray([3.0, -0.5, 0.0])}
+    tx = optjx.scale_by_adam(0.9, 0.999)
+    state = tx.init(g)._replace(count=jnp.asarray(INT32_MAX, jnp.int32))
+    out, state = tx.update(g, state)
+    expected = 0.1 * g["w"] / (np.sqrt(0.001 * g["w"] ** 2) + 1e-8)
+    np.testing.assert_allclose(out["w"], expected, rtol=1e-12)
+    assert int(state.count) == INT32_MAX
+
+
+def test_momentum_schedule_of_the_course_notes(x64):
+    # sgd(0.1, momentum=linear(0.5, 0.9, T)): b = mu_k b + g (b_1 = g), w -= 0.1 b, with
+    # mu_k = 0.5 + 0.4 min(k, T) / T after k applied updates.
+    def run_reference(transition, steps):
+        w = {name: np.asarray(p, np.float64) for name, p in _params(jnp.float64).items()}
+        b = None
+        out = []
+        for t in range(steps):
+            g = {name: np.asarray(leaf) for name, leaf in _grads(w, t).items()}
+            mu = 0.5 + 0.4 * min(t, transition) / transition
+            b = g if b is None else {name: mu * b[name] + g[name] for name in g}
+            w = {name: w[name] - 0.1 * b[name] for name in w}
+            out.append(w)
+        return out
+
+    for transition, steps in ((1000, 20), (10, 25)):
+        optimizer = optjx.sgd(0.1, momentum=schedules.linear(0.5, 0.9, transition))
+        params = _params(jnp.float64)
+        state = optimizer.init(params)
+        step = jax.jit(_step(optimizer))
+        expected = run_reference(transition, steps)
+        for t in range(steps):
+            params, state = step(params, state, t)
+            _assert_trees_close(params, expected[t], rtol=1e-12)
+
+    # The schedule matters: constant momenta 0.5 and 0.9 give other trajectories.
+    for constant in (0.5, 0.9):
+        other, _ = _train(optjx.sgd(0.1, momentum=constant), _params(jnp.float64), 25)
+        assert not np.allclose(other["w"], expected[-1]["w"], rtol=1e-6)
