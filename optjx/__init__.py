@@ -8,13 +8,19 @@ from optax import GradientTransformationExtraArgs as GradientTransformationExtra
 from optax import apply_updates as apply_updates
 from optax import chain as chain
 
+from optjx import parallel as parallel
 from optjx import schedules as schedules
 from optjx.optimizers import adadelta as adadelta
 from optjx.optimizers import adagrad as adagrad
 from optjx.optimizers import adam as adam
 from optjx.optimizers import adamw as adamw
+from optjx.optimizers import delta_bar_delta as delta_bar_delta
+from optjx.optimizers import novograd as novograd
+from optjx.optimizers import radam as radam
 from optjx.optimizers import rmsprop as rmsprop
 from optjx.optimizers import sgd as sgd
+from optjx.parallel import CrossReplicaMeanState as CrossReplicaMeanState
+from optjx.parallel import cross_replica_mean as cross_replica_mean
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from optjx.transforms.adagrad import ScaleByAdagradState as ScaleByAdagradState
@@ -25,8 +31,14 @@ from optjx.transforms.bias_correction import bias_correction as bias_correction
 from optjx.transforms.clipping import clip as clip
 from optjx.transforms.clipping import clip_by_global_norm as clip_by_global_norm
 from optjx.transforms.clipping import global_norm as global_norm
+from optjx.transforms.delta_bar_delta import ScaleByDeltaBarDeltaState as ScaleByDeltaBarDeltaState
+from optjx.transforms.delta_bar_delta import scale_by_delta_bar_delta as scale_by_delta_bar_delta
 from optjx.transforms.ema import EmaState as EmaState
 from optjx.transforms.ema import ema as ema
+from optjx.transforms.novograd import ScaleByNovogradState as ScaleByNovogradState
+from optjx.transforms.novograd import scale_by_novograd as scale_by_novograd
+from optjx.transforms.radam import ScaleByRadamState as ScaleByRadamState
+from optjx.transforms.radam import scale_by_radam as scale_by_radam
 from optjx.transforms.rms import ScaleByRmsState as ScaleByRmsState
 from optjx.transforms.rms import scale_by_rms as scale_by_rms
 from optjx.transforms.scale import scale as scale
@@ -34,6 +46,18 @@ from optjx.transforms.scale import scale_by_learning_rate as scale_by_learning_r
 from optjx.transforms.trace import TraceState as TraceState
 from optjx.transforms.trace import trace as trace
 from optjx.transforms.weight_decay import add_decayed_weights as add_decayed_weights
+from optjx.wrappers.accumulate import AccumulateGradientsState as AccumulateGradientsState
+from optjx.wrappers.accumulate import accumulate_gradients as accumulate_gradients
+from optjx.wrappers.apply_if_finite import ApplyIfFiniteState as ApplyIfFiniteState
+from optjx.wrappers.apply_if_finite import apply_if_finite as apply_if_finite
+from optjx.wrappers.lookahead import LookaheadState as LookaheadState
+from optjx.wrappers.lookahead import lookahead as lookahead
+from optjx.wrappers.lookahead import slow_params as slow_params
+from optjx.wrappers.polyak import PolyakState as PolyakState
+from optjx.wrappers.polyak import averaged_params as averaged_params
+from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
+from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
+from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
 
 try:
     __version__ = version("optjx")

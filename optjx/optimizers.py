@@ -15,6 +15,9 @@ from optjx import _hyper
 from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
 from optjx.transforms.adam import scale_by_adam
+from optjx.transforms.delta_bar_delta import _delta_bar_delta
+from optjx.transforms.novograd import scale_by_novograd
+from optjx.transforms.radam import scale_by_radam
 from optjx.transforms.rms import scale_by_rms
 from optjx.transforms.scale import scale_by_learning_rate
 from optjx.transforms.trace import trace
@@ -157,3 +160,60 @@ def adadelta(learning_rate=1.0, rho=0.9, *, eps=1e-6, weight_decay=0.0) -> optax
         scale_by_adadelta(rho, eps=eps),
         scale_by_learning_rate(learning_rate),
     )
+
+
+def radam(
+    learning_rate,
+    b1=0.9,
+    b2=0.999,
+    *,
+    eps=1e-8,
+    threshold=5.0,
+    weight_decay=0.0,
+    decoupled_weight_decay=False,
+) -> optax.GradientTransformation:
+    r"""RAdam (Liu et al. 2020, Algorithm 2), as ``torch.optim.RAdam``.
+
+    ``w <- w - lr * (r_t m_hat sqrt(1 - b2^t) / (sqrt(v) + eps)  if rho_t > threshold,
+    else m_hat)``; see ``scale_by_radam``. ``weight_decay`` is coupled L2
+    (``g <- g + wd*w`` before the moments) or, with ``decoupled_weight_decay=True``,
+    ``w <- w - lr*wd*w`` (PyTorch's flag of the same name). ``threshold=4, eps=0`` is the
+    paper's algorithm line for line; the default 5 is PyTorch's.
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    rectified = scale_by_radam(b1, b2, eps=eps, threshold=threshold)
+    if not decoupled_weight_decay:
+        return _chain(_coupled_decay(weight_decay), rectified, scale_by_learning_rate(learning_rate))
+    _hyper.check_nonnegative("weight_decay", weight_decay)
+    decay = None if _hyper.is_concrete_zero(weight_decay) else add_decayed_weights(weight_decay)
+    return _chain(rectified, decay, scale_by_learning_rate(learning_rate))
+
+
+def novograd(
+    learning_rate, b1=0.95, b2=0.98, *, eps=1e-8, weight_decay=0.0, grad_averaging=False
+) -> optax.GradientTransformation:
+    r"""NovoGrad (Ginsburg et al. 2019, Algorithm 1): ``w <- w - lr * m_t``.
+
+    ``v = b2 v + (1 - b2) ||g||^2`` per leaf (``v = ||g||^2`` first),
+    ``m = b1 m + c (g / sqrt(v + eps) + wd*w)`` with ``c = 1``, or ``1 - b1`` with
+    ``grad_averaging`` (NVIDIA's variant); see ``scale_by_novograd``. Not in PyTorch;
+    optax's has other defaults and ``eps`` outside the root.
+    """
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _chain(
+        scale_by_novograd(
+            b1, b2, eps=eps, weight_decay=weight_decay, grad_averaging=grad_averaging
+        ),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def delta_bar_delta(initial_learning_rate, *, kappa, phi, gamma) -> optax.GradientTransformation:
+    r"""Delta-bar-delta (Jacobs 1988; Goodfellow et al. 2016, 8.5): ``w <- w - eps * g``.
+
+    One learning rate per weight, grown by ``kappa`` while the gradient keeps the sign
+    of its running average and cut by the fraction ``phi`` when it flips; see
+    ``scale_by_delta_bar_delta``. Returns ``-eps * g`` directly (no learning-rate stage:
+    the rates live in the state). Not in PyTorch or optax.
+    """
+    return _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, descent=False)
