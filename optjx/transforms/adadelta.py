@@ -55,7 +55,7 @@ def scale_by_adadelta(
         del params
         _tree.check_matching(updates, state.mean_square_grad)
         rho_t = _hyper.value_at(rho, state.count)
-        keep = 1.0 - _tree.default_float(rho_t)
+        keep = _tree.default_float(1.0 - rho_t)
         eps_t = _hyper.value_at(eps, state.count)
 
         def average(old, new):

@@ -87,7 +87,7 @@ def scale_by_adam(
         eps_root_t = _hyper.value_at(eps_root, state.count)
 
         def moment(beta, old, new):
-            keep = 1.0 - _tree.default_float(beta)
+            keep = _tree.default_float(1.0 - beta)
             return _hyper.cast_like(beta, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
 
         mu = jax.tree.map(lambda g, m: moment(beta1, m, g), updates, state.mu)

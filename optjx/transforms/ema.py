@@ -52,7 +52,7 @@ def ema(
         beta = _hyper.value_at(decay, state.count)
         average = jax.tree.map(
             lambda g, m: _hyper.cast_like(beta, m) * m
-            + _hyper.cast_like(1.0 - _tree.default_float(beta), m) * g.astype(m.dtype),
+            + _hyper.cast_like(_tree.default_float(1.0 - beta), m) * g.astype(m.dtype),
             updates,
             state.ema,
         )

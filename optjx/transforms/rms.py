@@ -69,7 +69,7 @@ def scale_by_rms(
         del params
         _tree.check_matching(updates, state.mean_square)
         rho = _hyper.value_at(decay, state.count)
-        keep = 1.0 - _tree.default_float(rho)
+        keep = _tree.default_float(1.0 - rho)
         eps_t = _hyper.value_at(eps, state.count)
         eps_root_t = _hyper.value_at(eps_root, state.count)
 

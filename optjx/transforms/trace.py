@@ -87,7 +87,7 @@ def trace(
         # The buffer starts at zero, so a gradient weight of 1 on the first step gives
         # PyTorch's undamped copy b_1 = g_1 with a scalar select instead of a per-element one.
         gain = jnp.where(
-            state.count == 0, 1.0, 1.0 - _tree.default_float(_hyper.value_at(dampening, state.count))
+            state.count == 0, 1.0, _tree.default_float(1.0 - _hyper.value_at(dampening, state.count))
         )
 
         def new_buffer(g, b):
