@@ -31,9 +31,7 @@ def zeros_like(params, dtype=None):
 
 def full_like(params, fill_value, dtype=None):
     """Moments shaped like ``params`` filled with ``fill_value``."""
-    return jax.tree.map(
-        lambda p: jnp.full_like(p, fill_value, dtype=dtype or p.dtype), params
-    )
+    return jax.tree.map(lambda p: jnp.full_like(p, fill_value, dtype=dtype or p.dtype), params)
 
 
 def default_float(x) -> jax.Array:
@@ -71,7 +69,9 @@ def _paths(tree) -> dict[str, object]:
     return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}
 
 
-def check_matching(tree, reference, *, what: str = "gradients", against: str = "the optimizer state") -> None:
+def check_matching(
+    tree, reference, *, what: str = "gradients", against: str = "the optimizer state"
+) -> None:
     """Raise ``ValueError`` naming the key path where ``tree`` and ``reference`` differ.
 
     Runs on Python structure only (at trace time under ``jit``), so it costs nothing
@@ -87,8 +87,7 @@ def check_matching(tree, reference, *, what: str = "gradients", against: str = "
             detail = f"key path {extra[0]} of the {what} is not in {against}"
         else:
             detail = (
-                f"containers differ: {jax.tree.structure(tree)} vs "
-                f"{jax.tree.structure(reference)}"
+                f"containers differ: {jax.tree.structure(tree)} vs {jax.tree.structure(reference)}"
             )
         raise ValueError(f"The {what} do not match {against}: {detail}.")
     for leaf, ref in zip(jax.tree.leaves(tree), jax.tree.leaves(reference), strict=True):
@@ -109,6 +108,4 @@ def check_matching(tree, reference, *, what: str = "gradients", against: str = "
 def require_params(params, who: str) -> None:
     """Raise a clear error when a transform that reads params was not given them."""
     if params is None:
-        raise ValueError(
-            f"{who} needs the current params: call update(grads, state, params)."
-        )
+        raise ValueError(f"{who} needs the current params: call update(grads, state, params).")

@@ -152,7 +152,9 @@ def adamw(
     )
 
 
-def adadelta(learning_rate=1.0, rho=0.9, *, eps=1e-6, weight_decay=0.0) -> optax.GradientTransformation:
+def adadelta(
+    learning_rate=1.0, rho=0.9, *, eps=1e-6, weight_decay=0.0
+) -> optax.GradientTransformation:
     r"""AdaDelta (Zeiler 2012), scaled by ``learning_rate`` as ``torch.optim.Adadelta``."""
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _chain(
@@ -183,7 +185,9 @@ def radam(
     _hyper.check_nonnegative("learning_rate", learning_rate)
     rectified = scale_by_radam(b1, b2, eps=eps, threshold=threshold)
     if not decoupled_weight_decay:
-        return _chain(_coupled_decay(weight_decay), rectified, scale_by_learning_rate(learning_rate))
+        return _chain(
+            _coupled_decay(weight_decay), rectified, scale_by_learning_rate(learning_rate)
+        )
     _hyper.check_nonnegative("weight_decay", weight_decay)
     decay = None if _hyper.is_concrete_zero(weight_decay) else add_decayed_weights(weight_decay)
     return _chain(rectified, decay, scale_by_learning_rate(learning_rate))

@@ -97,9 +97,7 @@ def inverse_sqrt(init_value: float) -> Schedule:
     return lambda count: init_value / jnp.sqrt(_tree.default_float(count) + 1.0)
 
 
-def piecewise_constant(
-    init_value: float, boundaries_and_scales: Mapping[int, float]
-) -> Schedule:
+def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, float]) -> Schedule:
     """``init_value`` times every ``scale`` whose ``boundary <= count``.
 
     ``piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1, 90_000: 0.1})`` is the ResNet

@@ -59,11 +59,15 @@ def scale_by_adadelta(
         eps_t = _hyper.value_at(eps, state.count)
 
         def average(old, new):
-            return _hyper.cast_like(rho_t, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
+            return _hyper.cast_like(rho_t, old) * old + _hyper.cast_like(keep, old) * new.astype(
+                old.dtype
+            )
 
         square_grad = jax.tree.map(
             # Square in the state's dtype (float16 gradients square to inf above 256).
-            lambda g, s: average(s, jnp.square(g.astype(s.dtype))), updates, state.mean_square_grad
+            lambda g, s: average(s, jnp.square(g.astype(s.dtype))),
+            updates,
+            state.mean_square_grad,
         )
 
         def delta(g, s, a):

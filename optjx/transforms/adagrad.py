@@ -62,7 +62,9 @@ def scale_by_adagrad(
         eps_root_t = _hyper.value_at(eps_root, state.count)
         sums = jax.tree.map(
             # Square in the state's dtype (float16 gradients square to inf above 256).
-            lambda g, s: s + jnp.square(g.astype(s.dtype)), updates, state.sum_of_squares
+            lambda g, s: s + jnp.square(g.astype(s.dtype)),
+            updates,
+            state.sum_of_squares,
         )
 
         def direction(g, s):

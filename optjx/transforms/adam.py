@@ -88,7 +88,9 @@ def scale_by_adam(
 
         def moment(beta, old, new):
             keep = _tree.default_float(1.0 - beta)
-            return _hyper.cast_like(beta, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
+            return _hyper.cast_like(beta, old) * old + _hyper.cast_like(keep, old) * new.astype(
+                old.dtype
+            )
 
         mu = jax.tree.map(lambda g, m: moment(beta1, m, g), updates, state.mu)
         # Square in the moment's dtype: with nu_dtype=float32 and float16 gradients,

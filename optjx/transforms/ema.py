@@ -51,8 +51,10 @@ def ema(
         _tree.check_matching(updates, state.ema)
         beta = _hyper.value_at(decay, state.count)
         average = jax.tree.map(
-            lambda g, m: _hyper.cast_like(beta, m) * m
-            + _hyper.cast_like(_tree.default_float(1.0 - beta), m) * g.astype(m.dtype),
+            lambda g, m: (
+                _hyper.cast_like(beta, m) * m
+                + _hyper.cast_like(_tree.default_float(1.0 - beta), m) * g.astype(m.dtype)
+            ),
             updates,
             state.ema,
         )

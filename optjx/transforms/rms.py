@@ -74,7 +74,9 @@ def scale_by_rms(
         eps_root_t = _hyper.value_at(eps_root, state.count)
 
         def average(old, new):
-            return _hyper.cast_like(rho, old) * old + _hyper.cast_like(keep, old) * new.astype(old.dtype)
+            return _hyper.cast_like(rho, old) * old + _hyper.cast_like(keep, old) * new.astype(
+                old.dtype
+            )
 
         # Square in the state's dtype (float16 gradients square to inf above 256).
         mean_square = jax.tree.map(

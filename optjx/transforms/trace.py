@@ -70,9 +70,7 @@ def trace(
         if _hyper.is_concrete_zero(decay):
             raise ValueError("nesterov=True needs a momentum decay > 0, got decay=0")
         if _hyper.is_concrete(dampening) and not _hyper.is_concrete_zero(dampening):
-            raise ValueError(
-                f"nesterov=True needs dampening=0, got dampening={dampening}"
-            )
+            raise ValueError(f"nesterov=True needs dampening=0, got dampening={dampening}")
 
     def init_fn(params):
         return TraceState(
@@ -87,7 +85,9 @@ def trace(
         # The buffer starts at zero, so a gradient weight of 1 on the first step gives
         # PyTorch's undamped copy b_1 = g_1 with a scalar select instead of a per-element one.
         gain = jnp.where(
-            state.count == 0, 1.0, _tree.default_float(1.0 - _hyper.value_at(dampening, state.count))
+            state.count == 0,
+            1.0,
+            _tree.default_float(1.0 - _hyper.value_at(dampening, state.count)),
         )
 
         def new_buffer(g, b):

@@ -57,9 +57,7 @@ def add_decayed_weights(
             updates = jax.tree.map(decayed, updates, params)
         else:
             keep = mask(params) if callable(mask) else mask
-            updates = jax.tree.map(
-                lambda u, p, k: decayed(u, p) if k else u, updates, params, keep
-            )
+            updates = jax.tree.map(lambda u, p, k: decayed(u, p) if k else u, updates, params, keep)
         return updates, AddDecayedWeightsState(count=_tree.next_count(state.count))
 
     return optax.GradientTransformation(init_fn, update_fn)
