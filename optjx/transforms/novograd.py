@@ -8,15 +8,16 @@ for training of deep networks", Algorithm 1. A layer is one leaf of the params t
    v^l_1 = \|g^l_1\|^2, \qquad
    v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) \|g^l_t\|^2 \quad (t > 1)
 
-   m^l_t = \beta_1 m^l_{t-1} + c \left( \frac{g^l_t}{\sqrt{v^l_t + \epsilon}} + d\, w^l_t \right),
+   m^l_t = \beta_1 m^l_{t-1} + \left( c\, \frac{g^l_t}{\sqrt{v^l_t + \epsilon}} + d\, w^l_t \right),
    \qquad m^l_0 = 0, \qquad u^l_t = m^l_t
 
 with ``c = 1`` (the paper) or ``c = 1 - beta_1`` (``grad_averaging=True``). The state is
 one moment per weight plus one scalar per layer.
 
-``grad_averaging`` follows NVIDIA's own implementations (OpenSeq2Seq's ``NovoGrad`` and
-apex's ``FusedNovoGrad``), which scale the whole bracket, weight-decay term included, by
-``1 - beta_1``. ``||g||^2`` is accumulated in at least float32 (bf16 and f16 gradients
+``grad_averaging`` scales the normalised gradient (not the weight-decay term) by
+``1 - beta_1``, as the issue that specifies optjx's NovoGrad defines it. NVIDIA's own
+implementations (OpenSeq2Seq's ``NovoGrad``, apex's ``FusedNovoGrad``) scale the
+weight-decay term too; the two agree when ``weight_decay=0``. ``||g||^2`` is accumulated in at least float32 (bf16 and f16 gradients
 too), and ``v`` is stored in float32 (float64 for a float64 leaf).
 
 Differences from optax's ``scale_by_novograd``: optax puts ``eps`` outside the root
@@ -108,11 +109,11 @@ def scale_by_novograd(
 
         def first_moment(g, m, v, p):
             normalise = 1.0 / jnp.sqrt(v + _hyper.cast_like(eps_t, v))
+            if grad_averaging:
+                normalise = normalise * _hyper.cast_like(gain, normalise)
             term = g.astype(m.dtype) * normalise.astype(m.dtype)
             if p is not None:
                 term = term + _hyper.cast_like(decay, m) * p.astype(m.dtype)
-            if grad_averaging:
-                term = _hyper.cast_like(gain, m) * term
             return _hyper.cast_like(beta1, m) * m + term
 
         nu = jax.tree.map(second_moment, updates, state.nu)

@@ -28,7 +28,7 @@ def _layered_gradients(steps, seed):
 
 
 def _novograd_reference(grads, params, b1, b2, eps, weight_decay, grad_averaging):
-    """Alg. 1, one layer = one leaf; NVIDIA's grad averaging scales the whole bracket."""
+    """Alg. 1, one layer = one leaf; grad averaging scales the normalised gradient only."""
     m = {k: np.zeros_like(np.asarray(x)) for k, x in grads[0].items()}
     v = {}
     out = []
@@ -37,10 +37,10 @@ def _novograd_reference(grads, params, b1, b2, eps, weight_decay, grad_averaging
         for k in g:
             squared_norm = float(np.sum(np.square(g[k])))
             v[k] = squared_norm if t == 1 else b2 * v[k] + (1 - b2) * squared_norm
-            bracket = g[k] / np.sqrt(v[k] + eps) + weight_decay * w[k]
+            normalised = g[k] / np.sqrt(v[k] + eps)
             if grad_averaging:
-                bracket = (1 - b1) * bracket
-            m[k] = b1 * m[k] + bracket
+                normalised = (1 - b1) * normalised
+            m[k] = b1 * m[k] + (normalised + weight_decay * w[k])
             step[k] = m[k]
         out.append(step)
     return out, v
