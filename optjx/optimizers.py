@@ -199,8 +199,8 @@ def novograd(
     r"""NovoGrad (Ginsburg et al. 2019, Algorithm 1): ``w <- w - lr * m_t``.
 
     ``v = b2 v + (1 - b2) ||g||^2`` per leaf (``v = ||g||^2`` first),
-    ``m = b1 m + c (g / sqrt(v + eps) + wd*w)`` with ``c = 1``, or ``1 - b1`` with
-    ``grad_averaging`` (NVIDIA's variant); see ``scale_by_novograd``. Not in PyTorch;
+    ``m = b1 m + (c g / sqrt(v + eps) + wd*w)`` with ``c = 1``, or ``1 - b1`` with
+    ``grad_averaging``; see ``scale_by_novograd``. Not in PyTorch;
     optax's has other defaults and ``eps`` outside the root.
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
