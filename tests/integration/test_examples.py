@@ -1,0 +1,131 @@
+"""Every example runs as a user runs it (a subprocess, ``--quick``) and draws its pictures.
+
+Each PNG is opened and checked against the size its figure was made with (every example
+saves at 100 dpi without tight bounding boxes, so ``figsize`` fixes the pixels) and for
+actual content: a blank or single-colour canvas fails. The quickstart, the README's main
+job, runs at its default length and must reach >= 95% test accuracy with the slow weights.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+TIMEOUT_S = 240
+
+# script -> (extra arguments, {png name: (height, width)})
+EXAMPLES = {
+    "quickstart.py": ([], {"quickstart.png": (400, 1000)}),
+    "flax_linen_train_state.py": (["--quick"], {"flax_linen_train_state.png": (400, 1000)}),
+    "flax_nnx.py": (["--quick"], {"flax_nnx.png": (400, 1000)}),
+    "compare_optimizers.py": (["--quick"], {"compare_optimizers.png": (500, 900)}),
+    "lr_sweep.py": (["--quick"], {"lr_sweep.png": (450, 1100)}),
+    "paths_2d.py": (
+        ["--quick"],
+        {
+            "paths_momentum.png": (450, 1100),
+            "paths_noise.png": (450, 1400),
+            "paths_adaptive.png": (450, 1100),
+            "paths_radam.png": (450, 1100),
+            "paths_lookahead.png": (450, 1100),
+        },
+    ),
+    "bias_correction.py": (["--quick"], {"bias_correction.png": (450, 1200)}),
+    "schedules.py": (["--quick"], {"schedules.png": (720, 1600)}),
+}
+
+
+def _run(script: str, out: Path):
+    args, _ = EXAMPLES[script]
+    env = dict(os.environ)
+    # The test session's 8 virtual CPU devices are for the multi-device tests; a user's
+    # run has the plain default.
+    env.pop("XLA_FLAGS", None)
+    env["JAX_PLATFORMS"] = "cpu"
+    env["MPLBACKEND"] = "Agg"
+    # Import this checkout's optjx even where it is not installed.
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(EXAMPLES_DIR.parent), env.get("PYTHONPATH")])
+    )
+    command = [sys.executable, str(EXAMPLES_DIR / script), *args, "--out", str(out)]
+    try:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=out
+        )
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(
+            command, -1, e.stdout or "", f"timed out after {TIMEOUT_S} s"
+        )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """All examples, two at a time (their start-up and compilation are single-threaded)."""
+    outs = {script: tmp_path_factory.mktemp(script.removesuffix(".py")) for script in EXAMPLES}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {script: pool.submit(_run, script, out) for script, out in outs.items()}
+        return {script: (future.result(), outs[script]) for script, future in futures.items()}
+
+
+@pytest.mark.parametrize("script", list(EXAMPLES))
+def test_example_runs_and_draws(script, runs):
+    import matplotlib.image
+
+    result, out = runs[script]
+    assert result.returncode == 0, (
+        f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    for name, (height, width) in EXAMPLES[script][1].items():
+        path = out / name
+        assert path.is_file(), f"{script} did not write {name}"
+        image = matplotlib.image.imread(path)
+        assert image.shape[:2] == (height, width), (name, image.shape)
+        rgb = np.round(image[..., :3].reshape(-1, 3) * 255).astype(np.int64)
+        # Content, not a blank canvas: a real figure has many distinct colours and a good
+        # share of non-white pixels (axes, text, curves).
+        assert len(np.unique(rgb @ np.array([65536, 256, 1]))) > 50, name
+        assert np.mean(np.any(rgb < 230, axis=1)) > 0.02, name
+
+
+def test_quickstart_reaches_95_percent_with_slow_weights(runs):
+    result, _ = runs["quickstart.py"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "lookahead(radam(cosine(" in result.stdout
+    row = re.search(r"slow weights \(evaluated\)\s+([0-9.]+)\s+([0-9.]+)", result.stdout)
+    assert row, result.stdout
+    train_acc, test_acc = float(row.group(1)), float(row.group(2))
+    assert test_acc >= 0.95, result.stdout
+    assert train_acc >= 0.95, result.stdout
+    assert re.search(r"^\s*500\s+[0-9,]+\s", result.stdout, re.M), result.stdout  # steps, steps/s
+
+
+def test_compare_optimizers_covers_every_alias(runs):
+    result, _ = runs["compare_optimizers.py"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in [
+        "sgd",
+        "rmsprop",
+        "adagrad",
+        "adam",
+        "adamw",
+        "adadelta",
+        "radam",
+        "novograd",
+        "delta_bar_delta",
+        "lookahead",
+    ]:
+        assert re.search(rf"^{name}\s+[0-9.]+\s+[0-9.]+", result.stdout, re.M), (
+            name,
+            result.stdout,
+        )
