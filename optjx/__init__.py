@@ -1,6 +1,7 @@
 """optjx: optimizers for JAX, as composable optax gradient transformations."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 from optax import EmptyState as EmptyState
 from optax import GradientTransformation as GradientTransformation
@@ -60,6 +61,6 @@ from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPla
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
 
 try:
-    __version__ = version("optjx")
-except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = _version("optjx")
+except _PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"

@@ -105,6 +105,21 @@ def check_matching(
                     )
 
 
+def require_real(params, who: str) -> None:
+    """Raise a clear error for complex params in a transform that is not linear in them.
+
+    Squares, norms, clipping and signs of a complex number are not those of its two real
+    parts, so such a transform would silently compute something else.
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if jnp.issubdtype(leaf.dtype, jnp.complexfloating):
+            raise ValueError(
+                f"{who} does not support complex params (key path "
+                f"{jax.tree_util.keystr(path)} is {leaf.dtype}): complex params: split them "
+                "into real and imaginary parts, e.g. {'re': x.real, 'im': x.imag}."
+            )
+
+
 def require_params(params, who: str) -> None:
     """Raise a clear error when a transform that reads params was not given them."""
     if params is None:

@@ -45,6 +45,7 @@ def scale_by_adadelta(
     _hyper.check_nonnegative("eps", eps)
 
     def init_fn(params):
+        _tree.require_real(params, "scale_by_adadelta")
         return ScaleByAdadeltaState(
             count=_tree.zero_count(),
             mean_square_grad=_tree.zeros_like(params),

@@ -50,6 +50,7 @@ def scale_by_adagrad(
     _hyper.check_nonnegative("eps_root", eps_root)
 
     def init_fn(params):
+        _tree.require_real(params, "scale_by_adagrad")
         return ScaleByAdagradState(
             count=_tree.zero_count(),
             sum_of_squares=_tree.full_like(params, initial_accumulator_value),

@@ -67,6 +67,7 @@ def scale_by_adam(
     _hyper.check_nonnegative("eps_root", eps_root)
 
     def init_fn(params):
+        _tree.require_real(params, "scale_by_adam")
         nu = _tree.zeros_like(params, nu_dtype)
         return ScaleByAdamState(
             count=_tree.zero_count(),

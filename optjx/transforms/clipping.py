@@ -66,7 +66,7 @@ def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:
     _hyper.check_range("max_norm", max_norm, low=0.0, low_inclusive=False)
 
     def init_fn(params):
-        del params
+        _tree.require_real(params, "clip_by_global_norm")
         return ClipState(count=_tree.zero_count())
 
     def update_fn(updates, state, params=None):

@@ -79,6 +79,7 @@ def _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, *, descent: bool)
     _hyper.check_decay("gamma", gamma)
 
     def init_fn(params):
+        _tree.require_real(params, "delta_bar_delta")
         return ScaleByDeltaBarDeltaState(
             count=_tree.zero_count(),
             learning_rates=_tree.full_like(params, initial_learning_rate),

@@ -77,6 +77,7 @@ def scale_by_novograd(
     decays = not _hyper.is_concrete_zero(weight_decay)
 
     def init_fn(params):
+        _tree.require_real(params, "scale_by_novograd")
         return ScaleByNovogradState(
             count=_tree.zero_count(),
             mu=_tree.zeros_like(params),

@@ -102,6 +102,7 @@ def scale_by_radam(
     _hyper.check_range("threshold", threshold, low=4.0)
 
     def init_fn(params):
+        _tree.require_real(params, "scale_by_radam")
         return ScaleByRadamState(
             count=_tree.zero_count(),
             mu=_tree.zeros_like(params),

@@ -59,6 +59,7 @@ def scale_by_rms(
     _hyper.check_nonnegative("initial_scale", initial_scale)
 
     def init_fn(params):
+        _tree.require_real(params, "scale_by_rms")
         return ScaleByRmsState(
             count=_tree.zero_count(),
             mean_square=_tree.full_like(params, initial_scale),

@@ -72,6 +72,13 @@ def select_tree(pred, on_true, on_false):
 def copy_params(params):
     """A fresh copy of ``params``: never the same buffers, so that a jitted step can donate
     the params and the state that holds the copy together."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            raise ValueError(
+                "This wrapper keeps a copy of the params' values, and the params at key path "
+                f"{jax.tree_util.keystr(path)} are abstract (jax.ShapeDtypeStruct). For an "
+                "abstract state use jax.eval_shape(tx.init, params) instead of tx.init(params)."
+            )
     return jax.tree.map(lambda p: jnp.array(p, dtype=p.dtype, copy=True), params)
 
 

@@ -83,6 +83,7 @@ def lookahead(
 
     def update_fn(updates, state, params=None, **extra_args):
         _tree.require_params(params, "lookahead")
+        _tree.check_matching(updates, state.slow, against="the slow weights")
         _tree.check_matching(params, state.slow, what="params", against="the slow weights")
         fast_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         # Update number count + 1 is the k-th since the last sync (Algorithm 1, inner loop).

@@ -67,6 +67,7 @@ def polyak_averaging(
 
     def update_fn(updates, state, params=None, **extra_args):
         _tree.require_params(params, "polyak_averaging")
+        _tree.check_matching(updates, state.average, against="the average")
         _tree.check_matching(params, state.average, what="params", against="the average")
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         count = _tree.next_count(state.count)
