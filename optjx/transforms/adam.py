@@ -87,18 +87,29 @@ def scale_by_adam(
         eps_t = _hyper.value_at(eps, state.count)
         eps_root_t = _hyper.value_at(eps_root, state.count)
 
-        def moment(beta, old, new):
-            keep = _tree.default_float(1.0 - beta)
-            return _hyper.cast_like(beta, old) * old + _hyper.cast_like(keep, old) * new.astype(
-                old.dtype
-            )
-
-        mu = jax.tree.map(lambda g, m: moment(beta1, m, g), updates, state.mu)
-        # Square in the moment's dtype: with nu_dtype=float32 and float16 gradients,
-        # g**2 taken in float16 overflows above 256 and underflows below 2.4e-4.
-        nu = jax.tree.map(
-            lambda g, v: moment(beta2, v, jnp.square(g.astype(v.dtype))), updates, state.nu
+        at = _hyper.per_dtype(
+            b1=beta1,
+            keep1=_tree.default_float(1.0 - beta1),
+            b2=beta2,
+            keep2=_tree.default_float(1.0 - beta2),
+            correction1=_tree.default_float(correction1),
+            correction2=_tree.default_float(correction2),
+            eps=eps_t,
+            eps_root=eps_root_t,
         )
+
+        def first(g, m):
+            k = at(m.dtype)
+            return k.b1 * m + k.keep1 * g.astype(m.dtype)
+
+        def second_moment(g, v):
+            # Square in the moment's dtype: with nu_dtype=float32 and float16 gradients,
+            # g**2 taken in float16 overflows above 256 and underflows below 2.4e-4.
+            k = at(v.dtype)
+            return k.b2 * v + k.keep2 * jnp.square(g.astype(v.dtype))
+
+        mu = jax.tree.map(first, updates, state.mu)
+        nu = jax.tree.map(second_moment, updates, state.nu)
         nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
         second = nu_max if amsgrad else nu
 
@@ -106,10 +117,11 @@ def scale_by_adam(
             # Divide in the widest of the three dtypes, so that wider moments (mu_dtype,
             # nu_dtype) also protect the ratio and eps (1e-8 is 0 in float16).
             wide = _tree.widest_float(g.dtype, m.dtype, v.dtype)
-            m_hat = m.astype(wide) / _tree.default_float(correction1).astype(wide)
-            v_hat = v.astype(wide) / _tree.default_float(correction2).astype(wide)
-            root = jnp.sqrt(v_hat + _hyper.cast_like(eps_root_t, v_hat))
-            return (m_hat / (root + _hyper.cast_like(eps_t, v_hat))).astype(g.dtype)
+            k = at(wide)
+            m_hat = m.astype(wide) / k.correction1
+            v_hat = v.astype(wide) / k.correction2
+            root = jnp.sqrt(v_hat + k.eps_root)
+            return (m_hat / (root + k.eps)).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, mu, second)
         return out, ScaleByAdamState(count, mu, nu, nu_max)

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from optjx import _hyper, _tree
@@ -77,6 +78,38 @@ def _sma_length(t, u):
     return 1.0 + 2.0 * (t * _excess(t * u) - _excess(u))
 
 
+def _first_adaptive_step(b2, threshold):
+    """The first step ``t`` with ``rho_t > threshold``, found once on the host, or ``None``.
+
+    Only for a concrete scalar ``b2`` and ``threshold`` (else ``None``: the step then
+    computes the predicate). ``rho_t`` rises with ``t`` towards ``rho_inf``, so a bisection
+    over the int32 counter finds the crossing, in float64 NumPy as PyTorch computes
+    ``rho_t`` in Python floats. Never crossing gives ``INT32_MAX + 1``, beyond any count.
+    """
+    if not (_hyper.is_concrete(b2) and _hyper.is_concrete(threshold)):
+        return None
+    if np.ndim(b2) or np.ndim(threshold):
+        return None
+    one_minus_b2 = 1.0 - float(b2)
+    u = -np.log1p(-one_minus_b2)  # -log(b2)
+    rho_inf = 2.0 / one_minus_b2 - 1.0
+    limit = float(threshold)
+
+    def crossed(t):  # rho_t > threshold, with 1 - b2^t = -expm1(-t u)
+        return rho_inf - 2.0 * t * np.exp(-t * u) / -np.expm1(-t * u) > limit
+
+    low, high = 0, int(_tree.INT32_MAX)  # t = 0 never counts as crossed
+    if not crossed(high):
+        return high + 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        if crossed(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def scale_by_radam(
     b1: _hyper.Hyper = 0.9,
     b2: _hyper.Hyper = 0.999,
@@ -100,6 +133,8 @@ def scale_by_radam(
     _hyper.check_decay("b2", b2)
     _hyper.check_nonnegative("eps", eps)
     _hyper.check_range("threshold", threshold, low=4.0)
+
+    first_adaptive = _first_adaptive_step(b2, threshold)
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_radam")
@@ -129,7 +164,12 @@ def scale_by_radam(
         correction2 = -jnp.expm1(-t * u)
         rho_inf = 2.0 / one_minus_b2 - 1.0  # Alg. 2: length limit of the approximated SMA
         rho_t = _sma_length(t, u)  # Alg. 2: rho_inf - 2 t b2^t / (1 - b2^t)
-        adaptive = rho_t > _tree.default_float(_hyper.value_at(threshold, state.count))
+        if first_adaptive is not None:
+            # An integer comparison: otherwise XLA repeats the rho_t series inside every
+            # leaf's fused loop, which costs compile time per leaf.
+            adaptive = count >= first_adaptive if first_adaptive <= _tree.INT32_MAX else False
+        else:
+            adaptive = rho_t > _tree.default_float(_hyper.value_at(threshold, state.count))
         # Both branches are evaluated. Off the adaptive branch rho_t <= threshold, so
         # (rho_t - 4) and (rho_inf - 4) can be negative or zero: feed r_t's formula a
         # harmless 5 there so no NaN is ever produced, not merely discarded.

@@ -73,11 +73,11 @@ def scale_by_rms(
         keep = _tree.default_float(1.0 - rho)
         eps_t = _hyper.value_at(eps, state.count)
         eps_root_t = _hyper.value_at(eps_root, state.count)
+        at = _hyper.per_dtype(rho=rho, keep=keep, eps=eps_t, eps_root=eps_root_t)
 
         def average(old, new):
-            return _hyper.cast_like(rho, old) * old + _hyper.cast_like(keep, old) * new.astype(
-                old.dtype
-            )
+            k = at(old.dtype)
+            return k.rho * old + k.keep * new.astype(old.dtype)
 
         # Square in the state's dtype (float16 gradients square to inf above 256).
         mean_square = jax.tree.map(
@@ -93,8 +93,9 @@ def scale_by_rms(
             # Divide in the wider dtype: a float32 state keeps eps (0 in float16) for
             # float16 gradients. Same-dtype leaves compute exactly as before.
             wide = _tree.widest_float(g.dtype, var.dtype)
-            root = jnp.sqrt(var + _hyper.cast_like(eps_root_t, var))
-            denominator = (root + _hyper.cast_like(eps_t, var)).astype(wide)
+            k = at(var.dtype)
+            root = jnp.sqrt(var + k.eps_root)
+            denominator = (root + k.eps).astype(wide)
             return (g.astype(wide) / denominator).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, variance)

@@ -36,7 +36,8 @@ def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         del params
         factor = _hyper.value_at(step_size, state.count)
-        updates = jax.tree.map(lambda u: u * _hyper.cast_like(factor, u), updates)
+        at = _hyper.per_dtype(factor=factor)
+        updates = jax.tree.map(lambda u: u * at(u.dtype).factor, updates)
         return updates, ScaleState(count=_tree.next_count(state.count))
 
     return optax.GradientTransformation(init_fn, update_fn)

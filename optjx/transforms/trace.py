@@ -72,6 +72,8 @@ def trace(
         if _hyper.is_concrete(dampening) and not _hyper.is_concrete_zero(dampening):
             raise ValueError(f"nesterov=True needs dampening=0, got dampening={dampening}")
 
+    undamped = _hyper.is_concrete_zero(dampening)
+
     def init_fn(params):
         return TraceState(
             count=_tree.zero_count(),
@@ -82,16 +84,26 @@ def trace(
         del params
         _tree.check_matching(updates, state.momentum_buffer)
         mu = _hyper.value_at(decay, state.count)
-        # The buffer starts at zero, so a gradient weight of 1 on the first step gives
-        # PyTorch's undamped copy b_1 = g_1 with a scalar select instead of a per-element one.
-        gain = jnp.where(
-            state.count == 0,
-            1.0,
-            _tree.default_float(1.0 - _hyper.value_at(dampening, state.count)),
-        )
+        if undamped:
+            # b_1 = mu * 0 + g_1 = g_1 already: no gain to select or multiply per leaf.
+            at = _hyper.per_dtype(mu=mu)
 
-        def new_buffer(g, b):
-            return _hyper.cast_like(mu, b) * b + _hyper.cast_like(gain, b) * g.astype(b.dtype)
+            def new_buffer(g, b):
+                return at(b.dtype).mu * b + g.astype(b.dtype)
+
+        else:
+            # The buffer starts at zero, so a gradient weight of 1 on the first step gives
+            # PyTorch's undamped copy b_1 = g_1 with a scalar select instead of a per-element one.
+            gain = jnp.where(
+                state.count == 0,
+                1.0,
+                _tree.default_float(1.0 - _hyper.value_at(dampening, state.count)),
+            )
+            at = _hyper.per_dtype(mu=mu, gain=gain)
+
+            def new_buffer(g, b):
+                k = at(b.dtype)
+                return k.mu * b + k.gain * g.astype(b.dtype)
 
         buffer = jax.tree.map(new_buffer, updates, state.momentum_buffer)
         if nesterov:

@@ -48,10 +48,10 @@ def add_decayed_weights(
     def update_fn(updates, state, params=None):
         _tree.require_params(params, "add_decayed_weights")
         _tree.check_matching(updates, params, against="the params")
-        decay = _hyper.value_at(weight_decay, state.count)
+        at = _hyper.per_dtype(decay=_hyper.value_at(weight_decay, state.count))
 
         def decayed(u, p):
-            return u + _hyper.cast_like(decay, u) * p.astype(u.dtype)
+            return u + at(u.dtype).decay * p.astype(u.dtype)
 
         if mask is None:
             updates = jax.tree.map(decayed, updates, params)

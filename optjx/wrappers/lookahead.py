@@ -18,8 +18,10 @@ already applied (0 on the first).
 The fast weights are the params the user holds, as plain params: the slow weights live in
 the state (``slow_params(state)`` reads them, for evaluation or export). On a sync step
 the returned update is ``phi_new - theta_{t-1}``, so ``apply_updates`` lands the params on
-the new slow weights (up to one rounding of ``theta + (phi - theta)``); on the other steps
-the inner update passes through unchanged.
+the new slow weights; on the other steps the inner update passes through unchanged. The
+slow weights stored are ``theta_{t-1} + update`` itself, the value ``apply_updates``
+computes (it differs from ``phi_new`` by at most one rounding), so after a sync the fast
+and slow weights are equal exactly, and XLA computes that sum once for both.
 
 ``reset_state=True`` re-initialises the inner optimizer's state at every sync (from the new
 slow weights), as some Lookahead implementations do for Adam's moments.
@@ -88,19 +90,23 @@ def lookahead(
         fast_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         # Update number count + 1 is the k-th since the last sync (Algorithm 1, inner loop).
         is_sync = state.count % sync_period == sync_period - 1
-        alpha = _hyper.value_at(slow_step_size, state.count)
+        at = _hyper.per_dtype(alpha=_hyper.value_at(slow_step_size, state.count))
 
-        def new_slow(s, p, u):
+        def update(s, p, u):
             fast = p.astype(s.dtype) + u.astype(s.dtype)
-            moved = s + _hyper.cast_like(alpha, s) * (fast - s)  # phi + alpha (theta - phi)
-            return jnp.where(is_sync, moved, s)
+            moved = s + at(s.dtype).alpha * (fast - s)  # phi + alpha (theta - phi)
+            return jnp.where(is_sync, (moved - p.astype(s.dtype)).astype(u.dtype), u)
 
-        slow = jax.tree.map(new_slow, state.slow, params, fast_updates)
-        out = jax.tree.map(
-            lambda s, p, u: jnp.where(is_sync, (s - p.astype(s.dtype)).astype(u.dtype), u),
-            slow,
+        out = jax.tree.map(update, state.slow, params, fast_updates)
+        # The new slow weights are where the params land: p + out, the very expression
+        # apply_updates computes, so XLA computes it once and the inner update feeds one
+        # output only (fused, never written to memory). It also makes fast == slow exactly
+        # after a sync.
+        slow = jax.tree.map(
+            lambda s, p, o: jnp.where(is_sync, p.astype(s.dtype) + o.astype(s.dtype), s),
+            state.slow,
             params,
-            fast_updates,
+            out,
         )
         if reset_state:
             fresh = inner.init(jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params))

@@ -79,9 +79,12 @@ def polyak_averaging(
             keep = _tree.default_float(_hyper.value_at(decay, state.count))
             newest = 1.0 - keep
 
+        at = _hyper.per_dtype(keep=keep, newest=newest)
+
         def averaged(a, p, u):
             iterate = p.astype(a.dtype) + u.astype(a.dtype)
-            return _hyper.cast_like(keep, a) * a + _hyper.cast_like(newest, a) * iterate
+            k = at(a.dtype)
+            return k.keep * a + k.newest * iterate
 
         average = jax.tree.map(averaged, state.average, params, updates)
         return updates, PolyakState(count, average, inner_state)
