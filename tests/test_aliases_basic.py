@@ -331,7 +331,11 @@ def test_step_counter_saturates_at_int32_max(x64, strict_promotion, name):
     optimizer, step = _mixed_setup(name)
     params = _mixed_params()
     state = _saturate(optimizer.init(params))
-    assert _counts(state), "no step counter found"
+    if name == "sgd":
+        # Plain SGD with a constant rate has no moments and keeps no counter at all.
+        assert not _counts(state)
+    else:
+        assert _counts(state), "no step counter found"
     for t in range(3):
         params, state = step(params, state, t)
         for count in _counts(state):

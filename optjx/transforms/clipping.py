@@ -25,9 +25,9 @@ from optjx import _hyper, _tree
 
 
 class ClipState(NamedTuple):
-    """The number of updates applied, for a scheduled bound."""
+    """The number of updates applied, kept only for a scheduled bound (else ``None``)."""
 
-    count: jax.Array
+    count: jax.Array | None
 
 
 def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
@@ -36,7 +36,7 @@ def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
 
     def init_fn(params):
         del params
-        return ClipState(count=_tree.zero_count())
+        return ClipState(count=_tree.schedule_count(max_delta))
 
     def update_fn(updates, state, params=None):
         del params
@@ -67,7 +67,7 @@ def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:
 
     def init_fn(params):
         _tree.require_real(params, "clip_by_global_norm")
-        return ClipState(count=_tree.zero_count())
+        return ClipState(count=_tree.schedule_count(max_norm))
 
     def update_fn(updates, state, params=None):
         del params

@@ -18,9 +18,9 @@ from optjx import _hyper, _tree
 
 
 class ScaleState(NamedTuple):
-    """The number of updates applied, for a scheduled step size."""
+    """The number of updates applied, kept only for a scheduled step size (else ``None``)."""
 
-    count: jax.Array
+    count: jax.Array | None
 
 
 def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
@@ -31,7 +31,7 @@ def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
 
     def init_fn(params):
         del params
-        return ScaleState(count=_tree.zero_count())
+        return ScaleState(count=_tree.schedule_count(step_size))
 
     def update_fn(updates, state, params=None):
         del params

@@ -22,9 +22,9 @@ from optjx import _hyper, _tree
 
 
 class AddDecayedWeightsState(NamedTuple):
-    """The number of updates applied, for a scheduled decay."""
+    """The number of updates applied, kept only for a scheduled decay (else ``None``)."""
 
-    count: jax.Array
+    count: jax.Array | None
 
 
 def add_decayed_weights(
@@ -43,7 +43,7 @@ def add_decayed_weights(
 
     def init_fn(params):
         del params
-        return AddDecayedWeightsState(count=_tree.zero_count())
+        return AddDecayedWeightsState(count=_tree.schedule_count(weight_decay))
 
     def update_fn(updates, state, params=None):
         _tree.require_params(params, "add_decayed_weights")

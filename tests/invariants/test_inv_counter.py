@@ -30,6 +30,11 @@ pytestmark = pytest.mark.usefixtures("strict_promotion")
 def test_step_count_saturates_at_int32_max(entry):
     c = harness.compiled(entry.id)
     params, _, state = c.run(3)
+    if not harness.counts(state):
+        # Stages with constant hyperparameters and no moments keep no counter at all:
+        # their state must then hold nothing that could overflow.
+        assert not entry.leaf_state and not jax.tree.leaves(state), state
+        return
     traced = c.traces
     state = harness.set_counts(state, INT32_MAX - 1)
     assert set(harness.counts(state).values()) == {INT32_MAX - 1}

@@ -37,7 +37,11 @@ def test_scale_matches_formula(x64, step_size, reference_value):
     grads = mixed_gradients(55)
     actual, state = run(optjx.scale(step_size), grads)
     assert_trajectories_close(actual, per_leaf(_scaled_reference(reference_value), grads))
-    assert int(state.count) == 55
+    # A constant step size needs no counter (each one costs compile time); a schedule does.
+    if callable(step_size):
+        assert int(state.count) == 55
+    else:
+        assert state.count is None
 
 
 def test_scale_by_learning_rate_flips_sign(x64):
