@@ -26,15 +26,17 @@ def next_count(count: jax.Array | None) -> jax.Array | None:
     return jnp.where(count < INT32_MAX, count + 1, count)
 
 
-def schedule_count(*hypers) -> jax.Array | None:
-    """A fresh counter for a stage whose only use of it is evaluating schedules, or ``None``.
+def schedule_count(*hypers, needed: bool = False) -> jax.Array | None:
+    """A fresh counter where something reads it, else ``None`` (no counter kept).
 
-    Stages without moments (``scale``, ``add_decayed_weights``, the clips) read the count
-    only to evaluate a schedule. With constant hyperparameters they keep no counter: each
-    counter in a chain costs compile time (measured: about a third of a one-leaf SGD step's
-    compile time) and nothing would read it.
+    Many stages read the count only to evaluate a schedule (``scale``, the clips, weight
+    decay, ``trace`` without dampening, RMSProp, AdaGrad, AdaDelta, an EMA without bias
+    correction). With constant hyperparameters they keep no counter: nothing would read
+    it, and each counter in a chain costs compile time (measured: a quarter of a one-leaf
+    SGD-with-momentum step's compile time). ``needed=True`` for a stage that reads the
+    count itself (a first-step rule, a bias correction).
     """
-    return zero_count() if any(callable(h) for h in hypers) else None
+    return zero_count() if needed or any(callable(h) for h in hypers) else None
 
 
 def zeros_like(params, dtype=None):

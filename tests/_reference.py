@@ -126,6 +126,19 @@ def ema_reference(decay, debias=False):
     return reference
 
 
+def assert_step_count(state, steps: int, *, kept: bool) -> None:
+    """The state's counter equals ``steps`` where the transform keeps one, else is ``None``.
+
+    Stages keep a counter only where something reads it (a schedule, dampening's first
+    step, a bias correction): see ``optjx._tree.schedule_count``.
+    """
+    if kept:
+        assert state.count is not None, "a counter was expected"
+        assert int(state.count) == steps
+    else:
+        assert state.count is None, f"no counter expected, got {state.count}"
+
+
 def assert_trajectories_close(actual, expected, rtol=1e-10, atol=0.0):
     """Compare two lists of trees step by step, naming the first step that differs."""
     assert len(actual) == len(expected)

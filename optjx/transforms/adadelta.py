@@ -27,7 +27,7 @@ from optjx import _hyper, _tree
 class ScaleByAdadeltaState(NamedTuple):
     """Step count, running mean squared gradient and running mean squared step."""
 
-    count: jax.Array
+    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     mean_square_grad: optax.Updates
     mean_square_delta: optax.Updates
 
@@ -47,7 +47,7 @@ def scale_by_adadelta(
     def init_fn(params):
         _tree.require_real(params, "scale_by_adadelta")
         return ScaleByAdadeltaState(
-            count=_tree.zero_count(),
+            count=_tree.schedule_count(rho, eps),
             mean_square_grad=_tree.zeros_like(params),
             mean_square_delta=_tree.zeros_like(params),
         )

@@ -28,7 +28,7 @@ from optjx import _hyper, _tree
 class ScaleByAdagradState(NamedTuple):
     """Step count and the running sum of squared gradients."""
 
-    count: jax.Array
+    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     sum_of_squares: optax.Updates
 
 
@@ -52,7 +52,7 @@ def scale_by_adagrad(
     def init_fn(params):
         _tree.require_real(params, "scale_by_adagrad")
         return ScaleByAdagradState(
-            count=_tree.zero_count(),
+            count=_tree.schedule_count(eps, eps_root),
             sum_of_squares=_tree.full_like(params, initial_accumulator_value),
         )
 

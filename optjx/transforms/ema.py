@@ -27,7 +27,7 @@ from optjx import _hyper, _tree
 class EmaState(NamedTuple):
     """Step count and the running average."""
 
-    count: jax.Array
+    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     ema: optax.Updates
 
 
@@ -44,7 +44,10 @@ def ema(
     _hyper.check_decay("decay", decay)
 
     def init_fn(params):
-        return EmaState(count=_tree.zero_count(), ema=_tree.zeros_like(params, accumulator_dtype))
+        return EmaState(
+            count=_tree.schedule_count(decay, needed=debias),
+            ema=_tree.zeros_like(params, accumulator_dtype),
+        )
 
     def update_fn(updates, state, params=None):
         del params

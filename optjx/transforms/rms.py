@@ -31,7 +31,7 @@ from optjx import _hyper, _tree
 class ScaleByRmsState(NamedTuple):
     """Step count, the mean square ``v`` and (centered only) the mean gradient."""
 
-    count: jax.Array
+    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     mean_square: optax.Updates
     mean_grad: Optional[optax.Updates]
 
@@ -61,7 +61,7 @@ def scale_by_rms(
     def init_fn(params):
         _tree.require_real(params, "scale_by_rms")
         return ScaleByRmsState(
-            count=_tree.zero_count(),
+            count=_tree.schedule_count(decay, eps, eps_root),
             mean_square=_tree.full_like(params, initial_scale),
             mean_grad=_tree.zeros_like(params) if centered else None,
         )

@@ -42,7 +42,7 @@ from optjx import _hyper, _tree
 class TraceState(NamedTuple):
     """Step count and one momentum buffer per parameter."""
 
-    count: jax.Array
+    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     momentum_buffer: optax.Updates
 
 
@@ -76,7 +76,8 @@ def trace(
 
     def init_fn(params):
         return TraceState(
-            count=_tree.zero_count(),
+            # Dampening reads the count (the first step is undamped); else only schedules do.
+            count=_tree.schedule_count(decay, needed=not undamped),
             momentum_buffer=_tree.zeros_like(params, accumulator_dtype),
         )
 

@@ -49,7 +49,10 @@ def make_step(tx):
 
 
 def test_skips_non_finite_steps_and_counts_them(x64):
-    tx = optjx.apply_if_finite(optjx.sgd(LR, momentum=MU), max_consecutive_errors=2)
+    # A schedule (of a constant) makes the learning-rate stage keep a counter to check.
+    tx = optjx.apply_if_finite(
+        optjx.sgd(optjx.schedules.constant(LR), momentum=MU), max_consecutive_errors=2
+    )
     step = make_step(tx)
     params = jax.tree.map(jnp.asarray, W0)
     state = tx.init(params)
@@ -80,10 +83,10 @@ def test_skips_non_finite_steps_and_counts_them(x64):
         assert int(state.total_notfinite) == total, t
         assert bool(state.last_finite) == (t not in BAD), t
         assert int(state.count) == t + 1
-        # The inner transforms counted the applied steps only.
-        assert int(state.inner_state[0].count) == applied
-        # The constant learning-rate stage keeps no counter.
-        assert state.inner_state[1].count is None
+        # The inner transforms counted the applied steps only (the undamped momentum
+        # buffer keeps no counter; the scheduled learning rate does).
+        assert state.inner_state[0].count is None
+        assert int(state.inner_state[1].count) == applied
 
 
 def test_streak_resets_after_a_good_step(x64):
@@ -105,7 +108,9 @@ def test_streak_resets_after_a_good_step(x64):
 
 def test_gives_up_after_the_limit_then_skips_again(x64):
     limit = 3
-    tx = optjx.apply_if_finite(optjx.sgd(1.0, momentum=0.5), max_consecutive_errors=limit)
+    tx = optjx.apply_if_finite(
+        optjx.sgd(optjx.schedules.constant(1.0), momentum=0.5), max_consecutive_errors=limit
+    )
     step = make_step(tx)
     params = {"x": jnp.array([1.0, 2.0])}
     state = tx.init(params)
@@ -119,11 +124,11 @@ def test_gives_up_after_the_limit_then_skips_again(x64):
     assert np.isneginf(updates["x"][0]) and updates["x"][1] == -1.0
     assert np.isneginf(params["x"][0]) and params["x"][1] == 1.0
     assert int(state.notfinite_count) == 0 and int(state.total_notfinite) == limit + 1
-    assert int(state.inner_state[0].count) == 1
+    assert int(state.inner_state[1].count) == 1
     # The next bad step is skipped again: the guard gave up once, not for good.
     params, updates, state = step(params, state, bad)
     np.testing.assert_array_equal(updates["x"], 0.0)
-    assert int(state.notfinite_count) == 1 and int(state.inner_state[0].count) == 1
+    assert int(state.notfinite_count) == 1 and int(state.inner_state[1].count) == 1
 
 
 def test_under_pmap_each_replica_decides_on_its_gradients():
