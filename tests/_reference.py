@@ -160,3 +160,16 @@ def max_relative_difference(first, second) -> float:
             ratio = np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0), 0.0)
             worst = max(worst, float(np.max(ratio)))
     return worst
+
+
+def primitive_names(jaxpr):
+    """Every primitive in a jaxpr, sub-jaxprs (jit, custom rules) included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    names |= primitive_names(inner)
+    return names

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _reference import assert_trajectories_close, run
+from _reference import assert_trajectories_close, primitive_names, run
 
 import optjx
 
@@ -144,23 +144,10 @@ def test_boundaries_are_allowed_and_a_schedule_is_not_an_initial_rate():
         optjx.delta_bar_delta(0.1)
 
 
-def _primitive_names(jaxpr):
-    """Every primitive in a jaxpr, sub-jaxprs (jit, custom rules) included."""
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (tuple, list)) else (value,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    names |= _primitive_names(inner)
-    return names
-
-
 def test_no_cond_over_the_tree():
     params = {f"layer{i}": jnp.ones((i % 4 + 1,)) for i in range(50)}
     tx = optjx.delta_bar_delta(0.1, kappa=0.01, phi=0.1, gamma=0.5)
     state = tx.init(params)
-    names = _primitive_names(jax.make_jaxpr(jax.jit(tx.update))(params, state).jaxpr)
+    names = primitive_names(jax.make_jaxpr(jax.jit(tx.update))(params, state).jaxpr)
     assert "select_n" in names
     assert "cond" not in names

@@ -8,6 +8,7 @@ from _reference import (
     assert_trajectories_close,
     max_relative_difference,
     mixed_gradients,
+    primitive_names,
     random_params,
     run,
 )
@@ -182,24 +183,11 @@ def test_sharded_leaves_give_the_whole_layer_norm(x64):
     assert_trajectories_close(actual, expected, rtol=1e-9)
 
 
-def _primitive_names(jaxpr):
-    """Every primitive in a jaxpr, sub-jaxprs (jit, custom rules) included."""
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (tuple, list)) else (value,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    names |= _primitive_names(inner)
-    return names
-
-
 def test_no_cond_over_the_tree():
     params = {f"layer{i}": jnp.ones((i % 4 + 1,)) for i in range(50)}
     tx = optjx.novograd(1e-3, weight_decay=0.1)
     state = tx.init(params)
     jaxpr = jax.make_jaxpr(jax.jit(tx.update))(params, state, params)
-    names = _primitive_names(jaxpr.jaxpr)
+    names = primitive_names(jaxpr.jaxpr)
     assert "select_n" in names  # the first-step select is there (the check can see inside)
     assert "cond" not in names

@@ -11,6 +11,7 @@ from _reference import (
     max_relative_difference,
     mixed_gradients,
     per_leaf,
+    primitive_names,
     run,
 )
 
@@ -278,24 +279,11 @@ def test_dtype_follows_the_gradients(x64, strict_promotion, dtype):
     assert all(x.dtype == dtype for x in jax.tree.leaves((radam_state.mu, radam_state.nu)))
 
 
-def _primitive_names(jaxpr):
-    """Every primitive in a jaxpr, sub-jaxprs (jit, custom rules) included."""
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (tuple, list)) else (value,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns"):
-                    names |= _primitive_names(inner)
-    return names
-
-
 def test_no_cond_over_the_tree():
     params = {f"layer{i}": jnp.ones((i % 4 + 1,)) for i in range(50)}
     tx = optjx.radam(1e-3, weight_decay=0.1)
     state = tx.init(params)
     jaxpr = jax.make_jaxpr(jax.jit(tx.update))(params, state, params)
-    names = _primitive_names(jaxpr.jaxpr)
+    names = primitive_names(jaxpr.jaxpr)
     assert "select_n" in names  # the scalar select is there (the check can see inside)
     assert "cond" not in names
