@@ -37,7 +37,7 @@ from optjx.wrappers._find import copy_params, find_unique
 class PolyakState(NamedTuple):
     """Updates applied, the average of the iterates, and the inner state."""
 
-    count: jax.Array
+    count: jax.Array | None  # None for a constant EMA decay: nothing reads it
     average: optax.Params
     inner_state: optax.OptState
 
@@ -62,7 +62,10 @@ def polyak_averaging(
 
     def init_fn(params):
         return PolyakState(
-            count=_tree.zero_count(), average=copy_params(params), inner_state=inner.init(params)
+            # The uniform average reads the count (weight 1/t); an EMA only for a schedule.
+            count=_tree.schedule_count(decay, needed=decay is None),
+            average=copy_params(params),
+            inner_state=inner.init(params),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -76,8 +79,9 @@ def polyak_averaging(
             newest = 1.0 / _tree.default_float(count)
             keep = 1.0 - newest
         else:
-            keep = _tree.default_float(_hyper.value_at(decay, state.count))
-            newest = 1.0 - keep
+            decay_now = _hyper.value_at(decay, state.count)
+            keep = _tree.default_float(decay_now)
+            newest = _tree.default_float(1.0 - decay_now)  # before rounding, as in ema
 
         at = _hyper.per_dtype(keep=keep, newest=newest)
 
