@@ -41,6 +41,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax import lax
 
 from optjx import _hyper, _tree
 from optjx.wrappers._find import check_int, copy_params, find_unique, select_tree
@@ -89,7 +90,8 @@ def lookahead(
         _tree.check_matching(params, state.slow, what="params", against="the slow weights")
         fast_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
         # Update number count + 1 is the k-th since the last sync (Algorithm 1, inner loop).
-        is_sync = state.count % sync_period == sync_period - 1
+        # count >= 0, so the remainder needs none of jnp.remainder's sign fix-ups.
+        is_sync = lax.rem(state.count, jnp.int32(sync_period)) == sync_period - 1
         at = _hyper.per_dtype(alpha=_hyper.value_at(slow_step_size, state.count))
 
         def update(s, p, u):
