@@ -183,25 +183,34 @@ def scale_by_radam(
         )
         rectified_scale = rectifier * jnp.sqrt(correction2)
 
-        def moment(beta, fresh, old, new):
-            keep = _hyper.cast_like(beta, old)
-            return keep * old + _hyper.cast_like(fresh, old) * new.astype(old.dtype)
-
-        mu = jax.tree.map(lambda g, m: moment(beta1, one_minus_b1, m, g), updates, state.mu)
-        # Squared in the moment's dtype: float16 gradients above 256 square to inf.
-        nu = jax.tree.map(
-            lambda g, v: moment(beta2, one_minus_b2, v, jnp.square(g.astype(v.dtype))),
-            updates,
-            state.nu,
+        # Each scalar cast once per dtype, not once per leaf (trace and compile time).
+        at = _hyper.per_dtype(
+            b1=beta1,
+            keep1=one_minus_b1,
+            b2=beta2,
+            keep2=one_minus_b2,
+            correction1=correction1,
+            rectified_scale=rectified_scale,
+            eps=eps_t,
         )
 
+        def first(g, m):
+            k = at(m.dtype)
+            return k.b1 * m + k.keep1 * g.astype(m.dtype)
+
+        def second(g, v):
+            # Squared in the moment's dtype: float16 gradients above 256 square to inf.
+            k = at(v.dtype)
+            return k.b2 * v + k.keep2 * jnp.square(g.astype(v.dtype))
+
+        mu = jax.tree.map(first, updates, state.mu)
+        nu = jax.tree.map(second, updates, state.nu)
+
         def direction(g, m, v):
-            m_hat = m / _hyper.cast_like(correction1, m)
-            rectified = (  # Alg. 2: r_t m_hat sqrt(1 - b2^t) / sqrt(v_t), eps as torch
-                m_hat
-                * _hyper.cast_like(rectified_scale, m)
-                / (jnp.sqrt(v) + _hyper.cast_like(eps_t, v))
-            )
+            k = at(m.dtype)
+            m_hat = m / k.correction1
+            # Alg. 2: r_t m_hat sqrt(1 - b2^t) / sqrt(v_t), eps as torch
+            rectified = m_hat * k.rectified_scale / (jnp.sqrt(v) + at(v.dtype).eps)
             # Scalar predicate: a select, not a cond; eps=0 with v=0 makes
             # `rectified` 0/0 on the warm-up branch, and the select drops it.
             return jnp.where(adaptive, rectified, m_hat).astype(g.dtype)
