@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optjx import _hyper
+
 INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -80,6 +82,24 @@ def power_complement(decay, t) -> jax.Array:
     else:
         log_decay = jnp.log(default_float(decay))
     return -jnp.expm1(default_float(t) * log_decay)
+
+
+def update_moment(updates, moments, decay, *, order: int = 1):
+    """Exponential moving average of ``g**order`` (order 1 or 2), leaf by leaf.
+
+    ``m <- decay * m + (1 - decay) * g**order`` in each moment's own dtype: the gradient
+    is cast first, so float16 gradients are not squared in float16 (inf above 256).
+    ``1 - decay`` is taken before rounding (exact for a Python number, as in PyTorch) and
+    each scalar is cast once per dtype, not once per leaf.
+    """
+    at = _hyper.per_dtype(decay=decay, keep=default_float(1.0 - decay))
+
+    def one(g, m):
+        k = at(m.dtype)
+        g = g.astype(m.dtype)
+        return k.decay * m + k.keep * (jnp.square(g) if order == 2 else g)
+
+    return jax.tree.map(one, updates, moments)
 
 
 def _paths(tree) -> dict[str, object]:

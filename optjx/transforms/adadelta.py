@@ -56,20 +56,8 @@ def scale_by_adadelta(
         del params
         _tree.check_matching(updates, state.mean_square_grad)
         rho_t = _hyper.value_at(rho, state.count)
-        keep = _tree.default_float(1.0 - rho_t)
         eps_t = _hyper.value_at(eps, state.count)
-
-        def average(old, new):
-            return _hyper.cast_like(rho_t, old) * old + _hyper.cast_like(keep, old) * new.astype(
-                old.dtype
-            )
-
-        square_grad = jax.tree.map(
-            # Square in the state's dtype (float16 gradients square to inf above 256).
-            lambda g, s: average(s, jnp.square(g.astype(s.dtype))),
-            updates,
-            state.mean_square_grad,
-        )
+        square_grad = _tree.update_moment(updates, state.mean_square_grad, rho_t, order=2)
 
         def delta(g, s, a):
             # In the wider of the gradient's and the state's dtypes: the step is both
@@ -80,9 +68,7 @@ def scale_by_adadelta(
             return (jnp.sqrt(a + e) / jnp.sqrt(s + e)).astype(wide) * g.astype(wide)
 
         deltas = jax.tree.map(delta, updates, square_grad, state.mean_square_delta)
-        square_delta = jax.tree.map(
-            lambda d, a: average(a, jnp.square(d.astype(a.dtype))), deltas, state.mean_square_delta
-        )
+        square_delta = _tree.update_moment(deltas, state.mean_square_delta, rho_t, order=2)
         out = jax.tree.map(lambda g, d: d.astype(g.dtype), updates, deltas)
         new_state = ScaleByAdadeltaState(_tree.next_count(state.count), square_grad, square_delta)
         return out, new_state

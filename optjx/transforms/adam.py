@@ -88,28 +88,14 @@ def scale_by_adam(
         eps_root_t = _hyper.value_at(eps_root, state.count)
 
         at = _hyper.per_dtype(
-            b1=beta1,
-            keep1=_tree.default_float(1.0 - beta1),
-            b2=beta2,
-            keep2=_tree.default_float(1.0 - beta2),
             correction1=_tree.default_float(correction1),
             correction2=_tree.default_float(correction2),
             eps=eps_t,
             eps_root=eps_root_t,
         )
 
-        def first(g, m):
-            k = at(m.dtype)
-            return k.b1 * m + k.keep1 * g.astype(m.dtype)
-
-        def second_moment(g, v):
-            # Square in the moment's dtype: with nu_dtype=float32 and float16 gradients,
-            # g**2 taken in float16 overflows above 256 and underflows below 2.4e-4.
-            k = at(v.dtype)
-            return k.b2 * v + k.keep2 * jnp.square(g.astype(v.dtype))
-
-        mu = jax.tree.map(first, updates, state.mu)
-        nu = jax.tree.map(second_moment, updates, state.nu)
+        mu = _tree.update_moment(updates, state.mu, beta1)
+        nu = _tree.update_moment(updates, state.nu, beta2, order=2)
         nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu) if amsgrad else None
         second = nu_max if amsgrad else nu
 

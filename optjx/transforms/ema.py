@@ -53,14 +53,7 @@ def ema(
         del params
         _tree.check_matching(updates, state.ema)
         beta = _hyper.value_at(decay, state.count)
-        average = jax.tree.map(
-            lambda g, m: (
-                _hyper.cast_like(beta, m) * m
-                + _hyper.cast_like(_tree.default_float(1.0 - beta), m) * g.astype(m.dtype)
-            ),
-            updates,
-            state.ema,
-        )
+        average = _tree.update_moment(updates, state.ema, beta)
         count = _tree.next_count(state.count)
         if debias:
             correction = _tree.power_complement(beta, count)

@@ -185,26 +185,13 @@ def scale_by_radam(
 
         # Each scalar cast once per dtype, not once per leaf (trace and compile time).
         at = _hyper.per_dtype(
-            b1=beta1,
-            keep1=one_minus_b1,
-            b2=beta2,
-            keep2=one_minus_b2,
             correction1=correction1,
             rectified_scale=rectified_scale,
             eps=eps_t,
         )
 
-        def first(g, m):
-            k = at(m.dtype)
-            return k.b1 * m + k.keep1 * g.astype(m.dtype)
-
-        def second(g, v):
-            # Squared in the moment's dtype: float16 gradients above 256 square to inf.
-            k = at(v.dtype)
-            return k.b2 * v + k.keep2 * jnp.square(g.astype(v.dtype))
-
-        mu = jax.tree.map(first, updates, state.mu)
-        nu = jax.tree.map(second, updates, state.nu)
+        mu = _tree.update_moment(updates, state.mu, beta1)
+        nu = _tree.update_moment(updates, state.nu, beta2, order=2)
 
         def direction(g, m, v):
             k = at(m.dtype)

@@ -70,21 +70,13 @@ def scale_by_rms(
         del params
         _tree.check_matching(updates, state.mean_square)
         rho = _hyper.value_at(decay, state.count)
-        keep = _tree.default_float(1.0 - rho)
         eps_t = _hyper.value_at(eps, state.count)
         eps_root_t = _hyper.value_at(eps_root, state.count)
-        at = _hyper.per_dtype(rho=rho, keep=keep, eps=eps_t, eps_root=eps_root_t)
+        at = _hyper.per_dtype(eps=eps_t, eps_root=eps_root_t)
 
-        def average(old, new):
-            k = at(old.dtype)
-            return k.rho * old + k.keep * new.astype(old.dtype)
-
-        # Square in the state's dtype (float16 gradients square to inf above 256).
-        mean_square = jax.tree.map(
-            lambda g, v: average(v, jnp.square(g.astype(v.dtype))), updates, state.mean_square
-        )
+        mean_square = _tree.update_moment(updates, state.mean_square, rho, order=2)
         if centered:
-            mean_grad = jax.tree.map(average, state.mean_grad, updates)
+            mean_grad = _tree.update_moment(updates, state.mean_grad, rho)
             variance = jax.tree.map(lambda v, m: v - jnp.square(m), mean_square, mean_grad)
         else:
             mean_grad, variance = None, mean_square
