@@ -88,6 +88,23 @@ def quadratic(h):
     )
 
 
+def paths_and_loss(out, name, title, f, grad, w0, steps, runs, *, window, levels):
+    """Each run's path over the level sets of ``f`` (left) and its loss (right), one PNG."""
+    plt = pyplot()
+    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=FIGSIZE, width_ratios=[1.6, 1])
+    contours(ax, f, *window, levels=levels)
+    for label, tx, color in runs:
+        path = trajectory(tx, grad, w0, steps)
+        draw(ax, path, color, label)
+        ax_loss.plot(f(path), color=color, label=label)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax_loss.set(yscale="log", xlabel="step", ylabel="f(w)", title="loss")
+    ax_loss.grid(alpha=0.3)
+    fig.tight_layout()
+    save(fig, out, name)
+
+
 def momentum_figure(out, quick):
     f, grad = quadratic([1.0, 20.0])
     steps = 40
@@ -96,19 +113,18 @@ def momentum_figure(out, quick):
         ("gradient descent, lr 0.09", optjx.sgd(0.09), "C0"),
         ("heavy ball, lr 0.09, momentum 0.5", optjx.sgd(0.09, momentum=0.5), "C3"),
     ]
-    plt = pyplot()
-    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=FIGSIZE, width_ratios=[1.6, 1])
-    contours(ax, f, (-10, 2), (-3, 3), levels=[0.5, 2, 5, 10, 20, 40, 60])
-    for label, tx, color in runs:
-        path = trajectory(tx, grad, w0, steps)
-        draw(ax, path, color, label)
-        ax_loss.plot(f(path), color=color, label=label)
-    ax.set_title(r"$f = \frac{1}{2}(w_1^2 + 20 w_2^2)$, condition number 20")
-    ax.legend(loc="lower right", fontsize=8)
-    ax_loss.set(yscale="log", xlabel="step", ylabel="f(w)", title="loss")
-    ax_loss.grid(alpha=0.3)
-    fig.tight_layout()
-    save(fig, out, "paths_momentum.png")
+    paths_and_loss(
+        out,
+        "paths_momentum.png",
+        r"$f = \frac{1}{2}(w_1^2 + 20 w_2^2)$, condition number 20",
+        f,
+        grad,
+        w0,
+        steps,
+        runs,
+        window=((-10, 2), (-3, 3)),
+        levels=[0.5, 2, 5, 10, 20, 40, 60],
+    )
 
 
 def noise_figure(out, quick):
@@ -183,19 +199,18 @@ def adaptive_figure(out, quick):
         ("RMSprop, lr 0.1", optjx.rmsprop(0.1), "C2"),
         ("Adam, lr 0.1", optjx.adam(0.1), "C3"),
     ]
-    plt = pyplot()
-    fig, (ax, ax_loss) = plt.subplots(1, 2, figsize=FIGSIZE, width_ratios=[1.6, 1])
-    contours(ax, f, (-10, 2), (-1.5, 1.5), levels=[0.01, 0.05, 0.2, 0.5, 1, 2, 4, 8])
-    for label, tx, color in runs:
-        path = trajectory(tx, grad, w0, steps)
-        draw(ax, path, color, label)
-        ax_loss.plot(f(path), color=color, label=label)
-    ax.set_title(r"$f = \frac{1}{2}(0.02\, w_1^2 + 10\, w_2^2)$")
-    ax.legend(loc="lower right", fontsize=8)
-    ax_loss.set(yscale="log", xlabel="step", ylabel="f(w)", title="loss")
-    ax_loss.grid(alpha=0.3)
-    fig.tight_layout()
-    save(fig, out, "paths_adaptive.png")
+    paths_and_loss(
+        out,
+        "paths_adaptive.png",
+        r"$f = \frac{1}{2}(0.02\, w_1^2 + 10\, w_2^2)$",
+        f,
+        grad,
+        w0,
+        steps,
+        runs,
+        window=((-10, 2), (-1.5, 1.5)),
+        levels=[0.01, 0.05, 0.2, 0.5, 1, 2, 4, 8],
+    )
 
 
 def radam_figure(out, quick):
