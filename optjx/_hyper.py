@@ -1,21 +1,33 @@
 """Hyperparameters that are a number, an array (traced too) or a schedule.
 
-Every float hyperparameter in optjx goes through two helpers here:
+One class, :class:`Hyperparameters`, owns the whole job for every stage:
 
-* :func:`value_at` resolves it at the number of updates already applied (0 on the
-  first update), so a schedule ``count -> value`` works for momentum, betas, decay
-  and weight decay exactly as it does for the learning rate.
-* :func:`check_range` validates it once, at construction, when it is concrete.
-  Schedules and traced values (``jax.vmap`` over learning rates) cannot be checked
-  without running them, so they are accepted as they are.
+* it checks each value's **type** at construction (``TypeError`` naming the argument for a
+  string, ``None``, a list, a complex number, a non-callable object) and, when the value
+  is concrete, its **range** (``ValueError`` naming the argument and the allowed range);
+* it says whether the stage needs a **step counter** (:attr:`Hyperparameters.scheduled`);
+* it **resolves** every value at the number of updates already applied (0 on the first
+  update) with :meth:`Hyperparameters.at`, and :func:`per_dtype` casts the resolved
+  scalars once per dtype, not once per leaf.
+
+A factory lists its hyperparameters once, in one ``Hyperparameters(...)`` call; reading
+one that was not listed is an ``AttributeError`` on the first call, not a silent constant
+when a user passes a schedule.
+
+Structure rule (DESIGN.md, convention 1): only a *Python number* that is exactly zero
+(:meth:`Hyperparameters.is_zero`) may drop a stage. ``optax.inject_hyperparams`` hands a
+factory a concrete array in ``init`` and a traced one under ``jit``; an array never
+drops a stage, whatever its value, so both give the same state structure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Union
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +36,10 @@ import numpy as np
 Schedule = Callable[[jax.Array], jax.Array]
 Hyper = Union[float, int, jax.Array, np.ndarray, Schedule]
 
+_ACCEPTS = "a real number, a real JAX or NumPy array, or a schedule count -> value"
 
-def value_at(hyper: Hyper, count: jax.Array):
+
+def value_at(hyper: Hyper, count: jax.Array | None):
     """The hyperparameter's value after ``count`` applied updates."""
     return hyper(count) if callable(hyper) else hyper
 
@@ -42,10 +56,31 @@ def is_concrete(value) -> bool:
     return isinstance(value, (int, float, np.ndarray, np.generic, jax.Array))
 
 
-def _bound(value: float, inclusive: bool, lower: bool) -> str:
-    if lower:
-        return ("[" if inclusive else "(") + _fmt(value)
-    return _fmt(value) + ("]" if inclusive and not math.isinf(value) else ")")
+def is_python_zero(value) -> bool:
+    """True only for a Python number (not an array) that is exactly zero.
+
+    The one test that may drop a stage: arrays, concrete or traced, never do.
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
+def check_type(name: str, value) -> None:
+    """``TypeError`` naming ``name`` unless ``value`` is a real number, array or schedule."""
+    if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+        return
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        raise TypeError(f"{name} must be {_ACCEPTS}, got the bool {value!r}")
+    if isinstance(value, numbers.Real):
+        return
+    if isinstance(value, numbers.Complex):
+        raise TypeError(f"{name} must be {_ACCEPTS}, got the complex number {value!r}")
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)) and dtype is not None:
+        if jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating):
+            return
+        raise TypeError(f"{name} must be {_ACCEPTS}, got an array of dtype {dtype}")
+    shown = repr(value) if isinstance(value, (str, list, tuple, type(None))) else type(value)
+    raise TypeError(f"{name} must be {_ACCEPTS}, got {shown}")
 
 
 def _fmt(value: float) -> str:
@@ -54,44 +89,96 @@ def _fmt(value: float) -> str:
     return repr(value)
 
 
-def check_range(
-    name: str,
-    value: Hyper,
-    *,
-    low: float = -math.inf,
-    high: float = math.inf,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-) -> None:
-    """Raise ``ValueError`` naming ``name`` when a concrete value is outside the range.
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """An allowed interval; ``check`` raises ``ValueError`` for a concrete value outside it."""
 
-    NaN is always out of range. Schedules and traced values are not checked.
+    low: float = -math.inf
+    high: float = math.inf
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def __str__(self) -> str:
+        left = ("[" if self.low_inclusive else "(") + _fmt(self.low)
+        closed = self.high_inclusive and not math.isinf(self.high)
+        return f"{left}, {_fmt(self.high)}{']' if closed else ')'}"
+
+    def check(self, name: str, value: Hyper) -> None:
+        """NaN is always out of range; schedules and traced values are not checked."""
+        if not is_concrete(value):
+            return
+        values = np.asarray(value, dtype=np.float64)
+        above = values >= self.low if self.low_inclusive else values > self.low
+        below = values <= self.high if self.high_inclusive else values < self.high
+        if not np.all(above & below & ~np.isnan(values)):
+            shown = values.item() if values.ndim == 0 else values.tolist()
+            raise ValueError(f"{name} must be in {self}, got {shown}")
+
+
+REAL = Range()
+NONNEGATIVE = Range(low=0.0)  # learning rates, momentum, eps, weight decay
+POSITIVE = Range(low=0.0, low_inclusive=False)
+DECAY = Range(low=0.0, high=1.0, high_inclusive=False)  # betas, decay rates, rho
+UNIT = Range(low=0.0, high=1.0)
+
+
+def at_least(low: float) -> Range:
+    return Range(low=low)
+
+
+class Hyperparameters:
+    """The float hyperparameters of one stage, each a number, an array or a schedule.
+
+    ``Hyperparameters(b1=(b1, DECAY), eps=(eps, NONNEGATIVE))`` checks every type and
+    every concrete range at once, at construction. Then:
+
+    * ``hypers.scheduled``: some value is a schedule, so the stage must keep a counter;
+    * ``hypers.at(count)``: a namespace of the values at ``count`` applied updates
+      (``count`` may be ``None`` when nothing is scheduled);
+    * ``hypers.is_zero(name)``: the value is a Python number exactly zero (may drop a
+      stage or a term; an array never does);
+    * ``hypers.b1``: the value as given.
     """
-    if not is_concrete(value):
-        return
-    values = np.asarray(value, dtype=np.float64)
-    above_low = values >= low if low_inclusive else values > low
-    below_high = values <= high if high_inclusive else values < high
-    ok = above_low & below_high & ~np.isnan(values)
-    if not np.all(ok):
-        allowed = f"{_bound(low, low_inclusive, True)}, {_bound(high, high_inclusive, False)}"
-        shown = values.item() if values.ndim == 0 else values.tolist()
-        raise ValueError(f"{name} must be in {allowed}, got {shown}")
+
+    def __init__(self, **specs: tuple[Any, Range]):
+        for name, (value, allowed) in specs.items():
+            check_type(name, value)
+            allowed.check(name, value)
+        self._values = {name: value for name, (value, _) in specs.items()}
+
+    def __getattr__(self, name: str):
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"no hyperparameter {name!r} was declared")
+
+    @property
+    def scheduled(self) -> bool:
+        return any(callable(v) for v in self._values.values())
+
+    def is_zero(self, name: str) -> bool:
+        return is_python_zero(self._values[name])
+
+    def at(self, count: jax.Array | None) -> SimpleNamespace:
+        if count is None and self.scheduled:
+            raise ValueError("a scheduled hyperparameter needs the stage's step counter")
+        return SimpleNamespace(**{n: value_at(v, count) for n, v in self._values.items()})
+
+
+# Single-value checks, for factories that validate an argument outside a stage.
+def check_range(name: str, value: Hyper, **bounds) -> None:
+    check_type(name, value)
+    Range(**bounds).check(name, value)
 
 
 def check_nonnegative(name: str, value: Hyper) -> None:
-    """``value >= 0``: learning rates, momentum, eps, weight decay."""
-    check_range(name, value, low=0.0)
+    check_type(name, value)
+    NONNEGATIVE.check(name, value)
 
 
 def check_decay(name: str, value: Hyper) -> None:
-    """``0 <= value < 1``: betas, decay rates, rho."""
-    check_range(name, value, low=0.0, high=1.0, high_inclusive=False)
-
-
-def is_concrete_zero(value: Hyper) -> bool:
-    """True when ``value`` is known now to be exactly zero everywhere."""
-    return is_concrete(value) and bool(np.all(np.asarray(value) == 0))
+    check_type(name, value)
+    DECAY.check(name, value)
 
 
 def per_dtype(**values):
@@ -112,3 +199,4 @@ def per_dtype(**values):
         return cache[dtype]
 
     return at
+is_concrete_zero = is_python_zero  # transitional: removed once every caller uses Hyperparameters

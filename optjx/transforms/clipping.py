@@ -15,40 +15,26 @@ sharded ``jit`` too.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
-class ClipState(NamedTuple):
-    """The number of updates applied, kept only for a scheduled bound (else ``None``)."""
-
-    count: jax.Array | None
+ClipState = _state.ScheduleState  # a scheduled bound's counter; EmptyState without
 
 
 def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
     """Clip every element to ``[-max_delta, max_delta]`` (``max_delta >= 0``)."""
-    _hyper.check_nonnegative("max_delta", max_delta)
+    hypers = _hyper.Hyperparameters(max_delta=(max_delta, _hyper.NONNEGATIVE))
 
-    def init_fn(params):
+    def clipped(updates, values, params):
         del params
-        return ClipState(count=_tree.schedule_count(max_delta))
+        at = _hyper.per_dtype(bound=values.max_delta)
+        return jax.tree.map(lambda u: jnp.clip(u, -at(u.dtype).bound, at(u.dtype).bound), updates)
 
-    def update_fn(updates, state, params=None):
-        del params
-        bound = _hyper.value_at(max_delta, state.count)
-
-        def clipped(u):
-            c = _hyper.cast_like(bound, u)
-            return jnp.clip(u, -c, c)
-
-        return jax.tree.map(clipped, updates), ClipState(_tree.next_count(state.count))
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.stateless(hypers, clipped)
 
 
 def global_norm(tree) -> jax.Array:
@@ -63,19 +49,14 @@ def global_norm(tree) -> jax.Array:
 
 def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:
     """Rescale the whole tree so its global norm is at most ``max_norm`` (``> 0``)."""
-    _hyper.check_range("max_norm", max_norm, low=0.0, low_inclusive=False)
+    hypers = _hyper.Hyperparameters(max_norm=(max_norm, _hyper.POSITIVE))
 
-    def init_fn(params):
-        _tree.require_real(params, "clip_by_global_norm")
-        return ClipState(count=_tree.schedule_count(max_norm))
-
-    def update_fn(updates, state, params=None):
+    def rescaled(updates, values, params):
         del params
-        bound = _hyper.value_at(max_norm, state.count)
+        _tree.require_real(updates, "clip_by_global_norm", what="gradients")
         norm = global_norm(updates)
-        bound = jnp.asarray(bound, norm.dtype)
+        bound = jnp.asarray(values.max_norm, norm.dtype)
         factor = jnp.where(norm > bound, bound / norm, jnp.ones_like(norm))
-        updates = jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
-        return updates, ClipState(_tree.next_count(state.count))
+        return jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.stateless(hypers, rescaled)

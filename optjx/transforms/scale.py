@@ -9,18 +9,13 @@ directions that optjx's building blocks produce into updates for
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
-class ScaleState(NamedTuple):
-    """The number of updates applied, kept only for a scheduled step size (else ``None``)."""
-
-    count: jax.Array | None
+ScaleState = _state.ScheduleState  # a scheduled step size's counter; EmptyState without
 
 
 def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
@@ -29,18 +24,13 @@ def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
     Any real value is allowed here, negative included: this is plain arithmetic.
     """
 
-    def init_fn(params):
-        del params
-        return ScaleState(count=_tree.schedule_count(step_size))
+    hypers = _hyper.Hyperparameters(step_size=(step_size, _hyper.REAL))
+    return _tree.stateless(hypers, lambda updates, h, params: _scaled(updates, h.step_size))
 
-    def update_fn(updates, state, params=None):
-        del params
-        factor = _hyper.value_at(step_size, state.count)
-        at = _hyper.per_dtype(factor=factor)
-        updates = jax.tree.map(lambda u: u * at(u.dtype).factor, updates)
-        return updates, ScaleState(count=_tree.next_count(state.count))
 
-    return optax.GradientTransformation(init_fn, update_fn)
+def _scaled(updates, factor):
+    at = _hyper.per_dtype(factor=factor)
+    return jax.tree.map(lambda u: u * at(u.dtype).factor, updates)
 
 
 def scale_by_learning_rate(
@@ -58,7 +48,7 @@ def scale_by_learning_rate(
     is the velocity form (``v = a v - lr_k g; w += v``). They agree for a constant rate and
     differ once it changes: the velocity form keeps old steps at the rate they were taken with.
     """
-    _hyper.check_nonnegative("learning_rate", learning_rate)
+    _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))
     if callable(learning_rate):
         step_size = (lambda count: -learning_rate(count)) if flip_sign else learning_rate
     else:

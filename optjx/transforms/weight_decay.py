@@ -13,18 +13,15 @@ the decoupled weight decay of Loshchilov & Hutter (2019), ``w <- w - lr*l*w``, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Optional, Union
 
 import jax
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
-class AddDecayedWeightsState(NamedTuple):
-    """The number of updates applied, kept only for a scheduled decay (else ``None``)."""
-
-    count: jax.Array | None
+AddDecayedWeightsState = _state.ScheduleState  # a scheduled decay's counter; else EmptyState
 
 
 def add_decayed_weights(
@@ -39,25 +36,21 @@ def add_decayed_weights(
       mask: a tree of Python bools shaped like the params (or a function of the params
         returning one): decay only where ``True``. Typically excludes biases and norms.
     """
-    _hyper.check_nonnegative("weight_decay", weight_decay)
+    hypers = _hyper.Hyperparameters(weight_decay=(weight_decay, _hyper.NONNEGATIVE))
 
-    def init_fn(params):
-        del params
-        return AddDecayedWeightsState(count=_tree.schedule_count(weight_decay))
-
-    def update_fn(updates, state, params=None):
-        _tree.require_params(params, "add_decayed_weights")
+    def decayed(updates, values, params):
         _tree.check_matching(updates, params, against="the params")
-        at = _hyper.per_dtype(decay=_hyper.value_at(weight_decay, state.count))
+        at = _hyper.per_dtype(decay=values.weight_decay)
+        keep = (mask(params) if callable(mask) else mask) if mask is not None else None
 
-        def decayed(u, p):
+        def one(u, p, k=True):
+            # A None update (a frozen leaf) stays None, as in optax.
+            if u is None or not k:
+                return u
             return u + at(u.dtype).decay * p.astype(u.dtype)
 
-        if mask is None:
-            updates = jax.tree.map(decayed, updates, params)
-        else:
-            keep = mask(params) if callable(mask) else mask
-            updates = jax.tree.map(lambda u, p, k: decayed(u, p) if k else u, updates, params, keep)
-        return updates, AddDecayedWeightsState(count=_tree.next_count(state.count))
+        if keep is None:
+            return jax.tree.map(one, updates, params, is_leaf=_tree.is_none)
+        return jax.tree.map(one, updates, params, keep, is_leaf=_tree.is_none)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.stateless(hypers, decayed, needs_params="add_decayed_weights")
