@@ -199,4 +199,3 @@ def per_dtype(**values):
         return cache[dtype]
 
     return at
-is_concrete_zero = is_python_zero  # transitional: removed once every caller uses Hyperparameters

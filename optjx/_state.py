@@ -65,8 +65,11 @@ def init(cls: type, with_count: bool, **fields: Any):
 
 
 def count_of(state) -> jax.Array | None:
-    """The stage's step counter, or ``None`` for a state that keeps none."""
-    return getattr(state, "count", None)
+    """The stage's step counter, or ``None`` for a state that keeps none.
+
+    (Not ``getattr(state, "count")``: every NamedTuple has a ``count`` method.)
+    """
+    return state.count if "count" in getattr(state, "_fields", ()) else None
 
 
 def advance(state, **fields: Any):

@@ -4,7 +4,10 @@ With PyTorch's hyperparameters each alias reproduces the ``torch.optim`` class o
 same name step for step (golden trajectories in ``tests/golden``), also under a
 learning-rate schedule (PyTorch's ``lr`` set to the schedule's value before each step).
 Every float hyperparameter takes a number, an array or a schedule ``count -> value``.
-A weight decay or momentum that is exactly zero adds no stage (and no state).
+A weight decay or momentum given as the Python number ``0`` adds no stage (and no state);
+an array never drops one, whatever its value, so ``optax.inject_hyperparams`` sees one
+state structure eagerly and under ``jit``. The dtype arguments of optax's aliases
+(``mu_dtype``, ``nu_dtype``, ``accumulator_dtype``) are accepted with optax's meaning.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from optjx import _hyper
 from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
 from optjx.transforms.adam import scale_by_adam
-from optjx.transforms.delta_bar_delta import _delta_bar_delta
+from optjx.transforms.delta_bar_delta import delta_bar_delta_transformation as _delta_bar_delta
 from optjx.transforms.novograd import scale_by_novograd
 from optjx.transforms.radam import scale_by_radam
 from optjx.transforms.rms import scale_by_rms
@@ -29,24 +32,41 @@ def _chain(*stages) -> optax.GradientTransformation:
     return optax.chain(*(s for s in stages if s is not None))
 
 
-def _coupled_decay(weight_decay) -> optax.GradientTransformation | None:
-    """L2 decay added to the gradient first, as ``torch.optim``'s ``weight_decay``."""
+def _decay(weight_decay, mask=None) -> optax.GradientTransformation | None:
+    """``add_decayed_weights``, or nothing for a Python zero (an array always keeps it)."""
     _hyper.check_nonnegative("weight_decay", weight_decay)
-    return None if _hyper.is_concrete_zero(weight_decay) else add_decayed_weights(weight_decay)
+    if _hyper.is_python_zero(weight_decay) and mask is None:
+        return None
+    return add_decayed_weights(weight_decay, mask=mask)
 
 
-def _momentum(momentum, dampening=0.0, nesterov=False) -> optax.GradientTransformation | None:
+def _momentum(
+    momentum, dampening=0.0, nesterov=False, accumulator_dtype=None
+) -> optax.GradientTransformation | None:
+    """``trace``, or nothing for a momentum of ``None`` (optax's default) or a Python zero."""
+    if momentum is None:
+        momentum = 0.0
     _hyper.check_nonnegative("momentum", momentum)
-    if _hyper.is_concrete_zero(momentum):
+    _hyper.check_nonnegative("dampening", dampening)
+    if _hyper.is_python_zero(momentum):
         if nesterov:
             raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
-        _hyper.check_nonnegative("dampening", dampening)
         return None
-    return trace(momentum, dampening=dampening, nesterov=nesterov)
+    return trace(
+        momentum, dampening=dampening, nesterov=nesterov, accumulator_dtype=accumulator_dtype
+    )
+
+
 
 
 def sgd(
-    learning_rate, momentum=0.0, *, dampening=0.0, nesterov=False, weight_decay=0.0
+    learning_rate,
+    momentum=0.0,
+    *,
+    dampening=0.0,
+    nesterov=False,
+    weight_decay=0.0,
+    accumulator_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum.
 
@@ -55,8 +75,8 @@ def sgd(
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _chain(
-        _coupled_decay(weight_decay),
-        _momentum(momentum, dampening, nesterov),
+        _decay(weight_decay),
+        _momentum(momentum, dampening, nesterov, accumulator_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -71,6 +91,8 @@ def rmsprop(
     momentum=0.0,
     nesterov=False,
     weight_decay=0.0,
+    initial_scale=0.0,
+    bias_correction=False,
 ) -> optax.GradientTransformation:
     r"""RMSProp (Tieleman & Hinton 2012), optionally centered and with momentum.
 
@@ -80,8 +102,15 @@ def rmsprop(
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _chain(
-        _coupled_decay(weight_decay),
-        scale_by_rms(decay, eps=eps, eps_root=eps_root, centered=centered),
+        _decay(weight_decay),
+        scale_by_rms(
+            decay,
+            eps=eps,
+            eps_root=eps_root,
+            centered=centered,
+            initial_scale=initial_scale,
+            bias_correction=bias_correction,
+        ),
         _momentum(momentum, 0.0, nesterov),
         scale_by_learning_rate(learning_rate),
     )
@@ -96,7 +125,7 @@ def adagrad(
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _chain(
-        _coupled_decay(weight_decay),
+        _decay(weight_decay),
         scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps),
         scale_by_learning_rate(learning_rate),
     )
@@ -111,6 +140,8 @@ def adam(
     eps_root=0.0,
     amsgrad=False,
     weight_decay=0.0,
+    mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""Adam (Kingma & Ba 2015) with coupled L2 weight decay, as ``torch.optim.Adam``.
 
@@ -118,8 +149,16 @@ def adam(
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _chain(
-        _coupled_decay(weight_decay),
-        scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, amsgrad=amsgrad),
+        _decay(weight_decay),
+        scale_by_adam(
+            b1,
+            b2,
+            eps=eps,
+            eps_root=eps_root,
+            amsgrad=amsgrad,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -134,6 +173,8 @@ def adamw(
     amsgrad=False,
     weight_decay=0.01,
     mask=None,
+    mu_dtype=None,
+    nu_dtype=None,
 ) -> optax.GradientTransformation:
     r"""AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
@@ -141,13 +182,17 @@ def adamw(
     ``torch.optim.AdamW``. ``mask`` restricts the decay (see ``add_decayed_weights``).
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    _hyper.check_nonnegative("weight_decay", weight_decay)
-    decay = None
-    if not (_hyper.is_concrete_zero(weight_decay) and mask is None):
-        decay = add_decayed_weights(weight_decay, mask=mask)
     return _chain(
-        scale_by_adam(b1, b2, eps=eps, eps_root=eps_root, amsgrad=amsgrad),
-        decay,
+        scale_by_adam(
+            b1,
+            b2,
+            eps=eps,
+            eps_root=eps_root,
+            amsgrad=amsgrad,
+            mu_dtype=mu_dtype,
+            nu_dtype=nu_dtype,
+        ),
+        _decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -158,7 +203,7 @@ def adadelta(
     r"""AdaDelta (Zeiler 2012), scaled by ``learning_rate`` as ``torch.optim.Adadelta``."""
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _chain(
-        _coupled_decay(weight_decay),
+        _decay(weight_decay),
         scale_by_adadelta(rho, eps=eps),
         scale_by_learning_rate(learning_rate),
     )
@@ -185,12 +230,8 @@ def radam(
     _hyper.check_nonnegative("learning_rate", learning_rate)
     rectified = scale_by_radam(b1, b2, eps=eps, threshold=threshold)
     if not decoupled_weight_decay:
-        return _chain(
-            _coupled_decay(weight_decay), rectified, scale_by_learning_rate(learning_rate)
-        )
-    _hyper.check_nonnegative("weight_decay", weight_decay)
-    decay = None if _hyper.is_concrete_zero(weight_decay) else add_decayed_weights(weight_decay)
-    return _chain(rectified, decay, scale_by_learning_rate(learning_rate))
+        return _chain(_decay(weight_decay), rectified, scale_by_learning_rate(learning_rate))
+    return _chain(rectified, _decay(weight_decay), scale_by_learning_rate(learning_rate))
 
 
 def novograd(

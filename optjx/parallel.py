@@ -139,7 +139,7 @@ def cross_replica_mean(
         under ``shard_map(check_vma=True)``. Ignored where types do not track variation.
 
     Parameters must be replicated over the axis (data parallelism). It is stateless apart
-    from the usual ``count``, and must come first in the chain so that every later stage
+    from nothing (``EmptyState``), and must come first in the chain so that every later stage
     sees the mean. Outside a map that binds ``axis_name`` it raises ``ValueError``: under
     plain ``jax.jit`` with a sharded batch the compiler averages a mean loss's gradient by
     itself. optax has no counterpart that reads the types: ``optax`` users write
@@ -151,7 +151,7 @@ def cross_replica_mean(
 
     def init_fn(params):
         del params
-        return CrossReplicaMeanState(count=_tree.zero_count())
+        return optax.EmptyState()
 
     def average(checked, path, g):
         varying = _varying_axes(g)
@@ -182,9 +182,9 @@ def cross_replica_mean(
         updates = jax.tree_util.tree_map_with_path(
             lambda path, g: average(checked, path, g), updates
         )
-        return updates, CrossReplicaMeanState(count=_tree.next_count(state.count))
+        return updates, state  # any empty state, as optax's stateless transforms
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)
 
 
 def _leaf_spec(leaf, mesh: Mesh, names: tuple[str, ...], size: int) -> P:

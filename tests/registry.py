@@ -436,7 +436,7 @@ _DBD = {"initial_learning_rate": _NONNEG, "kappa": _NONNEG, "phi": [-0.1, 1.5, N
 INVALID: dict[str, dict[str, list]] = {
     "sgd": {**_LR, "momentum": _NONNEG, "dampening": _NONNEG, "weight_decay": _NONNEG},
     "rmsprop": {**_LR, "decay": _DECAY, "eps": _NONNEG, "eps_root": _NONNEG,
-                "momentum": _NONNEG, "weight_decay": _NONNEG},
+                "momentum": _NONNEG, "weight_decay": _NONNEG, "initial_scale": _NONNEG},
     "adagrad": {**_LR, "initial_accumulator_value": _NONNEG, "eps": _NONNEG,
                 "weight_decay": _NONNEG},
     "adam": {**_LR, **_ADAM, "weight_decay": _NONNEG},

@@ -32,7 +32,8 @@ UNCHECKED_ARGS = {
 }
 INTEGER_ARGS = {"sync_period", "patience", "cooldown", "max_consecutive_errors", "every_k"}
 # scale's step_size: any real number is allowed (plain arithmetic, negative included).
-UNCHECKED_BY_NAME = {"scale": {"step_size"}}
+# A function argument: its wrong type is a TypeError (tests/invariants/test_inv_bad_input.py).
+UNCHECKED_BY_NAME = {"scale": {"step_size"}, "accumulate_gradients": {"should_skip_update_fn"}}
 
 
 # Names that optjx/__init__.py imports for its own use and must keep private.

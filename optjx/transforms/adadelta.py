@@ -21,13 +21,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByAdadeltaState(NamedTuple):
-    """Step count, running mean squared gradient and running mean squared step."""
+    """Running mean squared gradient and running mean squared step (and, for a
+    schedule, the step count first: ``ScaleByAdadeltaStateWithCount``)."""
 
-    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     mean_square_grad: optax.Updates
     mean_square_delta: optax.Updates
 
@@ -41,13 +41,13 @@ def scale_by_adadelta(
       rho: decay in ``[0, 1)`` of both running averages.
       eps: ``>= 0``, added under both roots (it also sets the first steps' size).
     """
-    _hyper.check_decay("rho", rho)
-    _hyper.check_nonnegative("eps", eps)
+    hypers = _hyper.Hyperparameters(rho=(rho, _hyper.DECAY), eps=(eps, _hyper.NONNEGATIVE))
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_adadelta")
-        return ScaleByAdadeltaState(
-            count=_tree.schedule_count(rho, eps),
+        return _state.init(
+            ScaleByAdadeltaState,
+            hypers.scheduled,
             mean_square_grad=_tree.zeros_like(params),
             mean_square_delta=_tree.zeros_like(params),
         )
@@ -55,8 +55,8 @@ def scale_by_adadelta(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.mean_square_grad)
-        rho_t = _hyper.value_at(rho, state.count)
-        eps_t = _hyper.value_at(eps, state.count)
+        h = hypers.at(_state.count_of(state))
+        rho_t, eps_t = h.rho, h.eps
         square_grad = _tree.update_moment(updates, state.mean_square_grad, rho_t, order=2)
 
         def delta(g, s, a):
@@ -70,7 +70,9 @@ def scale_by_adadelta(
         deltas = jax.tree.map(delta, updates, square_grad, state.mean_square_delta)
         square_delta = _tree.update_moment(deltas, state.mean_square_delta, rho_t, order=2)
         out = jax.tree.map(lambda g, d: d.astype(g.dtype), updates, deltas)
-        new_state = ScaleByAdadeltaState(_tree.next_count(state.count), square_grad, square_delta)
+        new_state = _state.advance(
+            state, mean_square_grad=square_grad, mean_square_delta=square_delta
+        )
         return out, new_state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

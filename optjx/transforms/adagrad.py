@@ -22,13 +22,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByAdagradState(NamedTuple):
-    """Step count and the running sum of squared gradients."""
+    """The running sum of squared gradients (and, for a schedule, the step count first:
+    ``ScaleByAdagradStateWithCount``)."""
 
-    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     sum_of_squares: optax.Updates
 
 
@@ -46,21 +46,23 @@ def scale_by_adagrad(
       eps_root: ``>= 0``, added under the root.
     """
     _hyper.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
-    _hyper.check_nonnegative("eps", eps)
-    _hyper.check_nonnegative("eps_root", eps_root)
+    hypers = _hyper.Hyperparameters(
+        eps=(eps, _hyper.NONNEGATIVE), eps_root=(eps_root, _hyper.NONNEGATIVE)
+    )
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_adagrad")
-        return ScaleByAdagradState(
-            count=_tree.schedule_count(eps, eps_root),
+        return _state.init(
+            ScaleByAdagradState,
+            hypers.scheduled,
             sum_of_squares=_tree.full_like(params, initial_accumulator_value),
         )
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.sum_of_squares)
-        eps_t = _hyper.value_at(eps, state.count)
-        eps_root_t = _hyper.value_at(eps_root, state.count)
+        h = hypers.at(_state.count_of(state))
+        eps_t, eps_root_t = h.eps, h.eps_root
         sums = jax.tree.map(
             # Square in the state's dtype (float16 gradients square to inf above 256).
             lambda g, s: s + jnp.square(g.astype(s.dtype)),
@@ -77,6 +79,6 @@ def scale_by_adagrad(
             return (g.astype(wide) / denominator).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, sums)
-        return out, ScaleByAdagradState(_tree.next_count(state.count), sums)
+        return out, _state.advance(state, sum_of_squares=sums)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -61,10 +61,12 @@ def scale_by_adam(
       amsgrad: use the running maximum of ``v`` (PyTorch's AMSGrad).
       mu_dtype, nu_dtype: moment dtypes; default to each parameter's dtype.
     """
-    _hyper.check_decay("b1", b1)
-    _hyper.check_decay("b2", b2)
-    _hyper.check_nonnegative("eps", eps)
-    _hyper.check_nonnegative("eps_root", eps_root)
+    hypers = _hyper.Hyperparameters(
+        b1=(b1, _hyper.DECAY),
+        b2=(b2, _hyper.DECAY),
+        eps=(eps, _hyper.NONNEGATIVE),
+        eps_root=(eps_root, _hyper.NONNEGATIVE),
+    )
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_adam")
@@ -79,13 +81,12 @@ def scale_by_adam(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.mu)
-        beta1 = _hyper.value_at(b1, state.count)
-        beta2 = _hyper.value_at(b2, state.count)
+        h = hypers.at(state.count)
+        beta1, beta2 = h.b1, h.b2
         count = _tree.next_count(state.count)
         correction1 = _tree.power_complement(beta1, count)
         correction2 = _tree.power_complement(beta2, count)
-        eps_t = _hyper.value_at(eps, state.count)
-        eps_root_t = _hyper.value_at(eps_root, state.count)
+        eps_t, eps_root_t = h.eps, h.eps_root
 
         at = _hyper.per_dtype(
             correction1=_tree.default_float(correction1),
@@ -112,4 +113,4 @@ def scale_by_adam(
         out = jax.tree.map(direction, updates, mu, second)
         return out, ScaleByAdamState(count, mu, nu, nu_max)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -32,7 +32,7 @@ def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
       decay: ``beta`` in ``[0, 1)`` of the average being corrected; a number, an array
         or a schedule.
     """
-    _hyper.check_decay("decay", decay)
+    hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))
 
     def init_fn(params):
         del params
@@ -40,10 +40,10 @@ def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         del params
-        beta = _hyper.value_at(decay, state.count)
+        beta = hypers.at(state.count).decay
         count = _tree.next_count(state.count)
         correction = _tree.power_complement(beta, count)
         updates = jax.tree.map(lambda u: u / _hyper.cast_like(correction, u), updates)
         return updates, BiasCorrectionState(count=count)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -33,13 +33,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByDeltaBarDeltaState(NamedTuple):
-    """Step count, the learning rate of every weight and the gradient average ``dbar``."""
+    """The learning rate of every weight and the gradient average ``dbar`` (and, for a
+    schedule, the step count first: ``ScaleByDeltaBarDeltaStateWithCount``)."""
 
-    count: jax.Array
     learning_rates: optax.Updates
     delta_bar: optax.Updates
 
@@ -63,25 +63,26 @@ def scale_by_delta_bar_delta(
       phi: in ``[0, 1]``, the fraction of a rate removed when the gradient flips sign.
       gamma: in ``[0, 1)``, the decay of the gradient average ``dbar``.
     """
-    return _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, descent=True)
+    return delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, descent=True)
 
 
-def _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, *, descent: bool):
+def delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, *, descent: bool):
     """The transformation, giving ``+eps*g`` (``descent``) or the update ``-eps*g``."""
-    if callable(initial_learning_rate):
+    if callable(initial_learning_rate) and not hasattr(initial_learning_rate, "dtype"):
         raise TypeError(
             "initial_learning_rate must be a number or an array, not a schedule: it is "
             "read only at init (the rates then adapt by kappa and phi)"
         )
     _hyper.check_nonnegative("initial_learning_rate", initial_learning_rate)
-    _hyper.check_nonnegative("kappa", kappa)
-    _hyper.check_range("phi", phi, low=0.0, high=1.0)
-    _hyper.check_decay("gamma", gamma)
+    hypers = _hyper.Hyperparameters(
+        kappa=(kappa, _hyper.NONNEGATIVE), phi=(phi, _hyper.UNIT), gamma=(gamma, _hyper.DECAY)
+    )
 
     def init_fn(params):
         _tree.require_real(params, "delta_bar_delta")
-        return ScaleByDeltaBarDeltaState(
-            count=_tree.zero_count(),
+        return _state.init(
+            ScaleByDeltaBarDeltaState,
+            hypers.scheduled,
             learning_rates=_tree.full_like(params, initial_learning_rate),
             delta_bar=_tree.zeros_like(params),
         )
@@ -89,9 +90,8 @@ def _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, *, descent: bool)
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.learning_rates)
-        kappa_t = _hyper.value_at(kappa, state.count)
-        phi_t = _hyper.value_at(phi, state.count)
-        gamma_t = _hyper.value_at(gamma, state.count)
+        h = hypers.at(_state.count_of(state))
+        kappa_t, phi_t, gamma_t = h.kappa, h.phi, h.gamma
         gain = _tree.default_float(1.0 - gamma_t)  # in double for a Python number
 
         def step(g, rate):
@@ -115,7 +115,6 @@ def _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, *, descent: bool)
         out = jax.tree.map(step, updates, state.learning_rates)
         rates = jax.tree.map(adapt, updates, state.learning_rates, state.delta_bar)
         delta_bar = jax.tree.map(average, updates, state.delta_bar)
-        new_state = ScaleByDeltaBarDeltaState(_tree.next_count(state.count), rates, delta_bar)
-        return out, new_state
+        return out, _state.advance(state, learning_rates=rates, delta_bar=delta_bar)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

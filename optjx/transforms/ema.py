@@ -21,13 +21,13 @@ from typing import NamedTuple
 import jax
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class EmaState(NamedTuple):
-    """Step count and the running average."""
+    """The running average (and, for a schedule or ``debias``, the step count first:
+    ``EmaStateWithCount``)."""
 
-    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     ema: optax.Updates
 
 
@@ -41,27 +41,27 @@ def ema(
       debias: divide by ``1 - beta**t`` (``t = 1`` on the first update).
       accumulator_dtype: dtype of the average; defaults to each parameter's dtype.
     """
-    _hyper.check_decay("decay", decay)
+    hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))
 
     def init_fn(params):
-        return EmaState(
-            count=_tree.schedule_count(decay, needed=debias),
+        return _state.init(
+            EmaState,
+            hypers.scheduled or debias,
             ema=_tree.zeros_like(params, accumulator_dtype),
         )
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.ema)
-        beta = _hyper.value_at(decay, state.count)
+        beta = hypers.at(_state.count_of(state)).decay
         average = _tree.update_moment(updates, state.ema, beta)
-        count = _tree.next_count(state.count)
         if debias:
-            correction = _tree.power_complement(beta, count)
+            correction = _tree.power_complement(beta, _state.next_count(state.count))
             out = jax.tree.map(
                 lambda g, m: (m / _hyper.cast_like(correction, m)).astype(g.dtype), updates, average
             )
         else:
             out = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, average)
-        return out, EmaState(count=count, ema=average)
+        return out, _state.advance(state, ema=average)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

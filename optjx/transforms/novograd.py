@@ -70,11 +70,13 @@ def scale_by_novograd(
         otherwise).
       grad_averaging: multiply the bracket by ``1 - beta_1`` (NVIDIA's variant).
     """
-    _hyper.check_decay("b1", b1)
-    _hyper.check_decay("b2", b2)
-    _hyper.check_nonnegative("eps", eps)
-    _hyper.check_nonnegative("weight_decay", weight_decay)
-    decays = not _hyper.is_concrete_zero(weight_decay)
+    hypers = _hyper.Hyperparameters(
+        b1=(b1, _hyper.DECAY),
+        b2=(b2, _hyper.DECAY),
+        eps=(eps, _hyper.NONNEGATIVE),
+        weight_decay=(weight_decay, _hyper.NONNEGATIVE),
+    )
+    decays = not hypers.is_zero("weight_decay")
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_novograd")
@@ -89,10 +91,8 @@ def scale_by_novograd(
         if decays:
             _tree.require_params(params, "scale_by_novograd with weight_decay != 0")
             _tree.check_matching(params, state.mu, what="params")
-        beta1 = _hyper.value_at(b1, state.count)
-        beta2 = _hyper.value_at(b2, state.count)
-        eps_t = _hyper.value_at(eps, state.count)
-        decay = _hyper.value_at(weight_decay, state.count)
+        h = hypers.at(state.count)
+        beta1, beta2, eps_t, decay = h.b1, h.b2, h.eps, h.weight_decay
 
         # v_1 = ||g_1||^2 on the first step, the EMA afterwards: two scalar selects,
         # never a lax.cond over the tree (compile time, shard_map).
@@ -125,4 +125,4 @@ def scale_by_novograd(
         out = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, mu)
         return out, ScaleByNovogradState(count=_tree.next_count(state.count), mu=mu, nu=nu)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -129,10 +129,12 @@ def scale_by_radam(
         below 4 raises ``ValueError``; a traced or scheduled one is not checked.
         ``inf`` never switches on.
     """
-    _hyper.check_decay("b1", b1)
-    _hyper.check_decay("b2", b2)
-    _hyper.check_nonnegative("eps", eps)
-    _hyper.check_range("threshold", threshold, low=4.0)
+    hypers = _hyper.Hyperparameters(
+        b1=(b1, _hyper.DECAY),
+        b2=(b2, _hyper.DECAY),
+        eps=(eps, _hyper.NONNEGATIVE),
+        threshold=(threshold, _hyper.at_least(4.0)),
+    )
 
     first_adaptive = _first_adaptive_step(b2, threshold)
 
@@ -147,9 +149,8 @@ def scale_by_radam(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.mu)
-        beta1 = _hyper.value_at(b1, state.count)
-        beta2 = _hyper.value_at(b2, state.count)
-        eps_t = _hyper.value_at(eps, state.count)
+        h = hypers.at(state.count)
+        beta1, beta2, eps_t = h.b1, h.b2, h.eps
         count = _tree.next_count(state.count)
 
         # The scalars are computed once at full precision; each leaf casts the result.
@@ -169,7 +170,7 @@ def scale_by_radam(
             # leaf's fused loop, which costs compile time per leaf.
             adaptive = count >= first_adaptive if first_adaptive <= _tree.INT32_MAX else False
         else:
-            adaptive = rho_t > _tree.default_float(_hyper.value_at(threshold, state.count))
+            adaptive = rho_t > _tree.default_float(h.threshold)
         # Both branches are evaluated. Off the adaptive branch rho_t <= threshold, so
         # (rho_t - 4) and (rho_inf - 4) can be negative or zero: feed r_t's formula a
         # harmless 5 there so no NaN is ever produced, not merely discarded.
@@ -205,4 +206,4 @@ def scale_by_radam(
         out = jax.tree.map(direction, updates, mu, nu)
         return out, ScaleByRadamState(count, mu, nu)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -25,13 +25,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByRmsState(NamedTuple):
-    """Step count, the mean square ``v`` and (centered only) the mean gradient."""
+    """The mean square ``v`` and (centered only) the mean gradient; with a schedule or
+    ``bias_correction``, the step count first (``ScaleByRmsStateWithCount``)."""
 
-    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     mean_square: optax.Updates
     mean_grad: Optional[optax.Updates]
 
@@ -43,6 +43,7 @@ def scale_by_rms(
     eps_root: _hyper.Hyper = 0.0,
     centered: bool = False,
     initial_scale: float = 0.0,
+    bias_correction: bool = False,
 ) -> optax.GradientTransformation:
     """RMSProp's preconditioner (descent direction; chain a learning rate after it).
 
@@ -52,16 +53,22 @@ def scale_by_rms(
       eps_root: ``>= 0``, added under the root.
       centered: subtract the square of the running mean gradient (Graves 2013).
       initial_scale: ``>= 0``, the initial value of the mean square.
+      bias_correction: divide the mean square (and the centered mean) by
+        ``1 - decay**t``, as optax's flag of the same name; with ``initial_scale=0`` the
+        direction is then Adam's with ``b1 = 0`` (``g / (sqrt(v_hat + eps_root) + eps)``).
     """
-    _hyper.check_decay("decay", decay)
-    _hyper.check_nonnegative("eps", eps)
-    _hyper.check_nonnegative("eps_root", eps_root)
+    hypers = _hyper.Hyperparameters(
+        decay=(decay, _hyper.DECAY),
+        eps=(eps, _hyper.NONNEGATIVE),
+        eps_root=(eps_root, _hyper.NONNEGATIVE),
+    )
     _hyper.check_nonnegative("initial_scale", initial_scale)
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_rms")
-        return ScaleByRmsState(
-            count=_tree.schedule_count(decay, eps, eps_root),
+        return _state.init(
+            ScaleByRmsState,
+            hypers.scheduled or bias_correction,
             mean_square=_tree.full_like(params, initial_scale),
             mean_grad=_tree.zeros_like(params) if centered else None,
         )
@@ -69,15 +76,27 @@ def scale_by_rms(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.mean_square)
-        rho = _hyper.value_at(decay, state.count)
-        eps_t = _hyper.value_at(eps, state.count)
-        eps_root_t = _hyper.value_at(eps_root, state.count)
-        at = _hyper.per_dtype(eps=eps_t, eps_root=eps_root_t)
+        h = hypers.at(_state.count_of(state))
+        rho = h.decay
+        correction = 1.0
+        if bias_correction:
+            correction = _tree.power_complement(rho, _state.next_count(state.count))
+        at = _hyper.per_dtype(eps=h.eps, eps_root=h.eps_root, correction=correction)
 
         mean_square = _tree.update_moment(updates, state.mean_square, rho, order=2)
         if centered:
             mean_grad = _tree.update_moment(updates, state.mean_grad, rho)
-            variance = jax.tree.map(lambda v, m: v - jnp.square(m), mean_square, mean_grad)
+            if bias_correction:
+                variance = jax.tree.map(
+                    lambda v, m: v / at(v.dtype).correction - jnp.square(m / at(m.dtype).correction),
+                    mean_square,
+                    mean_grad,
+                )
+            else:
+                variance = jax.tree.map(lambda v, m: v - jnp.square(m), mean_square, mean_grad)
+        elif bias_correction:
+            mean_grad = None
+            variance = jax.tree.map(lambda v: v / at(v.dtype).correction, mean_square)
         else:
             mean_grad, variance = None, mean_square
 
@@ -91,7 +110,6 @@ def scale_by_rms(
             return (g.astype(wide) / denominator).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, variance)
-        new_state = ScaleByRmsState(_tree.next_count(state.count), mean_square, mean_grad)
-        return out, new_state
+        return out, _state.advance(state, mean_square=mean_square, mean_grad=mean_grad)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -34,15 +34,16 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class TraceState(NamedTuple):
-    """Step count and one momentum buffer per parameter."""
+    """One momentum buffer per parameter (and, where a schedule or dampening reads it,
+    the step count first: ``TraceStateWithCount``)."""
 
-    count: jax.Array | None  # kept only where read (see _tree.schedule_count)
     momentum_buffer: optax.Updates
 
 
@@ -64,27 +65,32 @@ def trace(
     """
     # Messages name this function's own argument, ``decay`` (the aliases check and
     # name their ``momentum`` before calling here).
-    _hyper.check_nonnegative("decay", decay)
-    _hyper.check_nonnegative("dampening", dampening)
+    hypers = _hyper.Hyperparameters(
+        decay=(decay, _hyper.NONNEGATIVE), dampening=(dampening, _hyper.NONNEGATIVE)
+    )
     if nesterov:
-        if _hyper.is_concrete_zero(decay):
+        if _hyper.is_concrete(decay) and not np.all(np.asarray(decay) != 0):
             raise ValueError("nesterov=True needs a momentum decay > 0, got decay=0")
-        if _hyper.is_concrete(dampening) and not _hyper.is_concrete_zero(dampening):
+        if _hyper.is_concrete(dampening) and np.any(np.asarray(dampening) != 0):
             raise ValueError(f"nesterov=True needs dampening=0, got dampening={dampening}")
 
-    undamped = _hyper.is_concrete_zero(dampening)
+    # Only a Python zero drops the dampening term: an array (injected, traced) keeps it,
+    # so the state's structure never depends on a value.
+    undamped = hypers.is_zero("dampening")
 
     def init_fn(params):
-        return TraceState(
-            # Dampening reads the count (the first step is undamped); else only schedules do.
-            count=_tree.schedule_count(decay, needed=not undamped),
+        # Dampening reads the count (the first step is undamped); else only schedules do.
+        return _state.init(
+            TraceState,
+            hypers.scheduled or not undamped,
             momentum_buffer=_tree.zeros_like(params, accumulator_dtype),
         )
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.momentum_buffer)
-        mu = _hyper.value_at(decay, state.count)
+        h = hypers.at(_state.count_of(state))
+        mu = h.decay
         if undamped:
             # b_1 = mu * 0 + g_1 = g_1 already: no gain to select or multiply per leaf.
             at = _hyper.per_dtype(mu=mu)
@@ -95,10 +101,12 @@ def trace(
         else:
             # The buffer starts at zero, so a gradient weight of 1 on the first step gives
             # PyTorch's undamped copy b_1 = g_1 with a scalar select instead of a per-element one.
+            # torch ignores dampening when the momentum is 0 (no buffer at all): a zero
+            # momentum given as an array must give the plain gradient too.
             gain = jnp.where(
-                state.count == 0,
+                (state.count == 0) | (jnp.asarray(mu) == 0),
                 1.0,
-                _tree.default_float(1.0 - _hyper.value_at(dampening, state.count)),
+                _tree.default_float(1.0 - h.dampening),
             )
             at = _hyper.per_dtype(mu=mu, gain=gain)
 
@@ -113,6 +121,6 @@ def trace(
             )
         else:
             out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, buffer)
-        return out, TraceState(count=_tree.next_count(state.count), momentum_buffer=buffer)
+        return out, _state.advance(state, momentum_buffer=buffer)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn)

@@ -17,6 +17,7 @@ import operator
 
 import jax
 import jax.numpy as jnp
+import optax
 
 
 def _find_all(tree, cls) -> list:
@@ -44,6 +45,20 @@ def find_unique(state, cls, accessor: str, wrapper: str):
             "it needs exactly one. Pass the sub-state of the one you mean."
         )
     return found[0]
+
+
+def _not_owned(x) -> bool:
+    return x is None or isinstance(x, optax.MaskedNode)
+
+
+def fill_from(tree, params):
+    """``tree`` with its ``MaskedNode``/``None`` leaves (leaves a wrapper does not own)
+    taken from ``params``; ``tree`` itself when ``params`` is ``None``."""
+    if params is None:
+        return tree
+    return jax.tree.map(
+        lambda t, p: p if _not_owned(t) else t, tree, params, is_leaf=_not_owned
+    )
 
 
 def _is_key(leaf) -> bool:

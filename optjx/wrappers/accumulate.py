@@ -22,64 +22,115 @@ chain, keeps the sum and divides once.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _tree
+from optjx import _state, _tree
 from optjx.wrappers._find import check_int, select_tree
 
 
 class AccumulateGradientsState(NamedTuple):
-    """Calls seen, the position in the current group, the gradient sum, the inner state."""
+    """The position in the current group, the gradient sum, the inner state and the skip
+    function's state (``None`` without one). With a scheduled ``every_k`` the number of
+    inner steps taken comes first (``AccumulateGradientsStateWithCount``): the schedule's
+    argument, as in ``optax.MultiSteps``."""
 
-    count: jax.Array
     micro_step: jax.Array
     gradient_sum: optax.Updates
     inner_state: optax.OptState
+    skip_state: Any = None
 
 
 def accumulate_gradients(
-    inner: optax.GradientTransformation, every_k: int, *, accumulator_dtype=None
+    inner: optax.GradientTransformation,
+    every_k: int | Callable[[jax.Array], jax.Array],
+    *,
+    accumulator_dtype=None,
+    should_skip_update_fn: Callable | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Apply ``inner`` to the mean of every ``every_k`` consecutive gradients.
 
     Args:
       inner: the optimizer to step once per group.
-      every_k: an int ``>= 1``, the number of micro-batches per step; ``1`` is ``inner``.
+      every_k: an int ``>= 1``, the number of micro-batches per step (``1`` is ``inner``);
+        or a schedule ``gradient_step -> k`` of the number of inner steps already taken,
+        as ``optax.MultiSteps``' ``every_k_schedule`` (its value is read at the start of
+        each group and must be an int ``>= 1``).
       accumulator_dtype: dtype of the gradient sum; defaults to each parameter's dtype.
+      should_skip_update_fn: ``fn(updates, gradient_step, params) -> (skip, skip_state)``
+        with ``skip`` a scalar bool, the signature of ``optax.MultiSteps``' argument (so
+        ``optax.skip_not_finite`` works): a skipped micro-batch is left out of the sum and
+        does not count towards ``k``; its update is zero and nothing else changes.
 
-    Returns zero updates on the first ``every_k - 1`` calls of each group. Extra keyword
+    Returns zero updates on the first ``k - 1`` calls of each group. Extra keyword
     arguments of ``update`` are passed to ``inner`` on every call (its state is kept only
     from the last call of each group).
     """
-    check_int("every_k", every_k, 1)
+    if should_skip_update_fn is not None and not callable(should_skip_update_fn):
+        raise TypeError(
+            "should_skip_update_fn must be None or a function (updates, gradient_step, "
+            f"params) -> (skip, skip_state), got {type(should_skip_update_fn).__name__}"
+        )
+    scheduled = callable(every_k)
+    if not scheduled:
+        check_int("every_k", every_k, 1)
     inner = optax.with_extra_args_support(inner)
 
+    def group_size(state):
+        if not scheduled:
+            return every_k
+        return jnp.maximum(jnp.asarray(every_k(state.count), jnp.int32), 1)
+
     def init_fn(params):
-        return AccumulateGradientsState(
-            count=_tree.zero_count(),
+        skip_state = None
+        if should_skip_update_fn is not None:
+            zeros = _tree.zeros_like(params)
+            _, skip_state = should_skip_update_fn(zeros, _tree.zero_count(), params)
+        return _state.init(
+            AccumulateGradientsState,
+            scheduled,
             micro_step=_tree.zero_count(),
             gradient_sum=_tree.zeros_like(params, accumulator_dtype),
             inner_state=inner.init(params),
+            skip_state=skip_state,
         )
 
     def update_fn(updates, state, params=None, **extra_args):
         _tree.check_matching(updates, state.gradient_sum)
-        total = jax.tree.map(lambda s, g: s + g.astype(s.dtype), state.gradient_sum, updates)
-        mean = jax.tree.map(
-            lambda s, g: (s / jnp.asarray(every_k, s.dtype)).astype(g.dtype), total, updates
-        )
+        k = group_size(state)
+        skip, skip_state = jnp.asarray(False), None
+        if should_skip_update_fn is not None:
+            step = state.count if scheduled else _tree.zero_count()
+            skip, skip_state = should_skip_update_fn(updates, step, params)
+            skip = jnp.asarray(skip)
+            if skip.shape != () or skip.dtype != jnp.bool_:
+                raise ValueError(
+                    "should_skip_update_fn must return a scalar bool as its first output, "
+                    f"got dtype {skip.dtype} and shape {skip.shape}"
+                )
+        if should_skip_update_fn is None:
+            total = jax.tree.map(lambda s, g: s + g.astype(s.dtype), state.gradient_sum, updates)
+        else:
+            total = jax.tree.map(
+                lambda s, g: jnp.where(skip, s, s + g.astype(s.dtype)), state.gradient_sum, updates
+            )
+        mean = jax.tree.map(lambda s, g: (s / jnp.asarray(k, s.dtype)).astype(g.dtype), total, updates)
         step_updates, new_inner = inner.update(mean, state.inner_state, params, **extra_args)
-        last = state.micro_step == every_k - 1
+        last = (state.micro_step == k - 1) & jnp.logical_not(skip)
         out = jax.tree.map(lambda u: jnp.where(last, u, jnp.zeros_like(u)), step_updates)
-        return out, AccumulateGradientsState(
-            count=_tree.next_count(state.count),
-            micro_step=jnp.where(last, 0, state.micro_step + 1).astype(jnp.int32),
+        micro_step = jnp.where(skip, state.micro_step, jnp.where(last, 0, state.micro_step + 1))
+        fields = dict(
+            micro_step=micro_step.astype(jnp.int32),
             gradient_sum=jax.tree.map(lambda s: jnp.where(last, jnp.zeros_like(s), s), total),
             inner_state=select_tree(last, new_inner, state.inner_state),
+            skip_state=skip_state,
         )
+        if scheduled:
+            fields["count"] = jnp.where(last, _tree.next_count(state.count), state.count)
+        return out, state._replace(**fields)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn, extra_args=True)

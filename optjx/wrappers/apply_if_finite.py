@@ -39,9 +39,8 @@ from optjx.wrappers._find import check_int, select_tree
 
 
 class ApplyIfFiniteState(NamedTuple):
-    """Update calls seen, the non-finite streak and total, the last flag, the inner state."""
+    """The non-finite streak and total, the last flag, the inner state (optax's fields)."""
 
-    count: jax.Array
     notfinite_count: jax.Array
     total_notfinite: jax.Array
     last_finite: jax.Array
@@ -70,7 +69,6 @@ def apply_if_finite(
 
     def init_fn(params):
         return ApplyIfFiniteState(
-            count=_tree.zero_count(),
             notfinite_count=_tree.zero_count(),
             total_notfinite=_tree.zero_count(),
             last_finite=jnp.asarray(True),
@@ -87,11 +85,10 @@ def apply_if_finite(
         streak = jnp.where(apply, 0, _tree.next_count(state.notfinite_count))
         total = jnp.where(finite, state.total_notfinite, _tree.next_count(state.total_notfinite))
         return out, ApplyIfFiniteState(
-            count=_tree.next_count(state.count),
             notfinite_count=streak.astype(jnp.int32),
             total_notfinite=total,
             last_finite=finite,
             inner_state=inner_state,
         )
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn, extra_args=True)

@@ -44,7 +44,7 @@ import optax
 from jax import lax
 
 from optjx import _hyper, _tree
-from optjx.wrappers._find import check_int, copy_params, find_unique, select_tree
+from optjx.wrappers._find import check_int, copy_params, fill_from, find_unique, select_tree
 
 
 class LookaheadState(NamedTuple):
@@ -76,7 +76,7 @@ def lookahead(
     ``inner``.
     """
     check_int("sync_period", sync_period, 1)
-    _hyper.check_range("slow_step_size", slow_step_size, low=0.0, high=1.0)
+    hypers = _hyper.Hyperparameters(slow_step_size=(slow_step_size, _hyper.UNIT))
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
@@ -92,7 +92,7 @@ def lookahead(
         # Update number count + 1 is the k-th since the last sync (Algorithm 1, inner loop).
         # count >= 0, so the remainder needs none of jnp.remainder's sign fix-ups.
         is_sync = lax.rem(state.count, jnp.int32(sync_period)) == sync_period - 1
-        at = _hyper.per_dtype(alpha=_hyper.value_at(slow_step_size, state.count))
+        at = _hyper.per_dtype(alpha=hypers.at(state.count).slow_step_size)
 
         def update(s, p, u):
             fast = p.astype(s.dtype) + u.astype(s.dtype)
@@ -115,14 +115,20 @@ def lookahead(
             inner_state = select_tree(is_sync, fresh, inner_state)
         return out, LookaheadState(_tree.next_count(state.count), slow, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def slow_params(state) -> optax.Params:
+def slow_params(state, params=None) -> optax.Params:
     """The slow weights of the one ``lookahead`` state inside ``state``.
 
     ``state`` may be the lookahead state itself or any optimizer state that contains it:
-    a chain, nested chains, other wrappers' states. ``ValueError`` when it holds no
-    lookahead state or more than one.
+    a chain, nested chains, ``optax.masked`` or ``optax.multi_transform``, other wrappers'
+    states. ``ValueError`` when it holds no lookahead state or more than one.
+
+    With ``params`` (the params the user holds) the result is a complete tree of the
+    params' structure: the leaves the wrapper does not own (masked out, another
+    ``multi_transform`` group, integer leaves) come from ``params``. Without it those
+    leaves are ``optax.MaskedNode()`` or ``None``.
     """
-    return find_unique(state, LookaheadState, "slow_params", "lookahead").slow
+    slow = find_unique(state, LookaheadState, "slow_params", "lookahead").slow
+    return fill_from(slow, params)

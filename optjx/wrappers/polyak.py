@@ -30,14 +30,14 @@ from typing import NamedTuple, Optional
 import jax
 import optax
 
-from optjx import _hyper, _tree
-from optjx.wrappers._find import copy_params, find_unique
+from optjx import _hyper, _state, _tree
+from optjx.wrappers._find import copy_params, fill_from, find_unique
 
 
 class PolyakState(NamedTuple):
-    """Updates applied, the average of the iterates, and the inner state."""
+    """The average of the iterates and the inner state (and, for the uniform average or a
+    scheduled decay, the update count first: ``PolyakStateWithCount``)."""
 
-    count: jax.Array | None  # None for a constant EMA decay: nothing reads it
     average: optax.Params
     inner_state: optax.OptState
 
@@ -56,14 +56,14 @@ def polyak_averaging(
     Needs the params in ``update``. The average has the params' dtypes. Extra keyword
     arguments of ``update`` are passed to ``inner``.
     """
-    if decay is not None:
-        _hyper.check_decay("decay", decay)
+    hypers = _hyper.Hyperparameters(**({} if decay is None else {"decay": (decay, _hyper.DECAY)}))
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
-        return PolyakState(
-            # The uniform average reads the count (weight 1/t); an EMA only for a schedule.
-            count=_tree.schedule_count(decay, needed=decay is None),
+        # The uniform average reads the count (weight 1/t); an EMA only for a schedule.
+        return _state.init(
+            PolyakState,
+            decay is None or hypers.scheduled,
             average=copy_params(params),
             inner_state=inner.init(params),
         )
@@ -73,13 +73,12 @@ def polyak_averaging(
         _tree.check_matching(updates, state.average, against="the average")
         _tree.check_matching(params, state.average, what="params", against="the average")
         updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-        count = _tree.next_count(state.count)
         if decay is None:
             # Weight 1/t on the newest iterate: the incremental form of the mean.
-            newest = 1.0 / _tree.default_float(count)
+            newest = 1.0 / _tree.default_float(_state.next_count(state.count))
             keep = 1.0 - newest
         else:
-            decay_now = _hyper.value_at(decay, state.count)
+            decay_now = hypers.at(_state.count_of(state)).decay
             keep = _tree.default_float(decay_now)
             newest = _tree.default_float(1.0 - decay_now)  # before rounding, as in ema
 
@@ -91,15 +90,19 @@ def polyak_averaging(
             return k.keep * a + k.newest * iterate
 
         average = jax.tree.map(averaged, state.average, params, updates)
-        return updates, PolyakState(count, average, inner_state)
+        return updates, _state.advance(state, average=average, inner_state=inner_state)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def averaged_params(state) -> optax.Params:
+def averaged_params(state, params=None) -> optax.Params:
     """The averaged params of the one ``polyak_averaging`` state inside ``state``.
 
-    ``state`` may be the averaging state itself or any optimizer state that contains it.
-    ``ValueError`` when it holds no averaging state or more than one.
+    ``state`` may be the averaging state itself or any optimizer state that contains it
+    (chains, ``optax.masked``, ``optax.multi_transform``, other wrappers). ``ValueError``
+    when it holds no averaging state or more than one. With ``params``, the leaves the
+    wrapper does not own (masked out, integer leaves) come from ``params``, so the result
+    is a complete tree of the params' structure.
     """
-    return find_unique(state, PolyakState, "averaged_params", "polyak_averaging").average
+    found = find_unique(state, (PolyakState, _state.counted(PolyakState)), "averaged_params", "polyak_averaging")
+    return fill_from(found.average, params)

@@ -40,14 +40,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx.wrappers._find import check_int
 
 
 class ReduceOnPlateauState(NamedTuple):
-    """Updates applied, the current scale, the best value, the plateau and cooldown counts."""
+    """The current scale, the best value, the plateau and cooldown counts (and, for a
+    scheduled hyperparameter, the update count first: ``ReduceOnPlateauStateWithCount``)."""
 
-    count: jax.Array
     scale: jax.Array
     best_value: jax.Array
     plateau_count: jax.Array
@@ -76,16 +76,19 @@ def reduce_on_plateau(
     (e.g. the loss); inside ``optax.chain`` pass it to the chain's ``update``. The scale,
     best value and counters are kept at JAX's default float precision.
     """
-    _hyper.check_range("factor", factor, low=0.0, high=1.0, low_inclusive=False)
+    hypers = _hyper.Hyperparameters(
+        factor=(factor, _hyper.Range(0.0, 1.0, low_inclusive=False)),
+        rtol=(rtol, _hyper.NONNEGATIVE),
+        min_scale=(min_scale, _hyper.NONNEGATIVE),
+    )
     check_int("patience", patience, 0)
-    _hyper.check_nonnegative("rtol", rtol)
     check_int("cooldown", cooldown, 0)
-    _hyper.check_nonnegative("min_scale", min_scale)
 
     def init_fn(params):
         del params
-        return ReduceOnPlateauState(
-            count=_tree.zero_count(),
+        return _state.init(
+            ReduceOnPlateauState,
+            hypers.scheduled,
             scale=_tree.default_float(1.0),
             best_value=_tree.default_float(jnp.inf),
             plateau_count=_tree.zero_count(),
@@ -102,8 +105,9 @@ def reduce_on_plateau(
         value = jnp.asarray(value).astype(state.best_value.dtype)
         if value.shape != ():
             raise ValueError(f"reduce_on_plateau needs a scalar value, got shape {value.shape}")
+        h = hypers.at(_state.count_of(state))
         best = state.best_value
-        tol = _hyper.cast_like(_hyper.value_at(rtol, state.count), best)
+        tol = _hyper.cast_like(h.rtol, best)
         # While best is +inf the threshold is +inf too (inf - inf would be NaN).
         threshold = jnp.where(jnp.isfinite(best), best - tol * jnp.abs(best), best)
         improved = value < threshold
@@ -114,19 +118,19 @@ def reduce_on_plateau(
         cooling = jnp.where(in_cooldown, state.cooldown_count - 1, state.cooldown_count)
         reduce = plateau > patience
         reduced = jnp.maximum(
-            state.scale * _hyper.cast_like(_hyper.value_at(factor, state.count), state.scale),
-            _hyper.cast_like(_hyper.value_at(min_scale, state.count), state.scale),
+            state.scale * _hyper.cast_like(h.factor, state.scale),
+            _hyper.cast_like(h.min_scale, state.scale),
         )
         scale = jnp.where(reduce, reduced, state.scale)
         plateau = jnp.where(reduce, 0, plateau)
         cooling = jnp.where(reduce, cooldown, cooling)
         out = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
-        return out, ReduceOnPlateauState(
-            count=_tree.next_count(state.count),
+        return out, _state.advance(
+            state,
             scale=scale,
             best_value=best,
             plateau_count=plateau.astype(jnp.int32),
             cooldown_count=cooling.astype(jnp.int32),
         )
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return _tree.transformation(init_fn, update_fn, extra_args=True)

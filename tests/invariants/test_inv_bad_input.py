@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 import registry
+
+import optjx
 from registry import ENTRIES
 
 pytestmark = pytest.mark.usefixtures("strict_promotion")
@@ -39,6 +41,32 @@ BAD_VALUES = [
 def test_invalid_hyperparameter_raises_naming_it(name, arg, value):
     with pytest.raises(ValueError, match=rf"\b{re.escape(arg)}\b"):
         registry.first(name).build(**{arg: value})
+
+
+# Every float hyperparameter (those checked with NaN) given a value of the wrong type.
+WRONG_TYPES = ["0.1", None, [0.1, 0.2], 0.1 + 0.2j, object(), True]
+# optax's default momentum=None (no momentum); decay=None is the uniform average.
+NONE_MEANS_SOMETHING = {("sgd", "momentum"), ("rmsprop", "momentum"), ("polyak_averaging", "decay")}
+FLOAT_ARGS = [
+    (name, arg)
+    for name in registry.NAMES
+    for arg, values in registry.INVALID[name].items()
+    if any(isinstance(v, float) and v != v for v in values)
+]
+
+
+@pytest.mark.parametrize("name,arg", FLOAT_ARGS, ids=[f"{n}-{a}" for n, a in FLOAT_ARGS])
+def test_wrong_type_raises_type_error_naming_it(name, arg):
+    for value in WRONG_TYPES:
+        if value is None and (name, arg) in NONE_MEANS_SOMETHING:
+            continue
+        with pytest.raises(TypeError, match=rf"\b{re.escape(arg)}\b.*(number|accepts|schedule)"):
+            registry.first(name).build(**{arg: value})
+
+
+def test_non_callable_skip_function_is_a_type_error():
+    with pytest.raises(TypeError, match="should_skip_update_fn"):
+        optjx.accumulate_gradients(optjx.sgd(0.1), 2, should_skip_update_fn=1.0)
 
 
 @pytest.mark.parametrize("case", list(registry.INVALID_COMBINATIONS))
