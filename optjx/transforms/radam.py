@@ -91,6 +91,8 @@ def _first_adaptive_step(b2, threshold):
     if np.ndim(b2) or np.ndim(threshold):
         return None
     one_minus_b2 = 1.0 - float(b2)
+    if one_minus_b2 >= 1.0:  # b2 = 0: rho_inf = 1, never above a threshold >= 4
+        return int(_tree.INT32_MAX) + 1
     u = -np.log1p(-one_minus_b2)  # -log(b2)
     rho_inf = 2.0 / one_minus_b2 - 1.0
     limit = float(threshold)
