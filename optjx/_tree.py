@@ -151,9 +151,15 @@ def _as_array(leaf):
     return leaf if hasattr(leaf, "dtype") else jnp.asarray(leaf)
 
 
-def _zero_update(update):
-    """The update of a leaf that is not trained: zero, in the gradient's own dtype."""
-    if update is None or update.dtype == jax.dtypes.float0:
+def _zero_update(update, param):
+    """The update of a leaf that is not trained: zero, in the param's dtype where the param
+    is known (so ``apply_updates`` adds an int zero to an int param: ``float0`` cannot be
+    added), else in the gradient's own dtype."""
+    if update is None:
+        return None
+    if param is not None and not _trainable(param):
+        return jnp.zeros_like(_as_array(param))
+    if update.dtype == jax.dtypes.float0:
         return update
     return jnp.zeros_like(update)
 
@@ -212,7 +218,8 @@ def transformation(init_fn, update_fn, *, extra_args: bool = False):
         out, state = update_fn(sub_updates, state, sub_params, **extra_args)
         out_leaves = treedef.flatten_up_to(out)
         restored = [
-            o if k else _zero_update(u) for o, u, k in zip(out_leaves, leaves, keep, strict=True)
+            o if k else _zero_update(u, p)
+            for o, u, p, k in zip(out_leaves, leaves, param_leaves, keep, strict=True)
         ]
         return treedef.unflatten(restored), state
 
