@@ -20,7 +20,6 @@ from optjx.optimizers import novograd as novograd
 from optjx.optimizers import radam as radam
 from optjx.optimizers import rmsprop as rmsprop
 from optjx.optimizers import sgd as sgd
-from optjx.parallel import CrossReplicaMeanState as CrossReplicaMeanState
 from optjx.parallel import cross_replica_mean as cross_replica_mean
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta

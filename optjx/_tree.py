@@ -14,6 +14,7 @@ from optjx._state import INT32_MAX as INT32_MAX
 from optjx._state import next_count as next_count
 from optjx._state import zero_count as zero_count
 
+
 def zeros_like(params, dtype=None):
     """Zero moments shaped like ``params`` (never an alias of them, so donation works).
 

@@ -57,8 +57,6 @@ def _momentum(
     )
 
 
-
-
 def sgd(
     learning_rate,
     momentum=0.0,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple, Union
+from typing import Union
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +30,6 @@ from optjx import _tree
 
 AxisName = Union[str, Sequence[str]]
 _UNVARYING_MODES = ("sum", "mean", "error")
-
-
-class CrossReplicaMeanState(NamedTuple):
-    """The number of updates applied (the transform itself keeps nothing)."""
-
-    count: jax.Array
 
 
 def _axis_names(axis_name: AxisName) -> tuple[str, ...]:

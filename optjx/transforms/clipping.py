@@ -21,7 +21,6 @@ import optax
 
 from optjx import _hyper, _state, _tree
 
-
 ClipState = _state.ScheduleState  # a scheduled bound's counter; EmptyState without
 
 

@@ -88,7 +88,9 @@ def scale_by_rms(
             mean_grad = _tree.update_moment(updates, state.mean_grad, rho)
             if bias_correction:
                 variance = jax.tree.map(
-                    lambda v, m: v / at(v.dtype).correction - jnp.square(m / at(m.dtype).correction),
+                    lambda v, m: (
+                        v / at(v.dtype).correction - jnp.square(m / at(m.dtype).correction)
+                    ),
                     mean_square,
                     mean_grad,
                 )

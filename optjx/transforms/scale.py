@@ -14,7 +14,6 @@ import optax
 
 from optjx import _hyper, _state, _tree
 
-
 ScaleState = _state.ScheduleState  # a scheduled step size's counter; EmptyState without
 
 

@@ -20,7 +20,6 @@ import optax
 
 from optjx import _hyper, _state, _tree
 
-
 AddDecayedWeightsState = _state.ScheduleState  # a scheduled decay's counter; else EmptyState
 
 

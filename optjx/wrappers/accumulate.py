@@ -118,7 +118,9 @@ def accumulate_gradients(
             total = jax.tree.map(
                 lambda s, g: jnp.where(skip, s, s + g.astype(s.dtype)), state.gradient_sum, updates
             )
-        mean = jax.tree.map(lambda s, g: (s / jnp.asarray(k, s.dtype)).astype(g.dtype), total, updates)
+        mean = jax.tree.map(
+            lambda s, g: (s / jnp.asarray(k, s.dtype)).astype(g.dtype), total, updates
+        )
         step_updates, new_inner = inner.update(mean, state.inner_state, params, **extra_args)
         last = (state.micro_step == k - 1) & jnp.logical_not(skip)
         out = jax.tree.map(lambda u: jnp.where(last, u, jnp.zeros_like(u)), step_updates)

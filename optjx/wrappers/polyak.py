@@ -104,5 +104,7 @@ def averaged_params(state, params=None) -> optax.Params:
     wrapper does not own (masked out, integer leaves) come from ``params``, so the result
     is a complete tree of the params' structure.
     """
-    found = find_unique(state, (PolyakState, _state.counted(PolyakState)), "averaged_params", "polyak_averaging")
+    found = find_unique(
+        state, (PolyakState, _state.counted(PolyakState)), "averaged_params", "polyak_averaging"
+    )
     return fill_from(found.average, params)

@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 import registry
+from registry import ENTRIES
 
 import optjx
-from registry import ENTRIES
 
 pytestmark = pytest.mark.usefixtures("strict_promotion")
 

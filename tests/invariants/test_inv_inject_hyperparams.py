@@ -83,7 +83,11 @@ def _static_names(entry, names):
 def _inject(entry, names, values):
     factory = _factory(entry)
     static = [n for n in _static_names(entry, names) if n in inspect.signature(factory).parameters]
-    static = [n for n in static if list(inspect.signature(factory).parameters).index(n) > 0 or not entry.inner]
+    static = [
+        n
+        for n in static
+        if list(inspect.signature(factory).parameters).index(n) > 0 or not entry.inner
+    ]
     injected = optax.inject_hyperparams(factory, static_args=static)
     kwargs = {**entry.kwargs, **values}
     tx = injected(entry.inner(), **kwargs) if entry.inner else injected(**kwargs)
@@ -97,9 +101,7 @@ def _rebuilt(entry, values):
 def _set(state, entry, values):
     """The chain's inject state with new hyperparameter values (same dtypes)."""
     inject_state = state[-1] if entry.before else state
-    hyperparams = {
-        n: jnp.asarray(values[n], inject_state.hyperparams[n].dtype) for n in values
-    }
+    hyperparams = {n: jnp.asarray(values[n], inject_state.hyperparams[n].dtype) for n in values}
     inject_state = inject_state._replace(hyperparams=hyperparams)
     return (*state[:-1], inject_state) if entry.before else inject_state
 
