@@ -59,6 +59,9 @@ from optjx.wrappers.polyak import averaged_params as averaged_params
 from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
+from optjx.training.early_stopping import EarlyStopping as EarlyStopping
+from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
+from optjx.training.early_stopping import early_stopping as early_stopping
 
 try:
     __version__ = _version("optjx")
