@@ -62,6 +62,9 @@ from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plat
 from optjx.training.early_stopping import EarlyStopping as EarlyStopping
 from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
 from optjx.training.early_stopping import early_stopping as early_stopping
+from optjx.wrappers.monitor import MonitorState as MonitorState
+from optjx.wrappers.monitor import diagnostics as diagnostics
+from optjx.wrappers.monitor import monitor as monitor
 
 try:
     __version__ = _version("optjx")

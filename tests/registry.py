@@ -244,6 +244,11 @@ ENTRIES: list[Entry] = [
     E("accumulate_gradients", "adam-every-2", dict(every_k=2), inner=_adam),
     E("accumulate_gradients", "sgd-every-3-f32-sum",
       dict(every_k=3, accumulator_dtype=jnp.float32), inner=_momentum(0.9), **LINEAR),
+    E("monitor", "adam", inner=_adam, **PARAMS),
+    E("monitor", "clip-then-sgd-momentum",
+      inner=lambda: optax.chain(optjx.clip_by_global_norm(1.0), optjx.sgd(0.1, momentum=0.9)),
+      **PARAMS),
+    E("monitor", "lookahead-radam", inner=lambda: optjx.lookahead(optjx.radam(1e-2)), **COPIES),
 ]
 # fmt: on
 
@@ -274,6 +279,9 @@ NOT_TRANSFORMS = {
     "averaged_params": "accessor: reads polyak_averaging's average from a state",
     "schedules": "module of schedules count -> value (invariant 10 covers every one)",
     "parallel": "module: cross_replica_mean (above) and sharding helpers",
+    "diagnostics": "accessor: reads monitor's records (and other stages' counters) from a state",
+    "early_stopping": "returns EarlyStopping(init, update) over (state, value, params), called "
+    "after each evaluation, not a gradient transformation (tests/training/test_early_stopping.py)",
 }
 
 
@@ -419,6 +427,10 @@ TUNED: dict[str, Tuned] = {
         lambda: optjx.accumulate_gradients(optjx.adam(_q(0.1, QUADRATIC_STEPS // 2)), 2),
         lambda: optjx.accumulate_gradients(optjx.adam(_r(0.01, ROSENBROCK_STEPS // 2), b2=0.99), 2),
     ),
+    "monitor": Tuned(
+        lambda: optjx.monitor(optjx.adam(_q(0.1))),
+        lambda: optjx.monitor(optjx.adam(_r(0.01), b2=0.99)),
+    ),
 }
 
 
@@ -469,6 +481,7 @@ INVALID: dict[str, dict[str, list]] = {
     "reduce_on_plateau": {"factor": [0.0, 1.5, NAN], "patience": [-1, 1.5], "rtol": _NONNEG,
                           "cooldown": [-1], "min_scale": _NONNEG},
     "accumulate_gradients": {"every_k": [0, 2.5]},
+    "monitor": {},
 }  # fmt: skip
 
 # Flag combinations that must raise ValueError naming the flag.

@@ -26,7 +26,8 @@ from optjx import schedules
 pytestmark = pytest.mark.usefixtures("strict_promotion")
 
 
-BOUNDED = {"micro_step", "notfinite_count", "total_notfinite", "plateau_count", "cooldown_count"}
+BOUNDED = {"micro_step", "notfinite_count", "total_notfinite", "plateau_count", "cooldown_count",
+           "steps_since_sync"}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
