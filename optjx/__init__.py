@@ -65,6 +65,8 @@ from optjx.training.early_stopping import early_stopping as early_stopping
 from optjx.wrappers.monitor import MonitorState as MonitorState
 from optjx.wrappers.monitor import diagnostics as diagnostics
 from optjx.wrappers.monitor import monitor as monitor
+from optjx.training.param_groups import group_of as group_of
+from optjx.training.param_groups import param_groups as param_groups
 
 try:
     __version__ = _version("optjx")
