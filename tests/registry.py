@@ -264,6 +264,10 @@ def first(name: str) -> Entry:
 
 # Public names covered outside the registry, with the reason (checked by the meta-test).
 COVERED_ELSEWHERE = {
+    "param_groups": "an optax.partition of aliases that are in the registry; its init must "
+    "raise ValueError for a group that matches no leaf (issue 13), which the invariants' "
+    "empty and foreign trees always trigger. tests/training/test_param_groups.py replays "
+    "torch goldens and checks Linen, NNX, masked trees and the errors",
     "chain": "optax's own combinator, re-exported unchanged; every alias in the registry is "
     "a chain of optjx stages, so chain runs through every invariant",
     "cross_replica_mean": "needs a mapped axis name bound by pmap or shard_map: invariant 9 "
@@ -280,6 +284,7 @@ NOT_TRANSFORMS = {
     "schedules": "module of schedules count -> value (invariant 10 covers every one)",
     "parallel": "module: cross_replica_mean (above) and sharding helpers",
     "diagnostics": "accessor: reads monitor's records (and other stages' counters) from a state",
+    "group_of": "accessor: the tree of group names a param_groups transformation gives params",
     "early_stopping": "returns EarlyStopping(init, update) over (state, value, params), called "
     "after each evaluation, not a gradient transformation (tests/training/test_early_stopping.py)",
 }

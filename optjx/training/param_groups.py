@@ -124,8 +124,10 @@ def param_groups(
         transforms[f"group_{index}"] = optimizer(**{**defaults, **overrides})
     transforms[DEFAULT] = optimizer(**defaults)
 
+    used = set()
+
     def labels(params):
-        used = set()
+        used.clear()
 
         def label(path, leaf):
             text = key_path(path)
@@ -135,15 +137,22 @@ def param_groups(
                     return f"group_{index}"
             return DEFAULT
 
-        tree = jax.tree_util.tree_map_with_path(label, params)
+        return jax.tree_util.tree_map_with_path(label, params)
+
+    partitioned = optax.partition(transforms, labels)
+
+    def init(params):
+        # Checked on the params only: optax.partition labels the gradients in ``update``,
+        # and a gradient tree with a key missing must fail naming that key (below).
+        labels(params)
         for index in range(len(groups)):
             if index not in used:
                 raise ValueError(
                     f"groups[{index}] (match {groups[index][0]!r}) matches no leaf of the params"
                 )
-        return tree
+        return partitioned.init(params)
 
-    tx = optax.partition(transforms, labels)
+    tx = type(partitioned)(init, partitioned.update)
     _LABELS[tx.init] = labels
     return tx
 
