@@ -58,6 +58,14 @@ from optjx.wrappers.polyak import averaged_params as averaged_params
 from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
+from optjx.training.early_stopping import EarlyStopping as EarlyStopping
+from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
+from optjx.training.early_stopping import early_stopping as early_stopping
+from optjx.wrappers.monitor import MonitorState as MonitorState
+from optjx.wrappers.monitor import diagnostics as diagnostics
+from optjx.wrappers.monitor import monitor as monitor
+from optjx.training.param_groups import group_of as group_of
+from optjx.training.param_groups import param_groups as param_groups
 
 try:
     __version__ = _version("optjx")

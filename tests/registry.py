@@ -252,6 +252,11 @@ ENTRIES: list[Entry] = [
     E("accumulate_gradients", "adam-every-k-schedule-skip-not-finite",
       dict(every_k=lambda step: jnp.where(step < 2, 1, 2),
            should_skip_update_fn=optax.skip_not_finite), inner=_adam),
+    E("monitor", "adam", inner=_adam, **PARAMS),
+    E("monitor", "clip-then-sgd-momentum",
+      inner=lambda: optax.chain(optjx.clip_by_global_norm(1.0), optjx.sgd(0.1, momentum=0.9)),
+      **PARAMS),
+    E("monitor", "lookahead-radam", inner=lambda: optjx.lookahead(optjx.radam(1e-2)), **COPIES),
 ]
 # fmt: on
 
@@ -267,6 +272,10 @@ def first(name: str) -> Entry:
 
 # Public names covered outside the registry, with the reason (checked by the meta-test).
 COVERED_ELSEWHERE = {
+    "param_groups": "an optax.partition of aliases that are in the registry; its init must "
+    "raise ValueError for a group that matches no leaf (issue 13), which the invariants' "
+    "empty and foreign trees always trigger. tests/training/test_param_groups.py replays "
+    "torch goldens and checks Linen, NNX, masked trees and the errors",
     "chain": "optax's own combinator, re-exported unchanged; every alias in the registry is "
     "a chain of optjx stages, so chain runs through every invariant",
     "cross_replica_mean": "needs a mapped axis name bound by pmap or shard_map: invariant 9 "
@@ -282,6 +291,10 @@ NOT_TRANSFORMS = {
     "averaged_params": "accessor: reads polyak_averaging's average from a state",
     "schedules": "module of schedules count -> value (invariant 10 covers every one)",
     "parallel": "module: cross_replica_mean (above) and sharding helpers",
+    "diagnostics": "accessor: reads monitor's records (and other stages' counters) from a state",
+    "group_of": "accessor: the tree of group names a param_groups transformation gives params",
+    "early_stopping": "returns EarlyStopping(init, update) over (state, value, params), called "
+    "after each evaluation, not a gradient transformation (tests/training/test_early_stopping.py)",
 }
 
 
@@ -427,6 +440,10 @@ TUNED: dict[str, Tuned] = {
         lambda: optjx.accumulate_gradients(optjx.adam(_q(0.1, QUADRATIC_STEPS // 2)), 2),
         lambda: optjx.accumulate_gradients(optjx.adam(_r(0.01, ROSENBROCK_STEPS // 2), b2=0.99), 2),
     ),
+    "monitor": Tuned(
+        lambda: optjx.monitor(optjx.adam(_q(0.1))),
+        lambda: optjx.monitor(optjx.adam(_r(0.01), b2=0.99)),
+    ),
 }
 
 
@@ -477,6 +494,7 @@ INVALID: dict[str, dict[str, list]] = {
     "reduce_on_plateau": {"factor": [0.0, 1.5, NAN], "patience": [-1, 1.5], "rtol": _NONNEG,
                           "cooldown": [-1], "min_scale": _NONNEG},
     "accumulate_gradients": {"every_k": [0, 2.5]},
+    "monitor": {},
 }  # fmt: skip
 
 # Flag combinations that must raise ValueError naming the flag.

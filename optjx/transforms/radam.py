@@ -44,11 +44,14 @@ from optjx import _hyper, _tree
 
 
 class ScaleByRadamState(NamedTuple):
-    """Step count, first and second moments."""
+    """Step count, first and second moments, and the rectification term of the latest
+    update (``r_t`` of Alg. 2; 0 while the adaptive step is off, and before the first
+    update): a scalar kept for ``optjx.diagnostics``, never read by the update."""
 
     count: jax.Array
     mu: optax.Updates
     nu: optax.Updates
+    rectifier: jax.Array
 
 
 def _excess(y):
@@ -146,6 +149,7 @@ def scale_by_radam(
             count=_tree.zero_count(),
             mu=_tree.zeros_like(params),
             nu=_tree.zeros_like(params),
+            rectifier=_tree.default_float(0.0),
         )
 
     def update_fn(updates, state, params=None):
@@ -206,6 +210,7 @@ def scale_by_radam(
             return jnp.where(adaptive, rectified, m_hat).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, mu, nu)
-        return out, ScaleByRadamState(count, mu, nu)
+        applied = jnp.where(adaptive, rectifier, 0.0).astype(state.rectifier.dtype)
+        return out, ScaleByRadamState(count, mu, nu, applied)
 
     return _tree.transformation(init_fn, update_fn)

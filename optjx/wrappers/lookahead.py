@@ -48,11 +48,13 @@ from optjx.wrappers._find import check_int, copy_params, fill_from, find_unique,
 
 
 class LookaheadState(NamedTuple):
-    """Updates applied, the slow weights, and the inner optimizer's state."""
+    """Updates applied, the slow weights, the inner optimizer's state, and the updates
+    since the latest sync (0 right after one; read by ``optjx.diagnostics``)."""
 
     count: jax.Array
     slow: optax.Params
     inner_state: optax.OptState
+    steps_since_sync: jax.Array
 
 
 def lookahead(
@@ -81,7 +83,10 @@ def lookahead(
 
     def init_fn(params):
         return LookaheadState(
-            count=_tree.zero_count(), slow=copy_params(params), inner_state=inner.init(params)
+            count=_tree.zero_count(),
+            slow=copy_params(params),
+            inner_state=inner.init(params),
+            steps_since_sync=_tree.zero_count(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -113,7 +118,10 @@ def lookahead(
         if reset_state:
             fresh = inner.init(jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params))
             inner_state = select_tree(is_sync, fresh, inner_state)
-        return out, LookaheadState(_tree.next_count(state.count), slow, inner_state)
+        since = jnp.where(is_sync, 0, _tree.next_count(state.steps_since_sync))
+        return out, LookaheadState(
+            _tree.next_count(state.count), slow, inner_state, since.astype(jnp.int32)
+        )
 
     return _tree.transformation(init_fn, update_fn, extra_args=True)
 

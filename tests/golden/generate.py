@@ -229,6 +229,9 @@ def main():
         path = OUT / f"{name}.npz"
         save_npz(path, arrays)
         print(f"{path.name}: {path.stat().st_size} bytes")
+    import generate_training  # parameter groups and per-epoch schedules
+
+    generate_training.main()
 
 
 if __name__ == "__main__":
