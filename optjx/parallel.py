@@ -35,7 +35,7 @@ _UNVARYING_MODES = ("sum", "mean", "error")
 class CrossReplicaMeanState(NamedTuple):
     """The number of updates applied (the transform itself keeps nothing)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
 
 def _axis_names(axis_name: AxisName) -> tuple[str, ...]:
@@ -54,7 +54,7 @@ def _varying_axes(x) -> frozenset:
     axes along which it may differ between devices: ``jax.typeof(x).mat.varying`` in JAX
     0.10, ``jax.typeof(x).vma`` in the releases before it.
     """
-    aval = jax.typeof(x) if hasattr(jax, "typeof") else jax.core.get_aval(x)
+    aval = jax.typeof(x) if hasattr(jax, "typeof") else jax.core.get_aval(x)  # type: ignore[attr-defined]
     mat = getattr(aval, "mat", None)
     if mat is not None and hasattr(mat, "varying"):
         return frozenset(mat.varying)
@@ -196,7 +196,7 @@ def _leaf_spec(leaf, mesh: Mesh, names: tuple[str, ...], size: int) -> P:
     if isinstance(sharding, NamedSharding) and sharding.mesh.axis_names == mesh.axis_names:
         own = list(sharding.spec) + [None] * (len(shape) - len(sharding.spec))
         spec = own[: len(shape)]
-        used = set()
+        used: set[str] = set()
         for entry in spec:
             used.update((entry,) if isinstance(entry, str) else (entry or ()))
         if used & set(names):

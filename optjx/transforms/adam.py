@@ -35,7 +35,7 @@ from optjx import _hyper, _tree
 class ScaleByAdamState(NamedTuple):
     """Step count, first and second moments, and (AMSGrad) the largest second moment."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     mu: optax.Updates
     nu: optax.Updates
     nu_max: Optional[optax.Updates]

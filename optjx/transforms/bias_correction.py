@@ -22,7 +22,7 @@ from optjx import _hyper, _tree
 class BiasCorrectionState(NamedTuple):
     """The number of updates seen."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
 
 def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:

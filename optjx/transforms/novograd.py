@@ -41,7 +41,7 @@ from optjx import _hyper, _tree
 class ScaleByNovogradState(NamedTuple):
     """Step count, the first moment per weight and the second moment per layer (a scalar)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     mu: optax.Updates
     nu: optax.Updates
 

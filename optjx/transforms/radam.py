@@ -46,7 +46,7 @@ from optjx import _hyper, _tree
 class ScaleByRadamState(NamedTuple):
     """Step count, first and second moments."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     mu: optax.Updates
     nu: optax.Updates
 

@@ -49,6 +49,7 @@ def scale_by_learning_rate(
     differ once it changes: the velocity form keeps old steps at the rate they were taken with.
     """
     _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))
+    step_size: _hyper.Hyper
     if callable(learning_rate):
         step_size = (lambda count: -learning_rate(count)) if flip_sign else learning_rate
     else:

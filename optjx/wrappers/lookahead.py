@@ -50,7 +50,7 @@ from optjx.wrappers._find import check_int, copy_params, fill_from, find_unique,
 class LookaheadState(NamedTuple):
     """Updates applied, the slow weights, and the inner optimizer's state."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     slow: optax.Params
     inner_state: optax.OptState
 
