@@ -1,12 +1,11 @@
-r"""Schedules: functions ``count -> value``, jittable, evaluated at the number of updates
+r"""Schedules: jittable functions ``count -> value``, evaluated at the number of updates
 already applied (0 on the first update).
 
 Any float hyperparameter of any optjx transform accepts one of these (or any function
 of the same shape): learning rates, momentum (the 0.5 -> 0.9 annealing of the course
-notes is ``linear(0.5, 0.9, 1000)``), betas, weight decay.
-
-Values are computed at JAX's default float precision (float64 when x64 is enabled).
-The count is converted to a float first, so counts past ``2**31`` stay finite.
+notes is ``linear(0.5, 0.9, 1000)``), betas, weight decay. Values are computed at JAX's
+default float precision (float64 when x64 is enabled). The count is converted to a
+float first, so counts past $2^{31}$ stay finite.
 """
 
 from __future__ import annotations
@@ -43,18 +42,38 @@ def _finite(name: str, value) -> None:
 
 
 def constant(value: float) -> Schedule:
-    """``value`` at every step."""
+    r"""``value`` at every step.
+
+    Args:
+      value: any finite number.
+
+    Returns:
+      A schedule ``count -> value``.
+    """
     _finite("value", value)
     return lambda count: jnp.broadcast_to(_tree.default_float(value), jnp.shape(count))
 
 
 def linear(init_value: float, end_value: float, transition_steps: int) -> Schedule:
-    r"""Linear interpolation, then constant.
+    r"""Linear interpolation from ``init_value`` to ``end_value``, then constant.
 
-    .. math:: \eta_k = (1 - a) \eta_0 + a \eta_\tau, \quad a = \min(k, \tau) / \tau
+    $$
+    \eta_k = (1 - a)\,\eta_0 + a\,\eta_\tau, \qquad a = \min(k, \tau) / \tau
+    $$
 
     With ``end_value = init_value / 100`` this is the rule of Goodfellow et al. (2016),
-    section 8.3.1: decay linearly until step ``tau``, then hold.
+    section 8.3.1: decay linearly until step $\tau$, then hold.
+
+    Args:
+      init_value: $\eta_0$, finite.
+      end_value: $\eta_\tau$, finite.
+      transition_steps: $\tau$, an int $\ge 1$.
+
+    Returns:
+      A schedule ``count -> value``.
+
+    Example:
+      >>> momentum = optjx.schedules.linear(0.5, 0.9, 1000)
     """
     _finite("init_value", init_value)
     _finite("end_value", end_value)
@@ -73,11 +92,29 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Schedu
 
 
 def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
-    r"""Cosine decay (Loshchilov & Hutter 2017, without restarts), held at the end.
+    r"""Cosine decay, without restarts, held at the end.
 
-    .. math:: \eta_k = \eta_0 \Big(\alpha + (1 - \alpha)\frac{1 + \cos(\pi \min(k, T)/T)}{2}\Big)
+    $$
+    \eta_k = \eta_0 \Big(\alpha + (1 - \alpha)\,\frac{1 + \cos(\pi \min(k, T)/T)}{2}\Big)
+    $$
 
-    ``alpha`` is the final value as a fraction of ``init_value``.
+    References:
+      Loshchilov & Hutter (2017), "SGDR: Stochastic gradient descent with warm restarts".
+
+    Args:
+      init_value: $\eta_0$, finite.
+      decay_steps: $T$, an int $\ge 1$.
+      alpha: the final value as a fraction of ``init_value`` (default 0).
+
+    Returns:
+      A schedule ``count -> value``.
+
+    Differences from PyTorch and optax:
+      ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=alpha * lr)`` stepped
+      once per update; ``optax.cosine_decay_schedule``.
+
+    Example:
+      >>> lr = optjx.schedules.cosine(1e-3, 10_000, alpha=0.01)
     """
     _finite("init_value", init_value)
     decay_steps = _positive_steps("decay_steps", decay_steps)
@@ -92,16 +129,34 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
 
 
 def inverse_sqrt(init_value: float) -> Schedule:
-    r"""``eta_0 / sqrt(k + 1)``: the classic rate for convex stochastic problems."""
+    r"""$\eta_k = \eta_0 / \sqrt{k + 1}$: the classic rate for convex stochastic problems.
+
+    Args:
+      init_value: $\eta_0$, finite.
+
+    Returns:
+      A schedule ``count -> value``.
+    """
     _finite("init_value", init_value)
     return lambda count: init_value / jnp.sqrt(_tree.default_float(count) + 1.0)
 
 
 def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, float]) -> Schedule:
-    """``init_value`` times every ``scale`` whose ``boundary <= count``.
+    r"""``init_value`` times every scale whose boundary is $\le$ ``count``.
 
-    ``piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1, 90_000: 0.1})`` is the ResNet
-    rule: divide by 10 at fixed points.
+    Args:
+      init_value: the value before the first boundary.
+      boundaries_and_scales: ``{boundary: scale}``, int boundaries $\ge 0$.
+
+    Returns:
+      A schedule ``count -> value``.
+
+    Differences from PyTorch and optax:
+      ``torch.optim.lr_scheduler.MultiStepLR(milestones, gamma)`` stepped once per update
+      is ``{m: gamma for m in milestones}``; as ``optax.piecewise_constant_schedule``.
+
+    Example:
+      >>> lr = optjx.schedules.piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1})  # ResNet
     """
     _finite("init_value", init_value)
     items = sorted(
@@ -124,7 +179,22 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
 def exponential(
     init_value: float, decay_rate: float, transition_steps: int, *, staircase: bool = False
 ) -> Schedule:
-    r"""``eta_0 * decay_rate ** (k / T)``, or ``** floor(k / T)`` with ``staircase``."""
+    r"""$\eta_k = \eta_0 \, r^{k / T}$, or $r^{\lfloor k / T \rfloor}$ with ``staircase``.
+
+    Args:
+      init_value: $\eta_0$, finite.
+      decay_rate: $r$, finite.
+      transition_steps: $T$, an int $\ge 1$.
+      staircase: decay in steps (default ``False``).
+
+    Returns:
+      A schedule ``count -> value``.
+
+    Differences from PyTorch and optax:
+      ``torch.optim.lr_scheduler.ExponentialLR(gamma)`` stepped once per update is
+      ``exponential(lr, gamma, 1)``; ``StepLR(step_size, gamma)`` is
+      ``exponential(lr, gamma, step_size, staircase=True)``.
+    """
     _finite("init_value", init_value)
     transition_steps = _positive_steps("transition_steps", transition_steps)
     if not (isinstance(decay_rate, numbers.Real) and math.isfinite(decay_rate) and decay_rate > 0):
@@ -146,9 +216,20 @@ def exponential(
 
 
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
-    """Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
+    r"""Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
 
-    ``boundaries`` has one entry fewer than ``schedules`` and increases strictly.
+    Args:
+      schedules: the pieces, in order.
+      boundaries: one entry fewer than ``schedules``, strictly increasing ints.
+
+    Returns:
+      A schedule ``count -> value``.
+
+    Differences from PyTorch and optax:
+      ``torch.optim.lr_scheduler.SequentialLR``; ``optax.join_schedules``.
+
+    Example:
+      >>> lr = optjx.schedules.join([optjx.schedules.constant(0.1), optjx.schedules.cosine(0.1, 900)], [100])
     """
     schedules = list(schedules)
     boundaries = list(boundaries)
@@ -174,10 +255,26 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 
 
 def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float = 0.0) -> Schedule:
-    """Linear warm-up from ``init_value`` to ``schedule(0)`` over ``warmup_steps``, then
-    ``schedule`` restarted at 0 (``schedule(k - warmup_steps)``).
+    r"""Linear warm-up from ``init_value`` to ``schedule(0)``, then ``schedule`` restarted at 0.
 
-    ``warmup_steps=0`` returns the schedule unchanged. A number is a constant schedule.
+    $$
+    \eta_k = \begin{cases} \eta_{init} + \frac{k}{W}\,(s(0) - \eta_{init}) & k < W \\ s(k - W) & k \ge W \end{cases}
+    $$
+
+    Args:
+      schedule: the schedule $s$ to warm up into, or a number (a constant schedule).
+      warmup_steps: $W$, an int $\ge 0$; 0 returns the schedule unchanged.
+      init_value: $\eta_{init}$ (default 0).
+
+    Returns:
+      A schedule ``count -> value``.
+
+    Differences from PyTorch and optax:
+      ``optax.warmup_cosine_decay_schedule`` is ``warmup(cosine(...), W)`` with the decay
+      counted from step 0 instead of from the end of the warm-up.
+
+    Example:
+      >>> lr = optjx.schedules.warmup(optjx.schedules.cosine(1e-3, 9_500), 500)
     """
     if not callable(schedule):
         schedule = constant(schedule)

@@ -6,7 +6,7 @@ moments (``mu_dtype``, ``nu_dtype``) also protect the ratio and ``eps``.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +31,8 @@ def scale_by_adam(
     eps: _hyper.Hyper = 1e-8,
     eps_root: _hyper.Hyper = 0.0,
     amsgrad: bool = False,
-    mu_dtype=None,
-    nu_dtype=None,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Adam's direction $\hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)$.
 

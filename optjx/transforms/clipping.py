@@ -47,7 +47,7 @@ def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
     return _tree.stateless(hypers, clipped)
 
 
-def global_norm(tree) -> jax.Array:
+def global_norm(tree: optax.Updates) -> jax.Array:
     r"""Euclidean norm of all leaves of ``tree`` together, accumulated in at least float32.
 
     Args:

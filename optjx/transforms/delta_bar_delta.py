@@ -24,7 +24,7 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
 
 
 def scale_by_delta_bar_delta(
-    initial_learning_rate,
+    initial_learning_rate: float | jax.Array,
     *,
     kappa: _hyper.Hyper,
     phi: _hyper.Hyper,

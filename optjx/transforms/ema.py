@@ -2,7 +2,7 @@ r"""Exponential moving average of the updates (``ema``), optionally bias-correct
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -18,7 +18,7 @@ class EmaState(NamedTuple):
 
 
 def ema(
-    decay: _hyper.Hyper, *, debias: bool = False, accumulator_dtype=None
+    decay: _hyper.Hyper, *, debias: bool = False, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
     r"""Exponential moving average of the incoming updates, optionally bias-corrected.
 

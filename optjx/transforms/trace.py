@@ -6,7 +6,7 @@ state structure never depends on a value.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +28,7 @@ def trace(
     *,
     dampening: _hyper.Hyper = 0.0,
     nesterov: bool = False,
-    accumulator_dtype=None,
+    accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Momentum buffer with PyTorch's semantics, heavy-ball or Nesterov.
 
