@@ -68,7 +68,10 @@ def sgd(
 
     $$
     g_t \leftarrow g_t + \lambda w_{t-1}, \qquad
-    b_1 = g_1, \quad b_t = \mu b_{t-1} + (1 - \tau) g_t, \qquad
+    b_1 = g_1, \quad b_t = \mu b_{t-1} + (1 - \tau) g_t
+    $$
+
+    $$
     w_t = w_{t-1} - \eta_k \cdot \begin{cases} b_t & \\ g_t + \mu b_t & \text{(Nesterov)} \end{cases}
     $$
 
@@ -466,7 +469,10 @@ def novograd(
     r"""NovoGrad: Adam-like momentum with one second moment per layer.
 
     $$
-    v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) \lVert g^l_t\rVert^2 \;(v^l_1 = \lVert g^l_1 \rVert^2), \qquad
+    v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) \lVert g^l_t\rVert^2 \;(v^l_1 = \lVert g^l_1 \rVert^2)
+    $$
+
+    $$
     m^l_t = \beta_1 m^l_{t-1} + c\, \frac{g^l_t}{\sqrt{v^l_t + \epsilon}} + \lambda w^l_{t-1}, \qquad
     w_t = w_{t-1} - \eta_k m_t
     $$

@@ -44,7 +44,10 @@ def scale_by_adam(
     $$
     \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad
     \hat v_t = \frac{v_t}{1 - \beta_2^t} \quad\text{or, AMSGrad,}\quad
-    \hat v_t = \frac{\max_{i \le t} v_i}{1 - \beta_2^t}, \qquad
+    \hat v_t = \frac{\max_{i \le t} v_i}{1 - \beta_2^t}
+    $$
+
+    $$
     u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
     $$
 

@@ -100,7 +100,10 @@ def scale_by_radam(
 
     $$
     \rho_\infty = \frac{2}{1 - \beta_2} - 1, \qquad
-    \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}, \qquad
+    \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}
+    $$
+
+    $$
     r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}{(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}}
     $$
 

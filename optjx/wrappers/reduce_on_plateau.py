@@ -41,7 +41,10 @@ def reduce_on_plateau(
     ($+\infty$ at first), on each update:
 
     $$
-    \text{improved} = v_t < b - \text{rtol}\,|b|, \qquad
+    \text{improved} = v_t < b - \text{rtol}\,|b|
+    $$
+
+    $$
     n \leftarrow 0 \text{ if improved, else } n + 1 \quad (\text{in a cooldown: } c \leftarrow c - 1,\ n \leftarrow 0)
     $$
 
