@@ -103,9 +103,7 @@ def polyak_averaging(
     return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def averaged_params(
-    state: optax.OptState, params: optax.Params | None = None
-) -> optax.Params:
+def averaged_params(state: optax.OptState, params: optax.Params | None = None) -> optax.Params:
     r"""The averaged params of the one ``polyak_averaging`` state inside ``state``.
 
     Args:
