@@ -100,7 +100,7 @@ def sgd(
       ``nesterov``, ``weight_decay``). ``optax.sgd`` starts its momentum from zero and has no
       dampening or weight decay; with ``dampening=0`` the trajectories agree.
 
-    Example:
+    Examples:
       >>> tx = optjx.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -162,7 +162,7 @@ def rmsprop(
       against PyTorch's ``alpha=0.99``. ``optax.rmsprop`` puts ``eps`` under the root
       (``eps_in_sqrt=True``): pass ``eps=0, eps_root=1e-8`` for optax's.
 
-    Example:
+    Examples:
       >>> tx = optjx.rmsprop(1e-2, decay=0.99, momentum=0.9, centered=True)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -212,7 +212,7 @@ def adagrad(
       ``lambda k: lr / (1 + k * lr_decay)``). ``optax.adagrad`` starts the sum at 0.1 and
       puts ``eps=1e-7`` under the root.
 
-    Example:
+    Examples:
       >>> tx = optjx.adagrad(1e-2)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -272,7 +272,7 @@ def adam(
       ``optax.adam`` has no weight decay and its AMSGrad variant maximises the corrected
       $\hat v$.
 
-    Example:
+    Examples:
       >>> tx = optjx.adam(optjx.schedules.warmup(optjx.schedules.cosine(1e-3, 10_000), 500))
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -337,7 +337,7 @@ def adamw(
       optjx's. ``optax.adamw`` defaults to ``weight_decay=1e-4``: pass it explicitly when
       porting optax code.
 
-    Example:
+    Examples:
       >>> tx = optjx.adamw(3e-4, weight_decay=0.1, mask=lambda p: {k: k != "bias" for k in p})
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -391,7 +391,7 @@ def adadelta(
       ``torch.optim.Adadelta`` step for step, same defaults. ``optax.adadelta`` has no
       default learning rate.
 
-    Example:
+    Examples:
       >>> tx = optjx.adadelta()
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -447,7 +447,7 @@ def radam(
       ``optax.radam`` places ``eps`` after the bias correction and switches on at
       $\rho_t \ge 5$; it has no weight decay.
 
-    Example:
+    Examples:
       >>> tx = optjx.radam(1e-3, threshold=4.0, eps=0.0)  # the paper's Algorithm 2
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -498,7 +498,7 @@ def novograd(
       Not in PyTorch. ``optax.novograd`` defaults to ``b1=0.9, b2=0.25``, puts ``eps``
       outside the root and uses a ``lax.cond`` over the tree.
 
-    Example:
+    Examples:
       >>> tx = optjx.novograd(1e-2, weight_decay=1e-3)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
@@ -539,7 +539,7 @@ def delta_bar_delta(
     Differences from PyTorch and optax:
       Neither has this algorithm.
 
-    Example:
+    Examples:
       >>> tx = optjx.delta_bar_delta(0.01, kappa=1e-3, phi=0.1, gamma=0.7)
     """
     return _delta_bar_delta(initial_learning_rate, kappa, phi, gamma, descent=False)

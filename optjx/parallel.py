@@ -152,7 +152,7 @@ def cross_replica_mean(
       ``check_vma=True``. PyTorch's ``DistributedDataParallel`` averages in the backward
       pass.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.cross_replica_mean("batch"), optjx.adam(1e-3))
     """
     names = _axis_names(axis_name)
@@ -238,7 +238,7 @@ def state_shardings(abstract_state: Any, mesh: Mesh, axis_name: AxisName) -> Any
     Returns:
       A tree of ``jax.sharding.NamedSharding`` shaped like the state.
 
-    Example:
+    Examples:
       >>> abstract = jax.eval_shape(optimizer.init, params)
       >>> shardings = optjx.parallel.state_shardings(abstract, mesh, "data")
       >>> state = jax.jit(optimizer.init, out_shardings=shardings)(params)

@@ -72,7 +72,7 @@ def linear(init_value: float, end_value: float, transition_steps: int) -> Schedu
     Returns:
       A schedule ``count -> value``.
 
-    Example:
+    Examples:
       >>> momentum = optjx.schedules.linear(0.5, 0.9, 1000)
     """
     _finite("init_value", init_value)
@@ -113,7 +113,7 @@ def cosine(init_value: float, decay_steps: int, alpha: float = 0.0) -> Schedule:
       ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=T, eta_min=alpha * lr)`` stepped
       once per update; ``optax.cosine_decay_schedule``.
 
-    Example:
+    Examples:
       >>> lr = optjx.schedules.cosine(1e-3, 10_000, alpha=0.01)
     """
     _finite("init_value", init_value)
@@ -155,7 +155,7 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
       ``torch.optim.lr_scheduler.MultiStepLR(milestones, gamma)`` stepped once per update
       is ``{m: gamma for m in milestones}``; as ``optax.piecewise_constant_schedule``.
 
-    Example:
+    Examples:
       >>> lr = optjx.schedules.piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1})  # ResNet
     """
     _finite("init_value", init_value)
@@ -228,7 +228,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     Differences from PyTorch and optax:
       ``torch.optim.lr_scheduler.SequentialLR``; ``optax.join_schedules``.
 
-    Example:
+    Examples:
       >>> lr = optjx.schedules.join([optjx.schedules.constant(0.1), optjx.schedules.cosine(0.1, 900)], [100])
     """
     schedules = list(schedules)
@@ -273,7 +273,7 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
       ``optax.warmup_cosine_decay_schedule`` is ``warmup(cosine(...), W)`` with the decay
       counted from step 0 instead of from the end of the warm-up.
 
-    Example:
+    Examples:
       >>> lr = optjx.schedules.warmup(optjx.schedules.cosine(1e-3, 9_500), 500)
     """
     if not callable(schedule):

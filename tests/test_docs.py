@@ -84,6 +84,6 @@ def test_transformation_docstrings_carry_rule_and_example():
 
     for name in ("adam", "sgd", "radam", "scale_by_adam", "trace", "lookahead", "polyak_averaging"):
         doc = getattr(optjx, name).__doc__
-        assert "$$" in doc and "Example:" in doc and "Differences from PyTorch and optax:" in doc, (
-            name
-        )
+        assert (
+            "$$" in doc and "Examples:" in doc and "Differences from PyTorch and optax:" in doc
+        ), name

@@ -49,7 +49,7 @@ def scale_by_adadelta(
       As ``torch.optim.Adadelta`` and ``optax.scale_by_adadelta`` (same defaults as
       PyTorch).
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_adadelta(0.95), optjx.scale_by_learning_rate(1.0))
     """
     hypers = _hyper.Hyperparameters(rho=(rho, _hyper.DECAY), eps=(eps, _hyper.NONNEGATIVE))

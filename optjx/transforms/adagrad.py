@@ -50,7 +50,7 @@ def scale_by_adagrad(
       inside the root and starts the sum at 0.1; ``eps=0, eps_root=1e-7,
       initial_accumulator_value=0.1`` reproduces it.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_adagrad(), optjx.scale_by_learning_rate(1e-2))
     """
     _hyper.check_nonnegative("initial_accumulator_value", initial_accumulator_value)

@@ -80,7 +80,7 @@ def scale_by_adam(
       maximum of the already corrected $\hat v$, which differs in the first steps.
       $1 - \beta^t$ is computed before rounding, so float32 keeps PyTorch's digits.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_adam(b2=0.99), optjx.scale_by_learning_rate(1e-3))
     """
     hypers = _hyper.Hyperparameters(

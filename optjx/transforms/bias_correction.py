@@ -42,7 +42,7 @@ def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
     Differences from PyTorch and optax:
       Neither has it as a separate stage (both fold it into Adam).
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.ema(0.9), optjx.bias_correction(0.9))
     """
     hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))

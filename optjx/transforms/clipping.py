@@ -34,7 +34,7 @@ def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
     Differences from PyTorch and optax:
       As ``optax.clip`` and ``torch.nn.utils.clip_grad_value_``.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.clip(1.0), optjx.sgd(0.1))
     """
     hypers = _hyper.Hyperparameters(max_delta=(max_delta, _hyper.NONNEGATIVE))
@@ -87,7 +87,7 @@ def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:
       ``torch.nn.utils.clip_grad_norm_`` divides by $\lVert g \rVert + 10^{-6}$; optjx and
       ``optax.clip_by_global_norm`` do not.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.clip_by_global_norm(1.0), optjx.adam(1e-3))
     """
     hypers = _hyper.Hyperparameters(max_norm=(max_norm, _hyper.POSITIVE))

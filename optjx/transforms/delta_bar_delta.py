@@ -70,7 +70,7 @@ def scale_by_delta_bar_delta(
     Differences from PyTorch and optax:
       Neither has this algorithm.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_delta_bar_delta(0.01, kappa=1e-3, phi=0.1, gamma=0.7),
       ...                  optjx.scale(-1.0))
     """

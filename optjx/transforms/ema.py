@@ -48,7 +48,7 @@ def ema(
     Differences from PyTorch and optax:
       ``optax.ema`` computes the same average. PyTorch has none as an optimizer stage.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.ema(0.9, debias=True), optjx.scale_by_learning_rate(0.1))
     """
     hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))

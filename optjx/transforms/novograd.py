@@ -76,7 +76,7 @@ def scale_by_novograd(
       a ``lax.cond`` over the whole tree; optjx selects two scalars per leaf instead, which
       compiles faster and works under ``shard_map``.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_novograd(weight_decay=1e-3),
       ...                  optjx.scale_by_learning_rate(1e-2))
     """

@@ -140,7 +140,7 @@ def scale_by_radam(
       without cancellation: the textbook form is off by 0.2% at $t = 6$ in float32 with
       $\beta_2 = 0.999$.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_radam(threshold=4.0, eps=0.0),
       ...                  optjx.scale_by_learning_rate(1e-3))  # the paper, line for line
     """

@@ -70,7 +70,7 @@ def scale_by_rms(
       PyTorch's ``alpha`` defaults to 0.99; optjx's and optax's ``decay`` to 0.9.
       ``optax.scale_by_rms`` puts ``eps`` under the root (optjx's ``eps_root``).
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_rms(0.99, centered=True), optjx.scale_by_learning_rate(1e-2))
     """
     hypers = _hyper.Hyperparameters(

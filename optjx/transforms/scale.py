@@ -33,7 +33,7 @@ def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
       Same as ``optax.scale`` (and ``optax.scale_by_schedule`` for a schedule) in one
       factory. PyTorch has no counterpart: it multiplies by ``lr`` inside each optimizer.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_adam(), optjx.scale(-1e-3))
     """
 
@@ -77,7 +77,7 @@ def scale_by_learning_rate(
     Differences from PyTorch and optax:
       ``optax.scale_by_learning_rate`` does the same and does not validate the rate.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.trace(0.9), optjx.scale_by_learning_rate(0.1))  # torch SGD
     """
     _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))

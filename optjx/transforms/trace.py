@@ -71,7 +71,7 @@ def trace(
       starts from $b_0 = 0$ (so its first step is $g$ too) and has no dampening; with
       ``dampening=0`` the two agree.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.trace(0.9, nesterov=True), optjx.scale_by_learning_rate(0.1))
     """
     # Messages name this function's own argument, ``decay`` (the aliases check and

@@ -52,7 +52,7 @@ def add_decayed_weights(
       As ``optax.add_decayed_weights``, with validation and schedules. In PyTorch the decay
       is an argument of each optimizer, not a stage.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.scale_by_adam(), optjx.add_decayed_weights(1e-2),
       ...                  optjx.scale_by_learning_rate(1e-3))  # AdamW
     """

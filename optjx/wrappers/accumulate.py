@@ -73,7 +73,7 @@ def accumulate_gradients(
       chain, keeps the sum and divides once. In PyTorch one calls ``step()`` every $k$
       ``backward()`` calls.
 
-    Example:
+    Examples:
       >>> tx = optjx.accumulate_gradients(optjx.adamw(3e-4), every_k=4)
     """
     if should_skip_update_fn is not None and not callable(should_skip_update_fn):

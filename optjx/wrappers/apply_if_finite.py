@@ -64,7 +64,7 @@ def apply_if_finite(
       proposes the reset); it also chooses with ``lax.cond``. PyTorch's ``GradScaler``
       skips non-finite steps in mixed precision only.
 
-    Example:
+    Examples:
       >>> tx = optjx.apply_if_finite(optjx.adam(1e-3), max_consecutive_errors=5)
     """
     check_int("max_consecutive_errors", max_consecutive_errors, 1)

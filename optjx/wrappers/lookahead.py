@@ -76,7 +76,7 @@ def lookahead(
       fails on PRNG key leaves and turns a NaN in the old state into NaN; here each leaf is
       selected. optax's ``slow_step_size`` is a constant; here it may be a schedule.
 
-    Example:
+    Examples:
       >>> tx = optjx.lookahead(optjx.adam(1e-3), sync_period=5, slow_step_size=0.5)
       >>> slow = optjx.slow_params(opt_state)  # evaluate with these
     """
@@ -141,7 +141,7 @@ def slow_params(state: optax.OptState, params: optax.Params | None = None) -> op
     Raises:
       ValueError: ``state`` holds no lookahead state, or more than one.
 
-    Example:
+    Examples:
       >>> logits = model.apply(optjx.slow_params(state.opt_state, state.params), x_test)
     """
     slow = find_unique(state, LookaheadState, "slow_params", "lookahead").slow

@@ -60,7 +60,7 @@ def polyak_averaging(
       not iterates). ``torch.optim.swa_utils.AveragedModel`` keeps the same uniform
       average, started from the first averaged model, outside the optimizer.
 
-    Example:
+    Examples:
       >>> tx = optjx.polyak_averaging(optjx.sgd(0.1, 0.9), decay=0.999)
       >>> averaged = optjx.averaged_params(opt_state)
     """

@@ -78,7 +78,7 @@ def reduce_on_plateau(
       of the same call. optax reduces one update earlier (at $n$ = patience) and can
       average the value over ``accumulation_size`` calls.
 
-    Example:
+    Examples:
       >>> tx = optjx.chain(optjx.adam(1e-3), optjx.reduce_on_plateau(patience=5))
       >>> updates, state = tx.update(grads, state, params, value=loss)
     """
