@@ -21,6 +21,11 @@ from optjx.optimizers import radam as radam
 from optjx.optimizers import rmsprop as rmsprop
 from optjx.optimizers import sgd as sgd
 from optjx.parallel import cross_replica_mean as cross_replica_mean
+from optjx.training.early_stopping import EarlyStopping as EarlyStopping
+from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
+from optjx.training.early_stopping import early_stopping as early_stopping
+from optjx.training.param_groups import group_of as group_of
+from optjx.training.param_groups import param_groups as param_groups
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from optjx.transforms.adagrad import ScaleByAdagradState as ScaleByAdagradState
@@ -53,19 +58,14 @@ from optjx.wrappers.apply_if_finite import apply_if_finite as apply_if_finite
 from optjx.wrappers.lookahead import LookaheadState as LookaheadState
 from optjx.wrappers.lookahead import lookahead as lookahead
 from optjx.wrappers.lookahead import slow_params as slow_params
+from optjx.wrappers.monitor import MonitorState as MonitorState
+from optjx.wrappers.monitor import diagnostics as diagnostics
+from optjx.wrappers.monitor import monitor as monitor
 from optjx.wrappers.polyak import PolyakState as PolyakState
 from optjx.wrappers.polyak import averaged_params as averaged_params
 from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
-from optjx.training.early_stopping import EarlyStopping as EarlyStopping
-from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
-from optjx.training.early_stopping import early_stopping as early_stopping
-from optjx.wrappers.monitor import MonitorState as MonitorState
-from optjx.wrappers.monitor import diagnostics as diagnostics
-from optjx.wrappers.monitor import monitor as monitor
-from optjx.training.param_groups import group_of as group_of
-from optjx.training.param_groups import param_groups as param_groups
 
 try:
     __version__ = _version("optjx")

@@ -36,10 +36,11 @@ def integer(name: str, value, *, minimum: int) -> int:
     (step counts are often computed with NumPy); bools, floats and strings are not."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not minimum <= value <= INT64_MAX:
+    as_int = int(value)
+    if not minimum <= as_int <= INT64_MAX:
         kind = "positive" if minimum > 0 else "non-negative"
         raise ValueError(f"{name} must be a {kind} integer that fits int64, got {value!r}")
-    return int(value)
+    return as_int
 
 
 def steps(name: str, value) -> int:
@@ -86,10 +87,10 @@ def floor_div(k, period: int):
     just below ``n`` and the floor steps one count late (T = 41, 47, 55, ... in float32).
     Multiples of ``T`` are exact in floats, so the floor is corrected by one either way.
     """
-    period = float(period)
-    q = jnp.floor(k / period)
-    q = jnp.where((q + 1.0) * period <= k, q + 1.0, q)
-    return jnp.where(q * period > k, q - 1.0, q)
+    length = float(period)
+    q = jnp.floor(k / length)
+    q = jnp.where((q + 1.0) * length <= k, q + 1.0, q)
+    return jnp.where(q * length > k, q - 1.0, q)
 
 
 def finite_or_none(name: str, given):

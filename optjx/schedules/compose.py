@@ -94,19 +94,18 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
 
     ``warmup_steps=0`` returns the schedule unchanged. A number is a constant schedule.
     """
-    if not callable(schedule):
-        schedule = constant(C.value("schedule", schedule))
+    base: Schedule = schedule if callable(schedule) else constant(C.value("schedule", schedule))
     warmup_steps = C.integer("warmup_steps", warmup_steps, minimum=0)
     C.value("init_value", init_value)
     if warmup_steps == 0:
-        return schedule
+        return base
     steps = float(warmup_steps)
 
     def ramp(count):
         a = jnp.minimum(C.as_float(count), steps) / steps
-        return (1.0 - a) * init_value + a * _tree.default_float(schedule(jnp.zeros_like(count)))
+        return (1.0 - a) * init_value + a * _tree.default_float(base(jnp.zeros_like(count)))
 
-    return join([ramp, schedule], [warmup_steps])
+    return join([ramp, base], [warmup_steps])
 
 
 @public

@@ -128,7 +128,9 @@ def cosine(
     C.value("exponent", exponent, _POSITIVE)
     start = C.begin(transition_begin)
     if end_value is not None and not _hyper.is_python_zero(alpha):
-        raise ValueError(f"give alpha or end_value, not both: alpha={alpha!r}, end_value={end_value!r}")
+        raise ValueError(
+            f"give alpha or end_value, not both: alpha={alpha!r}, end_value={end_value!r}"
+        )
     plain = C.is_one(exponent)
 
     def schedule(count):

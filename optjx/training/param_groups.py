@@ -124,7 +124,7 @@ def param_groups(
         transforms[f"group_{index}"] = optimizer(**{**defaults, **overrides})
     transforms[DEFAULT] = optimizer(**defaults)
 
-    used = set()
+    used: set[str] = set()
 
     def labels(params):
         used.clear()

@@ -52,9 +52,11 @@ class MonitorState(NamedTuple):
 def _sum_of_squares(tree, dtype) -> jax.Array:
     total = jnp.zeros([], dtype)
     for leaf in jax.tree.leaves(tree):
-        wide = _tree.widest_float(leaf.dtype, jnp.float32) if jnp.issubdtype(
-            leaf.dtype, jnp.floating
-        ) else jnp.float32
+        wide = (
+            _tree.widest_float(leaf.dtype, jnp.float32)
+            if jnp.issubdtype(leaf.dtype, jnp.floating)
+            else jnp.float32
+        )
         total = total + jnp.sum(jnp.square(leaf.astype(wide))).astype(dtype)
     return total
 
