@@ -507,3 +507,30 @@ INVALID_COMBINATIONS: dict[str, tuple[Callable[[], Any], str]] = {
     ),
     "trace nesterov without momentum": (lambda: optjx.trace(0.0, nesterov=True), "nesterov"),
 }
+
+
+# ------------------------------------------------------------ loss-driven methods
+# Methods whose update calls the loss (value_fn=): random gradients cannot drive them, so
+# tests/invariants/test_inv_loss_driven.py runs these entries on a loss instead.
+LOSS_DRIVEN: list[Entry] = [
+    E("lbfgs", "defaults"),
+    E("lbfgs", "strong-wolfe-history-3-lr-schedule",
+      dict(learning_rate=_cosine(1.0, 10), line_search_fn="strong_wolfe", history_size=3,
+           max_iter=5)),
+    E("lbfgs", "stochastic-max-iter-1", dict(learning_rate=0.1, max_iter=1)),
+    E("conjugate_gradient", "polak-ribiere", dict(max_iter=5)),
+    E("conjugate_gradient", "fletcher-reeves-restart-3",
+      dict(beta="fletcher_reeves", restart_every=3, max_iter=5, respect_max_eval=True)),
+    E("conjugate_gradient", "dai-yuan", dict(beta="dai_yuan", max_iter=5)),
+]  # fmt: skip
+_TOL = {"learning_rate": [-0.1, NAN], "tolerance_grad": _NONNEG, "tolerance_change": _NONNEG,
+        "max_iter": [0, 1.5, True], "max_eval": [0, 2.5]}  # fmt: skip
+INVALID_LOSS_DRIVEN: dict[str, dict[str, list]] = {
+    "lbfgs": {**_TOL, "history_size": [0, 2.0], "line_search_fn": ["wolfe", "backtracking"]},
+    "conjugate_gradient": {**_TOL, "beta": ["pr", "FR"], "c1": [0.0, 1.0, NAN],
+                           "c2": [0.0, 1.5, NAN], "restart_every": [0, 1.5]},
+}  # fmt: skip
+COVERED_ELSEWHERE["lbfgs"] = "loss-driven: LOSS_DRIVEN entries, tests/invariants/test_inv_loss_driven.py"
+COVERED_ELSEWHERE["conjugate_gradient"] = COVERED_ELSEWHERE["lbfgs"]
+NOT_TRANSFORMS["strong_wolfe"] = "a line search (a function of a loss), used by lbfgs and CG"
+NOT_TRANSFORMS["stop_reason"] = "accessor: the name of a full-batch state's stop reason"

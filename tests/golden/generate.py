@@ -232,6 +232,9 @@ def main():
     import generate_training  # parameter groups and per-epoch schedules
 
     generate_training.main()
+    import generate_full_batch  # L-BFGS, strong-Wolfe and CG files (tests/full_batch)
+
+    generate_full_batch.main()
 
 
 if __name__ == "__main__":
