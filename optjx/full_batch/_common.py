@@ -1,9 +1,10 @@
 """Pieces shared by the full-batch methods: tree algebra, stop reasons, the update wrapper.
 
-The methods work leaf by leaf on the params tree, never on one concatenated vector:
-concatenating would promote mixed dtypes and gather sharded params onto one device.
-Inner products are sums of per-leaf sums (XLA reduces each leaf where it lives), taken
-in the *scalar dtype*: the widest float dtype of the params, at least float32.
+The iteration runs on the params packed into one flat vector per dtype
+(:mod:`optjx.full_batch._packing`): the tree algebra below works on any tree, and the
+loops see a tuple of one or two vectors, so the compiled program does not grow with the
+number of leaves. Inner products are sums of per-group sums taken in the *scalar dtype*:
+the widest float dtype of the params, at least float32.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import optax
 from jax import lax
 
 from optjx import _state, _tree
+from optjx.full_batch._packing import Packing
 from optjx.wrappers._find import check_int as check_int
 
 
@@ -235,14 +237,21 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
     from optjx.full_batch.line_search import strong_wolfe
 
     dtype = state.prev_value.dtype
+    packing = Packing(params)
+
+    def packed_value_and_grad(x):  # the loops' view: packed in, packed out
+        f, g = value_and_grad(packing.unpack(x))
+        return f, packing.pack(g)
+
+    grads = packing.pack(grads)
     finite = jnp.isfinite(value) & all_finite(grads)
     opt_cond = max_abs(grads, dtype) <= tolerance_grad
     reason = jnp.where(~finite, StopReason.NON_FINITE,
                        jnp.where(opt_cond, StopReason.TOLERANCE_GRAD_AT_START, -1))  # fmt: skip
     one = jnp.ones([], jnp.int32)
-    carry = Carry(params, grads, value, state.direction, state.step_size, state.prev_grad,
-                  state.prev_value, memory, 0 * one, state.n_iter, one, opt_cond,
-                  reason.astype(jnp.int32))  # fmt: skip
+    carry = Carry(packing.pack(params), grads, value, packing.pack(state.direction),
+                  state.step_size, packing.pack(state.prev_grad), state.prev_value, memory,
+                  0 * one, state.n_iter, one, opt_cond, reason.astype(jnp.int32))  # fmt: skip
 
     def iteration(s: Carry) -> Carry:
         s = s._replace(n_local=s.n_local + 1, n_iter=s.n_iter + 1)
@@ -253,7 +262,7 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
         if line_search is not None:
             budget = jnp.where(no_descent, 0, max_eval - s.evals)  # skip: one wasted call
             f, g, t_new, used, bad = strong_wolfe(
-                value_and_grad, s.x, d, t, s.f, s.g, gtd, tolerance_change=tolerance_change,
+                packed_value_and_grad, s.x, d, t, s.f, s.g, gtd, tolerance_change=tolerance_change,
                 max_ls=budget, **line_search)  # fmt: skip
             opt = max_abs(g, dtype) <= tolerance_grad
         elif max_iter == 1:  # torch never evaluates in the last iteration: nothing to do
@@ -261,7 +270,7 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
         else:
             # Only the last iteration skips its evaluation; a select would pay for it.
             call = (s.n_local != max_iter) & ~no_descent
-            f, g = lax.cond(call, value_and_grad, lambda _: (s.f, s.g), axpy(t, d, s.x))
+            f, g = lax.cond(call, packed_value_and_grad, lambda _: (s.f, s.g), axpy(t, d, s.x))
             bad = call & ~(jnp.isfinite(f) & all_finite(g))
             used, t_new = jnp.where(call, 1, 0) * one, t
             opt = jnp.where(call, max_abs(g, dtype) <= tolerance_grad, s.opt_cond)
@@ -285,12 +294,15 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
 
 def finish(state, params, s: Carry, **memory):
     """The updates and new state of a finished loop; a NaN or Inf keeps the old state."""
+    packing = Packing(params)
     failed = s.reason == StopReason.NON_FINITE
     updates = jax.tree.map(
-        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), s.x, params
-    )
-    kept = state._replace(n_iter=s.n_iter, step_size=s.t, direction=s.d, prev_grad=s.prev_g,
-                          prev_value=s.prev_f, **memory)  # fmt: skip
+        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old),
+        packing.unpack(s.x), params,
+    )  # fmt: skip
+    kept = state._replace(n_iter=s.n_iter, step_size=s.t, direction=packing.unpack(s.d),
+                          prev_grad=packing.unpack(s.prev_g), prev_value=s.prev_f,
+                          **memory)  # fmt: skip
     new_state = select(failed, state, kept)._replace(
         func_evals=state.func_evals + s.evals, iterations=s.n_local, evaluations=s.evals,
         stop_reason=s.reason,

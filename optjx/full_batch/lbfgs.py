@@ -11,6 +11,7 @@ from jax import lax
 
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
+from optjx.full_batch._packing import Packing
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
 
@@ -191,8 +192,7 @@ def lbfgs(
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
             step_size=scalar, direction=_tree.zeros_like(params),
             prev_grad=_tree.zeros_like(params), prev_value=scalar, diag=jnp.ones([], dtype),
-            steps=jax.tree.map(lambda p: jnp.zeros((m, *jnp.shape(p)), p.dtype), params),
-            grad_diffs=jax.tree.map(lambda p: jnp.zeros((m, *jnp.shape(p)), p.dtype), params),
+            steps=Packing(params).zeros(m), grad_diffs=Packing(params).zeros(m),
             rho=jnp.zeros([m], dtype), head=_tree.zero_count(), pairs=_tree.zero_count(),
         )  # fmt: skip
 

@@ -44,30 +44,24 @@ def cubic_minimizer(x1, f1, g1, x2, f2, g2, low=None, high=None):
     return jnp.where(real, t, (low + high) / 2)
 
 
-class _Bracketing(NamedTuple):
-    t_prev: Any
-    f_prev: Any
-    g_prev: Any
-    gtd_prev: Any
-    t: Any
-    f_new: Any
-    g_new: Any
-    gtd_new: Any
-    ls_iter: Any
-    bad: Any
+_INIT, _BRACKET, _ZOOM = 0, 1, 2  # the phases of the one loop
 
 
-class _Zoom(NamedTuple):
-    t: Any  # (2,) the bracket
+class _Search(NamedTuple):
+    """The line search's loop state. Bracketing keeps ``(t_prev, t)`` in slots 0 and 1
+    (``g0`` the gradient at ``t_prev``, ``g1`` at ``t``); the zoom keeps the bracket."""
+
+    t: Any  # (2,)
     f: Any  # (2,)
     gtd: Any  # (2,)
     g0: Any  # gradient at t[0]
     g1: Any  # gradient at t[1]
-    low0: Any  # the lower end is t[0]
+    low0: Any  # zoom: the lower end is t[0]
     done: Any
     insufficient: Any
     ls_iter: Any
     bad: Any
+    phase: Any  # _INIT (first trial), _BRACKET or _ZOOM
 
 
 def strong_wolfe(
@@ -145,56 +139,42 @@ def strong_wolfe(
         bad = ~(jnp.isfinite(f_new) & c.all_finite(g_new))
         return f_new, g_new, c.dot(g_new, direction, dtype), bad
 
-    def armijo_fails(s: _Bracketing):
-        return (s.f_new > f + c1 * s.t * gtd) | ((s.ls_iter > 1) & (s.f_new >= s.f_prev))
+    def armijo_fails(s: _Search):  # bracketing: t_prev, t in slots 0, 1
+        return (s.f[1] > f + c1 * s.t[1] * gtd) | ((s.ls_iter > 1) & (s.f[1] >= s.f[0]))
 
     def curvature_holds(gtd_new):
         return jnp.abs(gtd_new) <= -c2 * gtd
 
-    def bracketing_goes_on(s: _Bracketing):
-        stop = armijo_fails(s) | curvature_holds(s.gtd_new) | (s.gtd_new >= 0)
+    def bracketing_goes_on(s: _Search):
+        stop = armijo_fails(s) | curvature_holds(s.gtd[1]) | (s.gtd[1] >= 0)
         return (s.ls_iter < limit) & ~stop & ~s.bad
 
-    def extrapolate(s: _Bracketing):
-        t_next = cubic_minimizer(s.t_prev, s.f_prev, s.gtd_prev, s.t, s.f_new, s.gtd_new,
-                                 s.t + 0.01 * (s.t - s.t_prev), s.t * 10)  # fmt: skip
-        f_new, g_new, gtd_new, bad = evaluate(t_next)
-        return _Bracketing(s.t, s.f_new, s.g_new, s.gtd_new, t_next, f_new, g_new, gtd_new,
-                           s.ls_iter + 1, bad)  # fmt: skip
+    def to_zoom(s: _Search) -> _Search:
+        # The bracket torch leaves: [0, t] when the budget ran out (checked first: the
+        # last trial is not tested), [t, t] when t satisfies both conditions, else
+        # [t_prev, t].
+        exhausted = s.ls_iter >= limit
+        done = ~exhausted & ~armijo_fails(s) & curvature_holds(s.gtd[1])
+        first = jnp.where(exhausted, 0, jnp.where(done, 1, 2))  # which point is t[0]
 
-    f_new, g_new, gtd_new, bad = evaluate(t)
-    zero = jnp.zeros([], dtype)
-    s = _Bracketing(zero, f, grad, gtd, t, f_new, g_new, gtd_new, jnp.zeros([], jnp.int32), bad)
-    s = lax.while_loop(bracketing_goes_on, extrapolate, s)
+        def pick(at_zero, at_t, at_prev):
+            return jnp.where(first == 0, at_zero, jnp.where(first == 1, at_t, at_prev))
 
-    # The bracket torch leaves: [0, t] when the budget ran out (checked first: the last
-    # trial is not tested), [t, t] when t satisfies both conditions, else [t_prev, t].
-    exhausted = s.ls_iter >= limit
-    done = ~exhausted & ~armijo_fails(s) & curvature_holds(s.gtd_new)
-    first = jnp.where(exhausted, 0, jnp.where(done, 1, 2))  # which point is t[0]
+        f0 = pick(f, s.f[1], s.f[0])
+        return _Search(
+            t=jnp.stack([pick(zero, s.t[1], s.t[0]), s.t[1]]),
+            f=jnp.stack([f0, s.f[1]]),
+            gtd=jnp.stack([pick(gtd, s.gtd[1], s.gtd[0]), s.gtd[1]]),
+            g0=c.select(first == 0, grad, c.select(first == 1, s.g1, s.g0)),
+            g1=s.g1, low0=f0 <= s.f[1], done=done, insufficient=jnp.asarray(False),
+            ls_iter=s.ls_iter, bad=s.bad, phase=jnp.asarray(_ZOOM, jnp.int32),
+        )  # fmt: skip
 
-    def pick(at_zero, at_t, at_prev):
-        return jnp.where(first == 0, at_zero, jnp.where(first == 1, at_t, at_prev))
-
-    g0 = c.select(first == 0, grad, c.select(first == 1, s.g_new, s.g_prev))
-    z = _Zoom(
-        t=jnp.stack([pick(zero, s.t, s.t_prev), s.t]),
-        f=jnp.stack([pick(f, s.f_new, s.f_prev), s.f_new]),
-        gtd=jnp.stack([pick(gtd, s.gtd_new, s.gtd_prev), s.gtd_new]),
-        g0=g0,
-        g1=s.g_new,
-        low0=pick(f, s.f_new, s.f_prev) <= s.f_new,
-        done=done,
-        insufficient=jnp.asarray(False),
-        ls_iter=s.ls_iter,
-        bad=s.bad,
-    )
-
-    def zoom_goes_on(z: _Zoom):
+    def zoom_goes_on(z: _Search):
         tiny = jnp.abs(z.t[1] - z.t[0]) * d_norm < tolerance_change
         return ~z.done & (z.ls_iter < limit) & ~tiny & ~z.bad
 
-    def zoom(z: _Zoom):
+    def zoom_trial(z: _Search):
         t = cubic_minimizer(z.t[0], z.f[0], z.gtd[0], z.t[1], z.f[1], z.gtd[1])
         top, bottom = jnp.max(z.t), jnp.min(z.t)
         eps = 0.1 * (top - bottom)
@@ -202,10 +182,9 @@ def strong_wolfe(
         near_end = jnp.minimum(top - t, t - bottom) < eps
         at_end = z.insufficient | (t >= top) | (t <= bottom)
         moved = jnp.where(jnp.abs(t - top) < jnp.abs(t - bottom), top - eps, bottom + eps)
-        t = jnp.where(near_end & at_end, moved, t)
-        insufficient = near_end & ~at_end
+        return jnp.where(near_end & at_end, moved, t), near_end & ~at_end
 
-        f_new, g_new, gtd_new, bad = evaluate(t)
+    def zoomed(z: _Search, t, insufficient, f_new, g_new, gtd_new, bad) -> _Search:
         f_low = jnp.where(z.low0, z.f[0], z.f[1])
         t_low, t_high = jnp.where(z.low0, z.t[0], z.t[1]), jnp.where(z.low0, z.t[1], z.t[0])
         higher = (f_new > f + c1 * t * gtd) | (f_new >= f_low)
@@ -225,10 +204,39 @@ def strong_wolfe(
         g0 = c.select(new_at[0], g_new, c.select(copy_at[0], g_low, z.g0))
         g1 = c.select(new_at[1], g_new, c.select(copy_at[1], g_low, z.g1))
         low0 = jnp.where(higher, f2[0] <= f2[1], z.low0)
-        return _Zoom(jnp.stack(t2), jnp.stack(f2), jnp.stack(gtd2), g0, g1, low0,
-                     ~higher & wolfe, insufficient, z.ls_iter + 1, bad)  # fmt: skip
+        return _Search(jnp.stack(t2), jnp.stack(f2), jnp.stack(gtd2), g0, g1, low0,
+                       ~higher & wolfe, insufficient, z.ls_iter + 1, bad, z.phase)  # fmt: skip
 
-    z = lax.while_loop(zoom_goes_on, zoom, z)
+    def goes_on(z: _Search):
+        return (z.phase != _ZOOM) | zoom_goes_on(z)
+
+    def body(z: _Search) -> _Search:
+        # One evaluation per pass, whatever the phase: value_and_grad_fn (the user's loss
+        # and its gradient) appears once in the compiled program, not three times.
+        in_zoom, init = z.phase == _ZOOM, z.phase == _INIT
+        t_ext = cubic_minimizer(z.t[0], z.f[0], z.gtd[0], z.t[1], z.f[1], z.gtd[1],
+                                z.t[1] + 0.01 * (z.t[1] - z.t[0]), z.t[1] * 10)  # fmt: skip
+        t_zoom, insufficient = zoom_trial(z)
+        trial = jnp.where(init, t, jnp.where(in_zoom, t_zoom, t_ext))
+        f_new, g_new, gtd_new, bad = evaluate(trial)
+        # Bracketing (and the first trial): (t_prev, t) <- (t, trial).
+        b = _Search(
+            t=jnp.stack([jnp.where(init, zero, z.t[1]), trial]),
+            f=jnp.stack([jnp.where(init, f, z.f[1]), f_new]),
+            gtd=jnp.stack([jnp.where(init, gtd, z.gtd[1]), gtd_new]),
+            g0=c.select(init, grad, z.g1), g1=g_new, low0=z.low0, done=z.done,
+            insufficient=z.insufficient, ls_iter=jnp.where(init, 0, z.ls_iter + 1), bad=bad,
+            phase=jnp.asarray(_BRACKET, jnp.int32),
+        )  # fmt: skip
+        b = c.select(bracketing_goes_on(b), b, to_zoom(b))
+        return c.select(in_zoom, zoomed(z, t_zoom, insufficient, f_new, g_new, gtd_new, bad), b)
+
+    zero = jnp.zeros([], dtype)
+    pair = jnp.zeros([2], dtype)
+    start = _Search(pair, pair, pair, grad, grad, jnp.asarray(False), jnp.asarray(False),
+                    jnp.asarray(False), jnp.zeros([], jnp.int32), jnp.asarray(False),
+                    jnp.asarray(_INIT, jnp.int32))  # fmt: skip
+    z = lax.while_loop(goes_on, body, start)
     return LineSearchResult(
         value=jnp.where(z.low0, z.f[0], z.f[1]),
         grad=c.select(z.low0, z.g0, z.g1),

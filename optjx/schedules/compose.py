@@ -18,11 +18,47 @@ Schedule = Callable[[jax.Array], jax.Array]
 
 @public
 def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, float]) -> Schedule:
-    """``init_value`` times every ``scale`` whose ``boundary <= count``.
+    r"""``init_value`` multiplied by every scale whose boundary has been reached.
+
+    $$
+    \eta_k = \eta_0 \prod_{i:\ b_i \le k} s_i
+    $$
 
     ``piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1, 90_000: 0.1})`` is the ResNet
-    rule: divide by 10 at fixed points. The boundaries are *update counts*: milestones
+    rule: divide by 10 at fixed points. The boundaries are **update counts**: milestones
     given in epochs need :func:`per_epoch` (or multiplying by the steps per epoch).
+
+    References:
+      He, Zhang, Ren & Sun (2016), "Deep residual learning for image recognition",
+      section 3.4 (the rate divided by 10 at fixed iterations).
+
+    Args:
+      init_value: $\eta_0$, a finite number or array (required).
+      boundaries_and_scales: a dict ``{boundary: scale}`` (required): each boundary
+        $b_i$ an int $\ge 0$, each scale $s_i$ a finite number; the order does not
+        matter. ``{}`` is a constant.
+
+    Returns:
+      A schedule: a jittable function ``count -> value`` of the number of updates
+      already applied (an int or an integer array, traced too), with values at JAX's
+      default float precision (float64 under x64).
+
+    Raises:
+      TypeError: ``boundaries_and_scales`` is not a mapping, or a value is not a real
+        number.
+      ValueError: a value is NaN or infinite, or a boundary is not a non-negative
+        integer.
+
+    Differences from PyTorch and optax:
+      ``optax.piecewise_constant_schedule(init, {b: s})`` computes the same.
+      ``torch.optim.lr_scheduler.MultiStepLR(milestones=[30, 60], gamma=g)`` stepped
+      per epoch is ``per_epoch(piecewise_constant(lr, {30: g, 60: g}),
+      steps_per_epoch)``.
+
+    Examples:
+      >>> lr = optjx.schedules.piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1})
+      >>> round(float(lr(45_000)), 6)
+      0.01
     """
     C.value("init_value", init_value)
     if not isinstance(boundaries_and_scales, Mapping):
@@ -55,9 +91,36 @@ def _shifted(count, start: int):
 
 @public
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
-    """Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
+    r"""Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
 
-    ``boundaries`` has one entry fewer than ``schedules`` and increases strictly.
+    $$
+    \eta_k = s_i(k - b_i) \quad \text{for } b_i \le k < b_{i+1}, \qquad b_0 = 0
+    $$
+
+    Args:
+      schedules: a non-empty list of schedules ``count -> value`` (required).
+      boundaries: ``len(schedules) - 1`` ints $\ge 0$, strictly increasing (required):
+        where each schedule after the first takes over.
+
+    Returns:
+      A schedule: a jittable function ``count -> value`` of the number of updates
+      already applied (an int or an integer array, traced too), with values at JAX's
+      default float precision (float64 under x64).
+
+    Raises:
+      TypeError: an entry of ``schedules`` is not a function.
+      ValueError: ``schedules`` is empty, ``boundaries`` has the wrong length, is not
+        strictly increasing, or holds something other than a non-negative integer.
+
+    Differences from PyTorch and optax:
+      ``optax.join_schedules(schedules, boundaries)`` computes the same;
+      ``torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers, milestones)`` is
+      the PyTorch counterpart (stepped per epoch or per update as the loop decides).
+
+    Examples:
+      >>> S = optjx.schedules
+      >>> lr = S.join([S.linear(0.0, 0.1, 100), S.constant(0.1), S.exponential(0.1, 0.1, 400)],
+      ...             [100, 500])
     """
     schedules = list(schedules)
     boundaries = list(boundaries)
@@ -89,10 +152,44 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 
 @public
 def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float = 0.0) -> Schedule:
-    """Linear warm-up from ``init_value`` to ``schedule(0)`` over ``warmup_steps``, then
-    ``schedule`` restarted at 0 (``schedule(k - warmup_steps)``).
+    r"""Linear warm-up from ``init_value`` to ``schedule(0)``, then ``schedule`` restarted.
 
-    ``warmup_steps=0`` returns the schedule unchanged. A number is a constant schedule.
+    $$
+    \eta_k = \begin{cases}
+      \big(1 - \tfrac{k}{W}\big)\,\eta_{init} + \tfrac{k}{W}\, s(0) & k < W \\
+      s(k - W) & k \ge W
+    \end{cases}
+    $$
+
+    References:
+      Goyal et al. (2017), "Accurate, large minibatch SGD: training ImageNet in 1 hour",
+      section 2.2 (gradual linear warm-up).
+
+    Args:
+      schedule: $s$, the schedule after the warm-up (required); a number is a constant
+        schedule.
+      warmup_steps: $W$, an int $\ge 0$ (required); 0 returns ``schedule`` unchanged.
+      init_value: $\eta_{init}$, a finite number (default 0): the value at count 0.
+
+    Returns:
+      A schedule: a jittable function ``count -> value`` of the number of updates
+      already applied (an int or an integer array, traced too), with values at JAX's
+      default float precision (float64 under x64).
+
+    Raises:
+      TypeError: ``schedule`` or ``init_value`` is neither a function nor a real number.
+      ValueError: a value is NaN or infinite, or ``warmup_steps`` is not a non-negative
+        integer.
+
+    Differences from PyTorch and optax:
+      optax has ``warmup_cosine_decay_schedule`` and friends, one per decay; here any
+      schedule takes a warm-up. PyTorch: ``SequentialLR([LinearLR(...), ...])``.
+      ``OneCycleLR``'s warm-up is a cosine, this one is linear.
+
+    Examples:
+      >>> S = optjx.schedules
+      >>> lr = S.warmup(S.cosine(3e-4, 9_500), 500)            # 10_000 steps in all
+      >>> lr = S.warmup(0.1, 250, init_value=0.02)             # then constant
     """
     base: Schedule = schedule if callable(schedule) else constant(C.value("schedule", schedule))
     warmup_steps = C.integer("warmup_steps", warmup_steps, minimum=0)
@@ -110,23 +207,52 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
 
 @public
 def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
-    r"""``schedule`` of the epoch index: ``eta_k = schedule(floor(k / steps_per_epoch))``.
+    r"""A schedule written in epochs, evaluated at the epoch index of the update count.
+
+    $$
+    \eta_k = s\big(\lfloor k / E \rfloor\big)
+    $$
 
     PyTorch's epoch schedulers (``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ...) are
-    stepped once per epoch: during epoch ``e`` (0-based) the rate is the scheduler's value
-    after ``e`` calls of ``scheduler.step()``. optjx evaluates a schedule at the number of
-    *updates* applied, so a schedule written in epochs must be wrapped:
+    stepped once per epoch: during epoch $e$ (0-based) the rate is the scheduler's
+    value after $e$ calls of ``scheduler.step()``. optjx evaluates a schedule at the
+    number of *updates* applied, so a schedule written in epochs must be wrapped:
     ``per_epoch(piecewise_constant(0.1, {30: 0.1, 60: 0.1}), steps_per_epoch)`` is
     ``MultiStepLR(milestones=[30, 60], gamma=0.1)``. Without the wrapper the milestones
-    fire after 30 and 60 *updates*, in the first epoch.
+    fire after 30 and 60 *updates*, in the first epoch: the epoch trap. The floor is
+    exact at multiples of $E$ for any count (checked against torch's ``MultiStepLR``
+    and ``StepLR``).
+
+    References:
+      PyTorch documentation, ``torch.optim``, "How to adjust learning rate" (schedulers
+      stepped once per epoch, after the optimizer).
 
     Args:
-      schedule: a function ``epoch -> value`` (it receives an integer epoch index: an
-        int32/int64 array, or a Python int for a Python int count).
-      steps_per_epoch: an int ``>= 1``, the updates in one epoch (``len(loader)``; with
-        gradient accumulation, the optimizer steps per epoch).
+      schedule: $s$, a function ``epoch -> value`` (required). It receives an integer
+        epoch index: an int32/int64 array, or a Python int for a Python int count.
+      steps_per_epoch: $E$, an int $\ge 1$ (required): the updates in one epoch
+        (``len(loader)``; with gradient accumulation, the optimizer steps per epoch).
 
-    Not in optax or PyTorch as such (optax has no notion of epochs).
+    Returns:
+      A schedule: a jittable function ``count -> value`` of the number of updates
+      already applied (an int or an integer array, traced too), with values at JAX's
+      default float precision (float64 under x64).
+
+    Raises:
+      TypeError: ``schedule`` is not a function.
+      ValueError: ``steps_per_epoch`` is not a positive integer.
+
+    Differences from PyTorch and optax:
+      Not in optax, which has no notion of epochs. PyTorch steps the scheduler by hand
+      once per epoch; here the epoch is computed from the update count, so the schedule
+      stays a pure function of the optimizer state (checkpoints, ``jit``, ``scan``).
+
+    Examples:
+      >>> S = optjx.schedules
+      >>> lr = S.per_epoch(S.piecewise_constant(0.1, {30: 0.1, 60: 0.1}), 500)   # MultiStepLR
+      >>> round(float(lr(30 * 500 - 1)), 6), round(float(lr(30 * 500)), 6)
+      (0.1, 0.01)
+      >>> step_lr = S.per_epoch(S.exponential(0.1, 0.5, 10, staircase=True), 500)  # StepLR
     """
     if not callable(schedule):
         raise TypeError(f"schedule must be a function epoch -> value, got {schedule!r}")

@@ -2,19 +2,12 @@ r"""Training diagnostics recorded in the optimizer state, at every update.
 
 The course notes tell the reader to watch the gradient norm for cliffs and exploding
 gradients (Goodfellow et al. 2016, section 8.2.4; Pascanu et al. 2013), and the ratio of
-update to parameter norms for a learning rate that is too large or too small. ``monitor``
-records, for the update it wraps:
-
-.. math::
-
-   \|g\|_2, \quad \max_i |g_i|, \quad [\,g \text{ all finite}\,], \quad
-   \|u\|_2, \quad \|\theta\|_2
-
-(global norms over every leaf; ``u`` the inner optimizer's update, ``theta`` the params
-before it is applied). :func:`diagnostics` reads them back as a dict of scalars, together
-with what other optjx stages in the same state know: RAdam's rectification term and
-whether the adaptive step was on, Lookahead's updates since the latest sync,
-``apply_if_finite``'s streak and total of skipped steps, ``reduce_on_plateau``'s scale.
+update to parameter norms for a learning rate that is too large or too small.
+:func:`monitor` records, for the update it wraps, $\|g\|_2$, $\max_i |g_i|$, whether
+$g$ is finite, $\|u\|_2$ and $\|\theta\|_2$ (global norms over every leaf; $u$ the inner
+optimizer's update, $\theta$ the params before it is applied). :func:`diagnostics` reads
+them back as a dict of scalars, together with what other optjx stages in the same state
+know.
 
 Cost: five reductions per leaf (``sum g^2``, ``max g``, ``min g``, ``sum u^2``,
 ``sum theta^2``) over arrays the update reads or writes anyway; the inner update is
@@ -38,8 +31,19 @@ from optjx.wrappers._find import _find_all, find_unique
 
 
 class MonitorState(NamedTuple):
-    """The diagnostics of the latest update (zeros and ``True`` before the first one),
-    and the inner optimizer's state."""
+    r"""The diagnostics of the latest update, and the inner optimizer's state.
+
+    Before the first update the norms are zeros and ``grad_finite`` is ``True``. Read it
+    with :func:`diagnostics`, which finds it anywhere in a larger state.
+
+    Attributes:
+      grad_norm: $\|g\|_2$, the global L2 norm of the gradients ``monitor`` received.
+      grad_max_abs: $\max_i |g_i|$ over every leaf (NaN if any gradient is NaN).
+      grad_finite: a bool array, every gradient finite.
+      update_norm: $\|u\|_2$, the global norm of the inner optimizer's update.
+      param_norm: $\|\theta\|_2$, the global norm of the params before the update.
+      inner_state: the state of the wrapped transformation.
+    """
 
     grad_norm: jax.Array
     grad_max_abs: jax.Array
@@ -75,26 +79,53 @@ def _max_abs(tree, dtype) -> jax.Array:
 
 
 def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
-    """Record gradient, update and parameter norms of every update of ``inner``.
+    r"""Record gradient, update and parameter norms of every update of ``inner``.
+
+    For gradients $g$, the inner update $u = \text{inner}(g)$ and the params $\theta$
+    before it is applied, the state keeps
+
+    $$
+    \|g\|_2 = \Big(\sum_{\text{leaves}} \sum_i g_i^2\Big)^{1/2}, \quad
+    \max_i |g_i|, \quad [\,g \text{ all finite}\,], \quad
+    \|u\|_2, \quad \|\theta\|_2
+    $$
+
+    and the update passes through unchanged. An exploding gradient shows as a jump of
+    $\|g\|_2$ (and, after a clipping stage, a flat $\|u\|_2$); $\|u\|_2 / \|\theta\|_2$
+    far above $10^{-3}$ suggests a rate too large, far below one too small.
+
+    References:
+      Goodfellow, Bengio & Courville (2016), *Deep Learning*, section 8.2.4 (cliffs and
+      exploding gradients); Pascanu, Mikolov & Bengio (2013), "On the difficulty of
+      training recurrent neural networks" (gradient clipping).
 
     Args:
-      inner: any transformation (an alias, a chain, a wrapper).
+      inner: any transformation (required): an alias, a chain, a wrapper. Put
+        ``monitor`` outermost (or right after ``cross_replica_mean``) to see the raw
+        gradients; around the optimizer alone, after a clipping stage, to see the
+        clipped ones.
 
     Returns:
-      A transformation whose updates are ``inner``'s, bit for bit, and whose state is a
-      :class:`MonitorState` around ``inner``'s state; read it with :func:`diagnostics`.
-      Put it outermost (or right after ``cross_replica_mean``) to see the raw gradients;
-      around the optimizer alone, after a clipping stage, to see the clipped ones.
+      An ``optax.GradientTransformationExtraArgs`` whose updates are ``inner``'s, bit for
+      bit, and whose state is a :class:`MonitorState` around ``inner``'s state. Its
+      ``update`` needs ``params`` (for their norm) and passes extra keyword arguments on
+      to ``inner``.
 
-    Needs the params in ``update`` (for their norm). Extra keyword arguments of ``update``
-    are passed to ``inner``. Not in optax or
-    PyTorch (there: hooks, or ``torch.nn.utils.clip_grad_norm_``'s return value).
+    Raises:
+      ValueError: ``update`` is called without ``params``.
 
-    Example::
+    Differences from PyTorch and optax:
+      Neither has it. PyTorch users read ``torch.nn.utils.clip_grad_norm_``'s return
+      value or register hooks; optax users compute ``optax.global_norm`` in the training
+      step. Here the numbers live in the optimizer state, so a ``lax.scan`` over steps
+      returns them, and they are checkpointed with it.
 
-        tx = optjx.monitor(optjx.chain(optjx.clip_by_global_norm(1.0), optjx.adam(1e-3)))
-        ...
-        stats = optjx.diagnostics(opt_state)  # {"grad_norm": ..., "update_norm": ...}
+    Examples:
+      >>> tx = optjx.monitor(optjx.chain(optjx.clip_by_global_norm(1.0), optjx.adam(1e-3)))
+      >>> opt_state = tx.init(params)
+      >>> updates, opt_state = tx.update(grads, opt_state, params)
+      >>> stats = optjx.diagnostics(opt_state)
+      >>> clipped = stats["grad_norm"] > 1.0     # a clipping event
     """
     inner = optax.with_extra_args_support(inner)
 
@@ -136,18 +167,37 @@ def _one(state, cls):
 def diagnostics(state) -> dict[str, jax.Array]:
     """The diagnostics of the latest update, from an optimizer state of any shape.
 
-    ``state`` holds one :func:`monitor` state anywhere (a chain, ``optax.masked``,
-    ``multi_transform``, another wrapper). Returns a dict of scalar arrays (jittable):
+    Args:
+      state (optax.OptState): an optimizer state holding exactly one :func:`monitor` state anywhere (a
+        chain, ``optax.masked``, ``multi_transform``, another wrapper, a Flax
+        ``TrainState.opt_state``).
 
-    * ``grad_norm``, ``grad_max_abs``, ``grad_finite``, ``update_norm``, ``param_norm``;
-    * with one RAdam in the state: ``radam_rectifier`` (``r_t``, 0 during warm-up) and
-      ``radam_adaptive`` (the rectified step was applied);
-    * with one ``lookahead``: ``lookahead_steps_since_sync``;
-    * with one ``apply_if_finite``: ``notfinite_count`` (current streak),
-      ``total_notfinite`` and ``last_finite``;
-    * with one ``reduce_on_plateau``: ``plateau_scale``.
+    Returns:
+      A dict of scalar arrays (jittable, so a ``lax.scan`` can return it every step):
 
-    ``ValueError`` when the state holds no monitor state, or several.
+      * ``grad_norm``, ``grad_max_abs``, ``grad_finite``, ``update_norm``,
+        ``param_norm``, from the monitor;
+      * with one RAdam in the state: ``radam_rectifier`` ($r_t$, 0 during warm-up) and
+        ``radam_adaptive`` (the rectified step was applied);
+      * with one ``lookahead``: ``lookahead_steps_since_sync``;
+      * with one ``apply_if_finite``: ``notfinite_count`` (current streak),
+        ``total_notfinite`` and ``last_finite``;
+      * with one ``reduce_on_plateau``: ``plateau_scale``.
+
+      A stage that appears more than once (a chain of two RAdams) is ambiguous and left
+      out.
+
+    Raises:
+      ValueError: the state holds no monitor state, or several.
+
+    Differences from PyTorch and optax:
+      Neither has it: torch's diagnostics live in ``optimizer.state`` per tensor, optax's
+      in each stage's state, each read its own way. Here one call reads them all.
+
+    Examples:
+      >>> tx = optjx.monitor(optjx.apply_if_finite(optjx.radam(1e-3), max_consecutive_errors=5))
+      >>> stats = optjx.diagnostics(opt_state)
+      >>> float(stats["grad_norm"]), bool(stats["radam_adaptive"]), int(stats["total_notfinite"])
     """
     from optjx.transforms.radam import ScaleByRadamState
     from optjx.wrappers.apply_if_finite import ApplyIfFiniteState

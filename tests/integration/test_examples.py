@@ -47,6 +47,7 @@ EXAMPLES = {
         ["--quick"],
         {"full_batch_digits.png": (800, 1200), "full_batch_sparse.png": (450, 1500)},
     ),
+    "fine_tune.py": (["--quick"], {"fine_tune.png": (450, 1600)}),
 }
 
 
