@@ -72,4 +72,12 @@ INVALID_COMBINATIONS: dict[str, tuple[Callable[[], Any], str]] = {
         "dampening",
     ),
     "trace nesterov without momentum": (lambda: optjx.trace(0.0, nesterov=True), "nesterov"),
+    "sgd nesterov with dampening": (
+        lambda: optjx.sgd(0.1, momentum=0.9, dampening=0.1, nesterov=True),
+        "dampening",
+    ),
+    "radam decoupled negative weight decay": (
+        lambda: optjx.radam(1e-3, weight_decay=-0.1, decoupled_weight_decay=True),
+        "weight_decay",
+    ),
 }

@@ -67,8 +67,10 @@ LR = {"learning_rate": [-0.1, NAN]}
 DECAY = [-0.1, 1.0, NAN]
 NONNEG = [-1e-3, NAN]
 ADAM = {"b1": DECAY, "b2": DECAY, "eps": NONNEG, "eps_root": NONNEG}
-DBD = {"initial_learning_rate": NONNEG, "kappa": NONNEG, "phi": [-0.1, 1.5, NAN],
-       "gamma": DECAY}  # fmt: skip
+DBD = {"initial_learning_rate": [*NONNEG, -0.1], "kappa": NONNEG, "phi": [-0.1, 1.5, NAN],
+       "gamma": [*DECAY, -0.5]}  # fmt: skip
+NOVOGRAD = {"b1": [*DECAY, -0.5], "b2": [*DECAY, 1.5], "eps": [*NONNEG, -1.0],
+            "weight_decay": NONNEG}  # fmt: skip
 
 # ------------------------------------------------------------------ benchmarks
 BENCH_LR = 1e-3  # the same hyperparameters on both sides of every benchmark case

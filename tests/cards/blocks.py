@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 import optjx
@@ -20,6 +21,7 @@ from ._shared import (
     NAN,
     NO_LEAF_STATE,
     NONNEG,
+    NOVOGRAD,
     PARAMS,
     cosine,
     lr,
@@ -53,7 +55,7 @@ CARDS = [
             lambda: optjx.scale_by_learning_rate(0.1),
             lambda: optax.chain(optjx.trace(0.9), optjx.scale_by_learning_rate(1.5e-3)),
         ),
-        LR,
+        {"learning_rate": [*LR["learning_rate"], -1e-3, np.array(-1.0)]},
     ),
     Card(
         "trace",
@@ -63,9 +65,10 @@ CARDS = [
             C("dampening-schedule-f32-buffer",
               dict(decay=ramp(0.5, 0.9, 10), dampening=0.5, accumulator_dtype=jnp.float32),
               **DIRECTION, **LINEAR),
+            C("dampening", dict(decay=0.9, dampening=0.5), **DIRECTION, **LINEAR),
         ),
         Tuned(lr(lambda: optjx.trace(0.5), 0.05), lr(lambda: optjx.trace(0.9), 1.5e-3)),
-        {"decay": NONNEG, "dampening": NONNEG},
+        {"decay": [*NONNEG, -0.1], "dampening": [*NONNEG, -0.5]},
     ),
     Card(
         "ema",
@@ -74,12 +77,13 @@ CARDS = [
             C("debias-schedule-f32",
               dict(decay=ramp(0.5, 0.9, 10), debias=True, accumulator_dtype=jnp.float32),
               **DIRECTION, **LINEAR),
+            C("debias", dict(decay=0.9, debias=True), **DIRECTION, **LINEAR),
         ),
         Tuned(
             lr(lambda: optjx.ema(0.5, debias=True), 0.05),
             lr(lambda: optjx.ema(0.9, debias=True), 3e-3),
         ),
-        {"decay": DECAY},
+        {"decay": [*DECAY, 1.5]},
         sharded={
             "ema_bias_correction": lambda: optjx.chain(
                 optjx.ema(0.9), optjx.bias_correction(0.9), optjx.scale_by_learning_rate(0.05)
@@ -101,7 +105,7 @@ CARDS = [
                 optjx.ema(0.9), optjx.bias_correction(0.9), optjx.scale_by_learning_rate(3e-3)
             ),
         ),
-        {"decay": DECAY},
+        {"decay": [*DECAY, -1e-3]},
     ),
     Card(
         "scale_by_rms",
@@ -116,7 +120,8 @@ CARDS = [
                 optjx.scale_by_rms(0.99), optjx.trace(0.9), optjx.scale_by_learning_rate(r(3e-3))
             ),
         ),
-        {"decay": DECAY, "eps": NONNEG, "eps_root": NONNEG, "initial_scale": NONNEG},
+        {"decay": [*DECAY, -0.5], "eps": [*NONNEG, -1e-8], "eps_root": [*NONNEG, -1e-8],
+         "initial_scale": [*NONNEG, -1.0]},
     ),
     Card(
         "scale_by_adagrad",
@@ -126,7 +131,8 @@ CARDS = [
               dict(initial_accumulator_value=0.1, eps=0.0, eps_root=1e-8), **DIRECTION),
         ),
         Tuned(lr(optjx.scale_by_adagrad, 0.5), lr(optjx.scale_by_adagrad, 0.5)),
-        {"initial_accumulator_value": NONNEG, "eps": NONNEG, "eps_root": NONNEG},
+        {"initial_accumulator_value": [*NONNEG, -0.1], "eps": [*NONNEG, -1e-10],
+         "eps_root": [*NONNEG, -1.0]},
     ),
     Card(
         "scale_by_adam",
@@ -135,11 +141,12 @@ CARDS = [
             C("amsgrad-f32-moments-b2-schedule",
               dict(b2=ramp(0.9, 0.999, 10), amsgrad=True, mu_dtype=jnp.float32,
                    nu_dtype=jnp.float32), **DIRECTION),
+            C("eps-root", dict(b1=0.9, b2=0.99, eps_root=1e-8), **DIRECTION),
         ),
         Tuned(
             lr(optjx.scale_by_adam, q(0.1)), lr(lambda: optjx.scale_by_adam(b2=0.99), r(0.01))
         ),
-        ADAM,
+        {**ADAM, "eps": [*NONNEG, -1e-8], "eps_root": [*NONNEG, -1e-8]},
     ),
     Card(
         "scale_by_adadelta",
@@ -151,7 +158,7 @@ CARDS = [
             lr(optjx.scale_by_adadelta, 10.0),
             lr(lambda: optjx.scale_by_adadelta(0.9, eps=1e-5), r(0.1)),
         ),
-        {"rho": DECAY, "eps": NONNEG},
+        {"rho": DECAY, "eps": [*NONNEG, -1e-6]},
     ),
     Card(
         "scale_by_radam",
@@ -162,7 +169,7 @@ CARDS = [
         Tuned(
             lr(optjx.scale_by_radam, q(0.1)), lr(lambda: optjx.scale_by_radam(b2=0.99), r(1e-3))
         ),
-        {"b1": DECAY, "b2": DECAY, "eps": NONNEG, "threshold": [3.9, NAN]},
+        {"b1": DECAY, "b2": DECAY, "eps": [*NONNEG, -1e-8], "threshold": [3.9, NAN]},
     ),
     Card(
         "scale_by_novograd",
@@ -176,7 +183,7 @@ CARDS = [
             lr(lambda: optjx.scale_by_novograd(grad_averaging=True), q(0.1)),
             lr(lambda: optjx.scale_by_novograd(grad_averaging=True), r(0.02)),
         ),
-        {"b1": DECAY, "b2": DECAY, "eps": NONNEG, "weight_decay": NONNEG},
+        NOVOGRAD,
     ),
     Card(
         "scale_by_delta_bar_delta",
@@ -214,7 +221,7 @@ CARDS = [
                 optjx.scale_by_learning_rate(1.5e-3),
             ),
         ),
-        {"weight_decay": NONNEG},
+        {"weight_decay": [*NONNEG, -1e-4]},
     ),
     Card(
         "clip",
@@ -228,7 +235,7 @@ CARDS = [
                 optjx.clip(1.0), optjx.trace(0.9), optjx.scale_by_learning_rate(1e-3)
             ),
         ),
-        {"max_delta": NONNEG},
+        {"max_delta": [*NONNEG, -1.0]},
         sharded={"clip_sgd": lambda: optjx.chain(optjx.clip(0.05), optjx.sgd(0.1))},
     ),
     Card(

@@ -86,7 +86,7 @@ CARDS = [
             lambda: optjx.lookahead(optjx.adam(r(0.02), b2=0.99), sync_period=5,
                                     slow_step_size=0.5),
         ),
-        {"sync_period": [0, 1.5, True], "slow_step_size": [-0.1, 1.5, float("nan")]},
+        {"sync_period": [0, 1.5, 2.5, True], "slow_step_size": [-0.1, 1.5, float("nan")]},
         sharded={
             "lookahead_reset":
                 lambda: optjx.lookahead(optjx.adam(0.05), sync_period=2, reset_state=True),
@@ -117,7 +117,7 @@ CARDS = [
             lambda: optjx.polyak_averaging(optjx.adam(q(0.1))),
             lambda: optjx.polyak_averaging(optjx.adam(r(0.01), b2=0.99), decay=0.9),
         ),
-        {"decay": DECAY},
+        {"decay": [*DECAY, 1.5]},
         sharded={"polyak_adam": lambda: optjx.polyak_averaging(optjx.adam(0.05), decay=0.9)},
         flax={
             "polyak_ema_adam": (
@@ -147,7 +147,7 @@ CARDS = [
             lambda: optjx.apply_if_finite(optjx.adam(q(0.1)), max_consecutive_errors=2),
             lambda: optjx.apply_if_finite(optjx.adam(r(0.01), b2=0.99), max_consecutive_errors=2),
         ),
-        {"max_consecutive_errors": [0, 2.0]},
+        {"max_consecutive_errors": [0, -1, 1.5, 2.0, True, None]},
         sharded={
             "apply_if_finite_adam":
                 lambda: optjx.apply_if_finite(optjx.adam(0.05), max_consecutive_errors=2),
@@ -169,7 +169,7 @@ CARDS = [
             ),
         ),
         {"factor": [0.0, 1.5, float("nan")], "patience": [-1, 1.5], "rtol": NONNEG,
-         "cooldown": [-1], "min_scale": NONNEG},
+         "cooldown": [-1, 0.5], "min_scale": [*NONNEG, -0.1]},
         sharded={
             "reduce_on_plateau_adam": lambda: optjx.chain(
                 optjx.adam(0.05), optjx.reduce_on_plateau(factor=0.5, patience=0)
@@ -193,7 +193,7 @@ CARDS = [
                 optjx.adam(r(0.01, ROSENBROCK_STEPS // 2), b2=0.99), 2
             ),
         ),
-        {"every_k": [0, 2.5]},
+        {"every_k": [0, -2, 2.0, 2.5, True, None]},
         sharded={
             "accumulate_sgd":
                 lambda: optjx.accumulate_gradients(optjx.sgd(0.1, momentum=0.5), 2),
