@@ -114,9 +114,3 @@ def test_mismatched_gradients_name_the_key_path():
     state = tx.init({"x": jnp.zeros(2), "y": jnp.zeros(3)})
     with pytest.raises(ValueError, match=r"\['y'\]"):
         tx.update({"x": jnp.zeros(2)}, state)
-
-
-@pytest.mark.parametrize("every_k", [0, -2, 2.0, True, None])
-def test_invalid_every_k(every_k):
-    with pytest.raises(ValueError, match="every_k"):
-        optjx.accumulate_gradients(optjx.sgd(0.1), every_k)

@@ -208,19 +208,3 @@ def test_needs_params():
     params = {"x": jnp.zeros(2)}
     with pytest.raises(ValueError, match="lookahead needs the current params"):
         tx.update(params, tx.init(params))
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(sync_period=0), "sync_period"),
-        (dict(sync_period=2.5), "sync_period"),
-        (dict(sync_period=True), "sync_period"),
-        (dict(slow_step_size=-0.1), "slow_step_size"),
-        (dict(slow_step_size=1.5), "slow_step_size"),
-        (dict(slow_step_size=float("nan")), "slow_step_size"),
-    ],
-)
-def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        optjx.lookahead(optjx.sgd(0.1), **kwargs)

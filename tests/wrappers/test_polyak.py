@@ -107,9 +107,3 @@ def test_average_is_a_copy_and_needs_params():
     assert state.average["x"].unsafe_buffer_pointer() != params["x"].unsafe_buffer_pointer()
     with pytest.raises(ValueError, match="polyak_averaging needs the current params"):
         tx.update(params, state)
-
-
-@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5, float("nan")])
-def test_invalid_decay(decay):
-    with pytest.raises(ValueError, match="decay"):
-        optjx.polyak_averaging(optjx.sgd(0.1), decay=decay)
