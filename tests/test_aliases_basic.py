@@ -10,12 +10,11 @@ entry, so is every building block of the chains in ``BLOCKS`` with the flags use
 (tests/cards), and every invalid value this file once listed is in the cards'
 ``invalid`` tables."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import run_training
 
 import optjx
 from optjx import schedules
@@ -78,22 +77,10 @@ def _grads(params, t):
     return jax.tree.map(lambda p: (p - jnp.asarray(0.3, p.dtype)) * c.astype(p.dtype), params)
 
 
-def _train(optimizer, params, steps, step_fn=None):
-    state = optimizer.init(params)
-    step_fn = step_fn or _step(optimizer)
-    for t in range(steps):
-        params, state = step_fn(params, state, t)
-    return params, state
-
-
-def _step(optimizer):
-    """One training step on the toy problem; ``t`` may be traced."""
-
-    def step(params, state, t):
-        updates, state = optimizer.update(_grads(params, t), state, params)
-        return optjx.apply_updates(params, updates), state
-
-    return step
+def _train(optimizer, params, steps, *, jit=False):
+    """The final params and state after ``steps`` steps on the toy problem."""
+    run = run_training(optimizer, _grads, params, steps, jit=jit)
+    return run.params[-1], run.states[-1]
 
 
 def _assert_trees_close(a, b, rtol):
@@ -106,7 +93,7 @@ def test_jit_equals_eager(x64, name):
     optimizer = ALIASES[name](0.05)
     params = _params(jnp.float64)
     eager, eager_state = _train(optimizer, params, 4)
-    jitted, jitted_state = _train(optimizer, params, 4, jax.jit(_step(optimizer)))
+    jitted, jitted_state = _train(optimizer, params, 4, jit=True)
     _assert_trees_close(jitted, eager, rtol=1e-12)
     _assert_trees_close(jitted_state, eager_state, rtol=1e-12)
 
@@ -136,20 +123,17 @@ def _mixed_params():
     }
 
 
-@functools.cache
-def _mixed_setup(name):
-    """The optimizer and its jitted step for the mixed-dtype tree, compiled once and
-    shared by the tests that run it (x64 and strict promotion on)."""
-    optimizer = EVERYTHING[name](0.01)
+def _mixed_optimizer(name):
+    """The optimizer for the mixed-dtype tree (x64 and strict promotion on)."""
     if name == "adam-eps-root-masked-decay":  # its mask is shaped like _params()
-        optimizer = optjx.chain(
+        return optjx.chain(
             optjx.scale_by_adam(0.9, 0.99, eps_root=1e-8),
             optjx.add_decayed_weights(
                 0.1, mask={"bfloat16": True, "float16": False, "float32": True, "float64": False}
             ),
             optjx.scale_by_learning_rate(0.01),
         )
-    return optimizer, jax.jit(_step(optimizer))
+    return EVERYTHING[name](0.01)
 
 
 def _assert_finite_and_typed(name, params, t):
@@ -162,14 +146,13 @@ def _assert_finite_and_typed(name, params, t):
 def test_mixed_dtype_tree_runs(x64, strict_promotion, name):
     # Compiled and run on bf16, f16, f32 and f64 leaves at once: each leaf keeps its own
     # dtype, values stay finite (step 1 has all-zero gradients), state dtypes do not drift.
-    optimizer, step = _mixed_setup(name)
+    optimizer = _mixed_optimizer(name)
     params = _mixed_params()
-    state = optimizer.init(params)
-    init_dtypes = [leaf.dtype for leaf in jax.tree.leaves(state)]
-    for t in range(3):
-        params, state = step(params, state, t)
+    init_dtypes = [leaf.dtype for leaf in jax.tree.leaves(optimizer.init(params))]
+    run = run_training(optimizer, _grads, params, 3)
+    for t, params in enumerate(run.params):
         _assert_finite_and_typed(name, params, t)
-    assert [leaf.dtype for leaf in jax.tree.leaves(state)] == init_dtypes
+    assert [leaf.dtype for leaf in jax.tree.leaves(run.states[-1])] == init_dtypes
 
 
 def test_schedules_are_not_checked_at_construction():
@@ -207,13 +190,10 @@ def test_momentum_schedule_of_the_course_notes(x64):
 
     for transition, steps in ((1000, 20), (10, 25)):
         optimizer = optjx.sgd(0.1, momentum=schedules.linear(0.5, 0.9, transition))
-        params = _params(jnp.float64)
-        state = optimizer.init(params)
-        step = jax.jit(_step(optimizer))
+        run = run_training(optimizer, _grads, _params(jnp.float64), steps)
         expected = run_reference(transition, steps)
         for t in range(steps):
-            params, state = step(params, state, t)
-            _assert_trees_close(params, expected[t], rtol=1e-12)
+            _assert_trees_close(run.params[t], expected[t], rtol=1e-12)
 
     # The schedule matters: constant momenta 0.5 and 0.9 give other trajectories.
     for constant in (0.5, 0.9):
