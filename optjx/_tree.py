@@ -89,7 +89,7 @@ def check_matching(
     Runs on Python structure only (at trace time under ``jit``), so it costs nothing
     in a compiled step. Checks the tree structure and each leaf's shape.
     """
-    if jax.tree.structure(tree) != jax.tree.structure(reference):
+    if jax.tree.structure(tree) != jax.tree.structure(reference):  # type: ignore[operator]
         got, want = _paths(tree), _paths(reference)
         missing = [p for p in want if p not in got]
         extra = [p for p in got if p not in want]

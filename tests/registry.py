@@ -45,6 +45,10 @@ def first(name: str) -> Entry:
 
 # Public names covered outside the registry, with the reason (checked by the meta-test).
 COVERED_ELSEWHERE = {
+    "param_groups": "an optax.partition of aliases that are in the registry; its init must "
+    "raise ValueError for a group that matches no leaf (issue 13), which the invariants' "
+    "empty and foreign trees always trigger. tests/training/test_param_groups.py replays "
+    "torch goldens and checks Linen, NNX, masked trees and the errors",
     "chain": "optax's own combinator, re-exported unchanged; every alias in the registry is "
     "a chain of optjx stages, so chain runs through every invariant",
     "cross_replica_mean": "needs a mapped axis name bound by pmap or shard_map: invariant 9 "
@@ -60,6 +64,10 @@ NOT_TRANSFORMS = {
     "averaged_params": "accessor: reads polyak_averaging's average from a state",
     "schedules": "module of schedules count -> value (invariant 10 covers every one)",
     "parallel": "module: cross_replica_mean (above) and sharding helpers",
+    "diagnostics": "accessor: reads monitor's records (and other stages' counters) from a state",
+    "group_of": "accessor: the tree of group names a param_groups transformation gives params",
+    "early_stopping": "returns EarlyStopping(init, update) over (state, value, params), called "
+    "after each evaluation, not a gradient transformation (tests/training/test_early_stopping.py)",
 }
 
 
@@ -81,3 +89,33 @@ INVALID_COMBINATIONS: dict[str, tuple[Callable[[], Any], str]] = {
         "weight_decay",
     ),
 }
+
+
+# ------------------------------------------------------------ loss-driven methods
+# Methods whose update calls the loss (value_fn=): random gradients cannot drive them, so
+# tests/invariants/test_inv_loss_driven.py runs these entries on a loss instead.
+_NONNEG = [-1e-3, NAN]
+_cosine = optjx.schedules.cosine
+E = Entry
+LOSS_DRIVEN: list[Entry] = [
+    E("lbfgs", "defaults"),
+    E("lbfgs", "strong-wolfe-history-3-lr-schedule",
+      dict(learning_rate=_cosine(1.0, 10), line_search_fn="strong_wolfe", history_size=3,
+           max_iter=5)),
+    E("lbfgs", "stochastic-max-iter-1", dict(learning_rate=0.1, max_iter=1)),
+    E("conjugate_gradient", "polak-ribiere", dict(max_iter=5)),
+    E("conjugate_gradient", "fletcher-reeves-restart-3",
+      dict(beta="fletcher_reeves", restart_every=3, max_iter=5, respect_max_eval=True)),
+    E("conjugate_gradient", "dai-yuan", dict(beta="dai_yuan", max_iter=5)),
+]  # fmt: skip
+_TOL = {"learning_rate": [-0.1, NAN], "tolerance_grad": _NONNEG, "tolerance_change": _NONNEG,
+        "max_iter": [0, 1.5, True], "max_eval": [0, 2.5]}  # fmt: skip
+INVALID_LOSS_DRIVEN: dict[str, dict[str, list]] = {
+    "lbfgs": {**_TOL, "history_size": [0, 2.0], "line_search_fn": ["wolfe", "backtracking"]},
+    "conjugate_gradient": {**_TOL, "beta": ["pr", "FR"], "c1": [0.0, 1.0, NAN],
+                           "c2": [0.0, 1.5, NAN], "restart_every": [0, 1.5]},
+}  # fmt: skip
+COVERED_ELSEWHERE["lbfgs"] = "loss-driven: LOSS_DRIVEN entries, tests/invariants/test_inv_loss_driven.py"
+COVERED_ELSEWHERE["conjugate_gradient"] = COVERED_ELSEWHERE["lbfgs"]
+NOT_TRANSFORMS["strong_wolfe"] = "a line search (a function of a loss), used by lbfgs and CG"
+NOT_TRANSFORMS["stop_reason"] = "accessor: the name of a full-batch state's stop reason"

@@ -19,6 +19,7 @@ from ._shared import (
     LINEAR,
     NO_LEAF_STATE,
     NONNEG,
+    PARAMS,
     QUADRATIC_STEPS,
     ROSENBROCK_STEPS,
     STEPS_FLAX,
@@ -198,6 +199,21 @@ CARDS = [
             "accumulate_sgd":
                 lambda: optjx.accumulate_gradients(optjx.sgd(0.1, momentum=0.5), 2),
         },
+    ),
+    Card(
+        "monitor",
+        (
+            C("adam", inner=adam, **PARAMS),
+            C("clip-then-sgd-momentum",
+              inner=lambda: optax.chain(optjx.clip_by_global_norm(1.0), optjx.sgd(0.1, momentum=0.9)),
+              **PARAMS),
+            C("lookahead-radam", inner=lambda: optjx.lookahead(optjx.radam(1e-2)), **COPIES),
+        ),
+        Tuned(
+            lambda: optjx.monitor(optjx.adam(q(0.1))),
+            lambda: optjx.monitor(optjx.adam(r(0.01), b2=0.99)),
+        ),
+        {},
     ),
 ]
 # fmt: on

@@ -45,7 +45,9 @@ def perturbed(grads, scale=1.0, nan=False):
     return grads
 
 
-def trajectory(tx, params=None, steps=STEPS, *, scales=None, nan_steps=(), jit=False, grads_fn=None):
+def trajectory(
+    tx, params=None, steps=STEPS, *, scales=None, nan_steps=(), jit=False, grads_fn=None
+):
     """Params after each of ``steps`` updates, and the final state.
 
     Step ``i`` (from 1) uses ``grads_fn(params) * scales[i-1]`` with a NaN in ``b[0]`` when

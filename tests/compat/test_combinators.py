@@ -56,13 +56,13 @@ COMBINATORS = {
 }
 
 
-# Every twin alone, every combinator around three twins with different kinds of state
-# (a momentum buffer without a counter, Adam's counted moments, NovoGrad's per-leaf norm).
+# Every twin alone, every combinator around two twins with different kinds of state
+# (Adam's counted elementwise moments, NovoGrad's per-leaf norm and first-step rule).
 CASES = [(twin, "alone") for twin in TWINS] + [
     (twin, combinator)
     for combinator in COMBINATORS
     if combinator != "alone"
-    for twin in ("sgd_nesterov", "adam", "novograd_eps0")
+    for twin in ("adam", "novograd_eps0")
 ]
 
 
@@ -75,7 +75,7 @@ def test_combinator_matches_optax_twin_float64(x64, twin, combinator):
     assert_trajectories_close(actual, expected, **tolerance(jnp.float64))
 
 
-@pytest.mark.parametrize("twin", list(TWINS))
+@pytest.mark.parametrize("twin", ["adam", "adamw", "rmsprop_centered_momentum"])
 def test_matches_optax_twin_float32(twin):
     make_optjx, make_optax = TWINS[twin]
     actual, _ = trajectory(make_optjx())
@@ -86,15 +86,11 @@ def test_matches_optax_twin_float32(twin):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: optjx.sgd(0.1, 0.9, nesterov=True),
         lambda: optjx.adam(0.1, amsgrad=True),
-        lambda: optjx.adamw(0.1, weight_decay=0.1),
-        lambda: optjx.rmsprop(0.05, centered=True),
-        lambda: optjx.adagrad(0.1),
-        lambda: optjx.adadelta(1.0),
+        lambda: optjx.rmsprop(0.05, centered=True, momentum=0.9),
         lambda: optjx.radam(0.1, b2=0.99),
     ],
-    ids=["sgd", "adam_amsgrad", "adamw", "rmsprop", "adagrad", "adadelta", "radam"],
+    ids=["adam_amsgrad", "rmsprop", "radam"],
 )
 def test_flatten_equals_unflattened(x64, make):
     # Elementwise algorithms do not care whether the leaves are one vector or a tree.
@@ -142,9 +138,8 @@ def test_combinators_jit_once():
     [
         (lambda: optjx.adam(0.1), 3),
         (lambda: optjx.sgd(0.1, 0.9, nesterov=True), lambda step: jnp.where(step < 2, 2, 3)),
-        (lambda: optjx.radam(0.1, b2=0.99), 1),
     ],
-    ids=["adam-k3", "sgd-nesterov-schedule-2-then-3", "radam-k1"],
+    ids=["adam-k3", "sgd-nesterov-schedule-2-then-3"],
 )
 def test_accumulate_gradients_matches_multisteps(x64, inner, every_k):
     # MultiSteps keeps a running mean, optjx sums and divides once: equal up to rounding.
@@ -167,7 +162,7 @@ def test_accumulate_gradients_matches_multisteps(x64, inner, every_k):
     assert_trees_close(state.inner_state, ms_state.inner_opt_state, **tolerance(jnp.float64))
 
 
-@pytest.mark.parametrize("every_k", [2, lambda step: jnp.where(step < 1, 2, 3)], ids=["k2", "sched"])
+@pytest.mark.parametrize("every_k", [lambda step: jnp.where(step < 1, 2, 3)], ids=["sched"])
 def test_accumulate_gradients_skip_not_finite_matches_multisteps(x64, every_k):
     # A skipped micro-batch does not count towards k: NaN at calls 2, 5 and 6.
     steps = 9
@@ -292,9 +287,12 @@ OWNERS = {
 
 @pytest.mark.parametrize(
     "wrapped, owner",
-    [("lookahead", owner) for owner in OWNERS]
-    + [("polyak-uniform", "masked-fn"), ("polyak-uniform", "multi_transform")]
-    + [("polyak-ema", "masked"), ("polyak-ema", "partition")],
+    [
+        ("lookahead", "masked"),
+        ("lookahead", "partition"),
+        ("polyak-uniform", "multi_transform"),
+        ("polyak-ema", "masked-fn"),
+    ],
 )
 def test_accessor_inside_masked_and_multi_transform(wrapped, owner):
     make, accessor = WRAPPED[wrapped]

@@ -121,9 +121,9 @@ def test_inject_hyperparams_static_args_mask_and_flags():
     def not_biases(params):
         return {"w": True, "b": False}
 
-    injected = optax.inject_hyperparams(
-        optjx.adamw, static_args=("mask", "amsgrad")
-    )(learning_rate=0.1, weight_decay=0.1, mask=not_biases, amsgrad=True)
+    injected = optax.inject_hyperparams(optjx.adamw, static_args=("mask", "amsgrad"))(
+        learning_rate=0.1, weight_decay=0.1, mask=not_biases, amsgrad=True
+    )
     plain = optjx.adamw(0.1, weight_decay=0.1, mask=not_biases, amsgrad=True)
     actual, state = trajectory(injected, steps=3, jit=True)
     expected, _ = trajectory(plain, steps=3)
@@ -144,7 +144,9 @@ def test_inject_hyperparams_schedule_equals_alias_schedule():
     # inject_hyperparams evaluates a schedule at its own count and hands adam the value;
     # optjx.adam evaluates it at the number of updates applied: the same values.
     schedule = optax.linear_schedule(0.1, 0.01, 3)
-    actual, state = trajectory(optax.inject_hyperparams(optjx.adam)(learning_rate=schedule), jit=True)
+    actual, state = trajectory(
+        optax.inject_hyperparams(optjx.adam)(learning_rate=schedule), jit=True
+    )
     expected, _ = trajectory(optjx.adam(schedule))
     for a, e in zip(actual, expected, strict=True):
         assert_trees_close(a, e, rtol=1e-6, atol=1e-7)
@@ -174,4 +176,6 @@ def test_inject_hyperparams_in_chain_and_vmap_over_learning_rates():
     batched = jax.jit(jax.vmap(one))(rates)
     for i, rate in enumerate(rates):
         expected = reference(rate)
-        assert_trees_close(jax.tree.map(lambda u: u[i], batched), expected, rtol=1e-6, atol=1e-8)
+        assert_trees_close(
+            jax.tree.map(lambda u, i=i: u[i], batched), expected, rtol=1e-6, atol=1e-8
+        )

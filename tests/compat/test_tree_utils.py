@@ -36,8 +36,12 @@ def test_get_count_like_optax_twin(twin):
     make_optjx, make_optax = TWINS[twin]
     params = make_params()
     for steps in (0, 2):
-        _, state = trajectory(make_optjx(), steps=steps) if steps else (None, make_optjx().init(params))
-        _, ref = trajectory(make_optax(), steps=steps) if steps else (None, make_optax().init(params))
+        _, state = (
+            trajectory(make_optjx(), steps=steps) if steps else (None, make_optjx().init(params))
+        )
+        _, ref = (
+            trajectory(make_optax(), steps=steps) if steps else (None, make_optax().init(params))
+        )
         count, ref_count = optax.tree.get(state, "count"), optax.tree.get(ref, "count")
         assert (count is None) == (ref_count is None), (count, ref_count)
         if ref_count is not None:
@@ -92,7 +96,8 @@ def test_set_on_wrapped_and_injected_states():
     assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(updates))
     # Inside a guard, a chain and masked: still one counter, found and set by key path.
     guarded = optax.chain(
-        optax.clip_by_global_norm(1.0), optjx.apply_if_finite(optjx.adam(0.1), max_consecutive_errors=2)
+        optax.clip_by_global_norm(1.0),
+        optjx.apply_if_finite(optjx.adam(0.1), max_consecutive_errors=2),
     )
     state = guarded.init(params)
     counts = optax.tree.get_all_with_path(state, "count")

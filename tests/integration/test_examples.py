@@ -48,7 +48,7 @@ EXAMPLES = {
         },
     ),
     "bias_correction.py": (["--quick"], {"bias_correction.png": (450, 1200)}),
-    "schedules.py": (["--quick"], {"schedules.png": (720, 1600)}),
+    "schedules.py": (["--quick"], {"schedules.png": (1080, 1600)}),
 }
 
 
