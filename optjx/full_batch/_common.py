@@ -37,9 +37,36 @@ class StopReason(enum.IntEnum):
 
 
 def stop_reason(state) -> str:
-    """The name of the reason ``state``'s last update stopped, e.g. ``"MAX_ITER"``.
+    r"""The name of the reason ``state``'s last update stopped, e.g. ``"MAX_ITER"``.
 
-    ``state`` is an ``LbfgsState`` or ``ConjugateGradientState`` (concrete, not traced).
+    The tests are torch's, in torch's order; after a step of length $t$ along $d$:
+
+    $$
+    \max_i |g_i| \le \tau_{grad}, \qquad \max_i |t d_i| \le \tau_{change}, \qquad
+    |f - f_{prev}| < \tau_{change}
+    $$
+
+    The names: ``NOT_STARTED``, ``TOLERANCE_GRAD_AT_START``, ``DIRECTIONAL_DERIVATIVE``
+    ($g^\top d > -\tau_{change}$), ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
+    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``.
+
+    References:
+      ``torch.optim.LBFGS.step`` (torch 2.13), its break tests.
+
+    Args:
+      state: an ``LbfgsState`` or ``ConjugateGradientState`` (concrete, not traced).
+
+    Returns:
+      The :class:`StopReason` member's name, a ``str``.
+
+    Differences from PyTorch and optax:
+      torch does not report why ``step`` returned, optax's ``lbfgs`` runs one iteration
+      per update and has no stopping tests; ``NON_FINITE`` is optjx's own.
+
+    Examples:
+      >>> import jax.numpy as jnp, optjx
+      >>> optjx.stop_reason(optjx.lbfgs().init({"x": jnp.zeros(2)}))
+      'NOT_STARTED'
     """
     return StopReason(int(state.stop_reason)).name
 

@@ -15,7 +15,40 @@ BETAS = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
 
 
 class ConjugateGradientState(NamedTuple):
-    """CG state: global counters, diagnostics, the previous direction, gradient and slope."""
+    r"""CG state: global counters, diagnostics, the previous direction, gradient and slope.
+
+    What the next update needs from the last iteration: $p_{k-1}$, $g_{k-1}$, $f_{k-1}$,
+    $t_{k-1}$ and the slope $g_{k-1}^\top p_{k-1}$ of the first trial step
+
+    $$
+    t^{(0)}_k = t_{k-1} \frac{g_{k-1}^\top p_{k-1}}{g_k^\top p_k}.
+    $$
+
+    Built by :func:`conjugate_gradient`'s ``init``; with a scheduled learning rate its
+    sibling ``ConjugateGradientStateWithCount`` has an int32 ``count`` first.
+
+    Args:
+      n_iter, func_evals: iterations and evaluations over all updates.
+      iterations, evaluations, stop_reason: what the last update did and why it stopped.
+      step_size, direction, prev_grad, prev_value, prev_slope: $t$, $p$, $g$, $f$ and
+        $g^\top p$ of the last iteration (``direction``, ``prev_grad``: trees like the
+        params).
+
+    Returns:
+      A NamedTuple (a pytree).
+
+    References:
+      Nocedal & Wright (2006), Algorithm 5.4 and eq. (3.60).
+
+    Differences from PyTorch and optax:
+      Neither has a nonlinear CG; the counters are those of ``torch.optim.LBFGS``.
+
+    Examples:
+      >>> import jax.numpy as jnp, optjx
+      >>> state = optjx.conjugate_gradient().init({"x": jnp.zeros(3)})
+      >>> optjx.stop_reason(state)
+      'NOT_STARTED'
+    """
 
     n_iter: jax.Array  # int32: iterations over all updates
     func_evals: jax.Array  # int32: evaluations over all updates
@@ -53,62 +86,77 @@ def conjugate_gradient(
     restart_every: Optional[int] = None,
     respect_max_eval: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Nonlinear conjugate gradients (Nocedal & Wright 2006, ch. 5, Algorithm 5.4).
+    r"""Nonlinear conjugate gradients with the strong-Wolfe line search.
 
-    .. math::
+    $$
+    p_k = -g_k + \beta_k p_{k-1}, \qquad x_{k+1} = x_k + t_k p_k
+    $$
 
-       p_k = -g_k + \beta_k p_{k-1}, \qquad x_{k+1} = x_k + t_k p_k
+    with $t_k$ from the strong-Wolfe line search (:func:`strong_wolfe`, ``c1``, ``c2``)
+    and, with $y_k = g_k - g_{k-1}$, ``beta`` one of:
 
-    with ``t_k`` from the strong-Wolfe line search
-    (:func:`optjx.full_batch.line_search.strong_wolfe`, ``c1``, ``c2``) and, with
-    :math:`y_k = g_k - g_{k-1}`, ``beta`` one of (Nocedal & Wright, sec. 5.2):
+    $$
+    \beta^{FR} = \frac{g_k^\top g_k}{g_{k-1}^\top g_{k-1}}, \quad
+    \beta^{PR+} = \max\Big(0, \frac{g_k^\top y_k}{g_{k-1}^\top g_{k-1}}\Big), \quad
+    \beta^{HS} = \frac{g_k^\top y_k}{y_k^\top p_{k-1}}, \quad
+    \beta^{DY} = \frac{g_k^\top g_k}{y_k^\top p_{k-1}}
+    $$
 
-    * ``"fletcher_reeves"``: :math:`\beta = g_k^\top g_k / g_{k-1}^\top g_{k-1}` (5.41a);
-    * ``"polak_ribiere"`` (PR+): :math:`\beta = \max(0, g_k^\top y_k / g_{k-1}^\top g_{k-1})`
-      (5.44), (5.45);
-    * ``"hestenes_stiefel"``: :math:`\beta = g_k^\top y_k / y_k^\top p_{k-1}` (5.46);
-    * ``"dai_yuan"``: :math:`\beta = g_k^\top g_k / y_k^\top p_{k-1}` (5.49); Dai & Yuan 1999.
+    $\beta = 0$ (steepest descent) on the very first iteration, every ``restart_every``
+    iterations, and when $\beta$ is not finite; $p = -g$ when $p$ is not a descent
+    direction ($g^\top p \ge 0$). The first trial step is
+    $\min(1, 1/\lVert g \rVert_1)\,\mathrm{lr}$ on the first iteration, then
+    $t_{k-1}\, g_{k-1}^\top p_{k-1} / g_k^\top p_k$ (N&W eq. 3.60), falling back to the
+    first rule when that is not a positive number. With an exact line search on a strictly
+    convex quadratic every ``beta`` is linear CG: the minimiser in $n$ steps. Calling
+    convention, stopping tests (torch's, as in :func:`lbfgs`), the NaN rule, the packed
+    loops and sharding are those of :func:`lbfgs`.
 
-    ``beta = 0`` (steepest descent) on the very first iteration, every ``restart_every``
-    iterations, and when ``beta`` is not finite; ``p = -g`` when ``p`` is not a descent
-    direction (``g.p >= 0``). The first trial step is ``min(1, 1/||g||_1) lr`` on the first
-    iteration, then ``t_{k-1} g_{k-1}.p_{k-1} / g_k.p_k`` (N&W eq. 3.60), falling back to
-    the first rule when that is not a positive number. With an exact line search on a
-    strictly convex quadratic every ``beta`` is linear CG: the minimiser in ``n`` steps.
-
-    Calling convention, stopping tests (torch's, as in :func:`optjx.lbfgs`), the NaN rule
-    and diagnostics are those of :func:`optjx.lbfgs`.
+    References:
+      Nocedal & Wright (2006), "Numerical Optimization", ch. 5, Algorithm 5.4, eqs.
+      (5.41a) FR, (5.44)-(5.45) PR+, (5.46) HS, (5.49) DY; Fletcher & Reeves (1964);
+      Polak & Ribière (1969); Hestenes & Stiefel (1952); Dai & Yuan (1999).
 
     Args:
-      learning_rate: ``>= 0``, scales the first trial step of the first iteration; default 1.
-      beta: one of ``"fletcher_reeves"``, ``"polak_ribiere"`` (default),
+      learning_rate: $\ge 0$, scales the first trial step of the first iteration; default 1.
+      beta: one of ``"fletcher_reeves"``, ``"polak_ribiere"`` (default, PR+),
         ``"hestenes_stiefel"``, ``"dai_yuan"``.
-      max_iter: iterations per update, int ``>= 1``, default 20.
-      max_eval: evaluations per update, int ``>= 1``, default ``max_iter * 5 // 4``.
-      tolerance_grad: ``>= 0``, default ``1e-7``. tolerance_change: ``>= 0``, default ``1e-9``.
-      c1: sufficient decrease, in ``(0, 1)``, default ``1e-4``.
-      c2: curvature, in ``(0, 1)``, default ``0.1`` (N&W sec. 5.2: ``c2 < 1/2`` makes
-        Fletcher-Reeves directions descent directions). A step satisfying both conditions
-        is guaranteed to exist for ``c1 < c2``; a tiny ``c2`` (``1e-9``: an exact search in
-        effect) is allowed and works where the minimiser along the line is sufficiently
-        lower, as on a convex quadratic.
-      restart_every: ``None`` or an int ``>= 1``: restart every so many iterations (N&W
-        suggest ``n``, the number of parameters).
-      respect_max_eval: as in :func:`optjx.lbfgs`.
+      max_iter: iterations per update, int $\ge 1$, default 20.
+      max_eval: evaluations per update, int $\ge 1$, default ``max_iter * 5 // 4``.
+      tolerance_grad: $\ge 0$, default ``1e-7``.
+      tolerance_change: $\ge 0$, default ``1e-9``.
+      c1: sufficient decrease, in $(0, 1)$, default ``1e-4``.
+      c2: curvature, in $(0, 1)$, default ``0.1`` (N&W sec. 5.2: $c_2 < 1/2$ makes
+        Fletcher-Reeves directions descent directions). A tiny ``c2`` (``1e-9``: an exact
+        search in effect) is allowed and works where the minimiser along the line is
+        sufficiently lower, as on a convex quadratic.
+      restart_every: ``None`` or an int $\ge 1$: restart every so many iterations (N&W
+        suggest $n$, the number of parameters).
+      respect_max_eval: as in :func:`lbfgs`.
 
     Returns:
       A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *, value,
       value_fn)``; the state is a :class:`ConjugateGradientState`.
 
-    Differences: torch has no CG; scipy's ``minimize(method="CG")`` is Polak-Ribiere with
-    its own line search, so iterates differ while the minimiser is the same. optax has no
-    nonlinear CG.
+    Raises:
+      ValueError: a hyperparameter out of range or an unknown ``beta``; bad calls as in
+        :func:`lbfgs`.
 
-    Example::
+    Differences from PyTorch and optax:
+      Neither has a nonlinear CG. scipy's ``minimize(method="CG")`` is Polak-Ribière with
+      its own line search, so iterates differ while the minimiser is the same.
 
-        opt = optjx.conjugate_gradient(beta="fletcher_reeves", max_iter=50)
-        value, grads = jax.value_and_grad(loss)(params)
-        updates, state = opt.update(grads, state, params, value=value, value_fn=loss)
+    Examples:
+      >>> import jax, jax.numpy as jnp, optax, optjx
+      >>> loss = lambda p: jnp.sum(jnp.arange(1.0, 4.0) * (p["x"] - 1.0) ** 2)
+      >>> params = {"x": jnp.zeros(3)}
+      >>> opt = optjx.conjugate_gradient(beta="fletcher_reeves", max_iter=50)
+      >>> value, grads = jax.value_and_grad(loss)(params)
+      >>> updates, state = opt.update(grads, opt.init(params), params, value=value,
+      ...                             value_fn=loss)
+      >>> params = optax.apply_updates(params, updates)
+      >>> bool(loss(params) < 1e-6)
+      True
     """
     hypers = _hyper.Hyperparameters(
         learning_rate=(learning_rate, _hyper.NONNEGATIVE),

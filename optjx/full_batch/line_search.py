@@ -79,52 +79,70 @@ def strong_wolfe(
     max_ls=25,
     respect_max_eval: bool = False,
 ) -> LineSearchResult:
-    r"""A step ``t`` along ``direction`` satisfying the strong Wolfe conditions.
+    r"""A step $t$ along ``direction`` satisfying the strong Wolfe conditions.
 
-    Finds ``t > 0`` with, for :math:`\phi(t) = f(x + t d)`,
+    Finds $t > 0$ with, for $\phi(t) = f(x + t d)$ and $0 < c_1 < c_2 < 1$,
 
-    .. math::
+    $$
+    \phi(t) \le \phi(0) + c_1 t \phi'(0) \quad\text{(sufficient decrease)}, \qquad
+    |\phi'(t)| \le -c_2 \phi'(0) \quad\text{(curvature)}.
+    $$
 
-       \phi(t) \le \phi(0) + c_1 t \phi'(0) \quad\text{(sufficient decrease)}, \qquad
-       |\phi'(t)| \le -c_2 \phi'(0) \quad\text{(curvature)},
-
-    with ``0 < c1 < c2 < 1``: Nocedal & Wright (2006), Algorithm 3.5 (bracketing) and 3.6
-    (zoom), trial points from the cubic through the two newest points (eq. 3.59). The
-    bracketing phase extrapolates into ``[t + 0.01 (t - t_prev), 10 t]``; in the zoom, a
-    trial point within a tenth of the bracket's length from an end is moved to that
-    distance when the previous trial was also that close. This is the schedule of
+    Bracketing, then zoom, with trial points from the cubic through the two newest points
+    (eq. 3.59). The bracketing phase extrapolates into $[t + 0.01 (t - t_{prev}), 10 t]$;
+    in the zoom, a trial point within a tenth of the bracket's length from an end is moved
+    to that distance when the previous trial was also that close. This is the schedule of
     ``torch.optim.lbfgs._strong_wolfe`` (from minFunc's ``lswolfe``), reproduced test for
-    test, so that :func:`optjx.lbfgs` follows ``torch.optim.LBFGS``.
+    test, so that :func:`optjx.lbfgs` follows ``torch.optim.LBFGS``. Both phases run in one
+    ``while_loop`` with one evaluation per pass, so ``value_and_grad_fn`` appears once in
+    the compiled program.
+
+    References:
+      Nocedal & Wright (2006), "Numerical Optimization", Algorithms 3.5 (bracketing) and
+      3.6 (zoom), eq. (3.59); Moré & Thuente (1994); Schmidt, minFunc ``lswolfe``;
+      ``torch.optim.lbfgs._strong_wolfe`` (torch 2.13).
 
     Args:
       value_and_grad_fn: ``x -> (f(x), grad f(x))`` on trees like ``params``; ``f`` a scalar.
-      params: the point ``x`` (a tree).
-      direction: the search direction ``d`` (a tree like ``params``), a descent direction.
-      step_size: the first trial step ``t0 > 0``.
-      value, grad, slope: ``f(x)``, ``grad f(x)`` and ``phi'(0) = grad f(x) . d < 0``.
+      params: the point $x$ (a tree).
+      direction: the search direction $d$ (a tree like ``params``), a descent direction.
+      step_size: the first trial step $t_0 > 0$.
+      value: $f(x)$.
+      grad: $\nabla f(x)$, a tree like ``params``.
+      slope: $\phi'(0) = \nabla f(x)^\top d < 0$.
       c1: sufficient-decrease constant, default ``1e-4``.
       c2: curvature constant, default ``0.9`` (quasi-Newton); ``0.1`` suits conjugate
         gradients (Nocedal & Wright, sec. 5.2).
-      tolerance_change: stop the zoom when the bracket's length times ``max|d|`` falls
+      tolerance_change: stop the zoom when the bracket's length times $\max|d|$ falls
         below this (default ``1e-9``).
       max_ls: the iteration budget (an int, traced allowed). As in torch, the first trial
         is evaluated before the budget is checked, so up to ``max_ls + 1`` evaluations are
         made: ``torch.optim.LBFGS`` passes ``max_eval - evaluations so far`` and so can
         exceed ``max_eval`` by one (pytorch issue 91581).
       respect_max_eval: count the first trial against ``max_ls``: at most
-        ``max(1, max_ls)`` evaluations, so L-BFGS never exceeds ``max_eval`` past its first
-        iteration. Default ``False``, torch's count.
+        ``max(1, max_ls)`` evaluations. Default ``False``, torch's count.
 
     Returns:
       A :class:`LineSearchResult`. When the budget runs out during bracketing, the better
-      of ``t = 0`` and the last trial is returned (``t = 0`` means no progress), as torch
+      of $t = 0$ and the last trial is returned ($t = 0$ means no progress), as torch
       does. An evaluation that gives a NaN or an Inf stops the search with
       ``non_finite=True``; the other fields are then meaningless.
 
-    Example::
+    Differences from PyTorch and optax:
+      torch's ``_strong_wolfe`` works on one flat tensor; this one on any tree (optjx's
+      methods pass one flat vector per dtype) and stops at a NaN or Inf.
+      ``optax.scale_by_zoom_linesearch`` is a different zoom (Hager-Zhang style
+      approximate Wolfe conditions): other steps.
 
-        res = strong_wolfe(jax.value_and_grad(f), x, d, 1.0, f(x), g, dot(g, d))
-        x_new = jax.tree.map(lambda p, v: p + res.step_size * v, x, d)
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> from optjx.full_batch.line_search import strong_wolfe
+      >>> f = lambda x: jnp.sum((x - 2.0) ** 2)
+      >>> x = jnp.zeros(2)
+      >>> value, g = jax.value_and_grad(f)(x)
+      >>> res = strong_wolfe(jax.value_and_grad(f), x, -g, 1.0, value, g, -g @ g)
+      >>> float(res.step_size), int(res.evaluations)
+      (0.5, 2)
     """
     dtype = jnp.asarray(value).dtype
     f = jnp.asarray(value, dtype)
@@ -195,7 +213,9 @@ def strong_wolfe(
         new_at = [(higher & ~z.low0) | (~higher & z.low0), (higher & z.low0) | (~higher & ~z.low0)]
         copy_at = [~higher & ~z.low0 & flip, ~higher & z.low0 & flip]
         old_low = (t_low, f_low, jnp.where(z.low0, z.gtd[0], z.gtd[1]))
-        t2, f2, gtd2 = [], [], []
+        t2: list[Any] = []
+        f2: list[Any] = []
+        gtd2: list[Any] = []
         for i in range(2):
             for out, new, low, old in zip((t2, f2, gtd2), (t, f_new, gtd_new), old_low,
                                           (z.t[i], z.f[i], z.gtd[i])):  # fmt: skip
