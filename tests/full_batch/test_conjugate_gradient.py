@@ -41,9 +41,14 @@ def test_every_beta_is_linear_cg_on_a_quadratic(beta, x64):
     opt = optjx.conjugate_gradient(beta=beta, max_iter=n, max_eval=50 * n, c2=1e-9,
                                    tolerance_grad=0.0, tolerance_change=0.0)  # fmt: skip
     params = {"x": jnp.zeros(n)}
-    value, grads = jax.value_and_grad(loss)(params)
-    updates, state = opt.update(grads, opt.init(params), params, value=value, value_fn=loss)
-    params = optax.apply_updates(params, updates)
+
+    @jax.jit  # one compilation; eager while loops would compile each loop on its own
+    def step(params):
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = opt.update(grads, opt.init(params), params, value=value, value_fn=loss)
+        return optax.apply_updates(params, updates), state
+
+    params, state = step(params)
     assert int(state.iterations) <= n
     np.testing.assert_allclose(np.asarray(params["x"]), minimiser, atol=1e-8, rtol=0)
 

@@ -52,23 +52,42 @@ def _objective(number: int, size: int):
     return lambda x: phi(x[0])
 
 
+_SEARCHES: dict = {}
+_BATCH = 16
+
+
+def _search(number: int):
+    """One jitted, vmapped search per function, shared by the two tests below (x64 on)."""
+    if number not in _SEARCHES:
+        size = 1 if number else 5
+        fn = _objective(number, size)
+
+        @jax.jit
+        @jax.vmap
+        def search(x0, d, t0, max_ls, c2, tolerance_change):
+            f, g = jax.value_and_grad(fn)(x0)
+            return strong_wolfe(jax.value_and_grad(fn), x0, d, t0, f, g, jnp.dot(g, d), c2=c2,
+                                tolerance_change=tolerance_change, max_ls=max_ls)  # fmt: skip
+
+        def padded(*args):  # one batch size for both tests: one compilation per function
+            n = len(args[0])
+            args = [jnp.concatenate([jnp.asarray(a), jnp.repeat(jnp.asarray(a)[:1], _BATCH - n, 0)])
+                    for a in args]  # fmt: skip
+            return jax.tree.map(lambda r: r[:n], search(*args))
+
+        _SEARCHES[number] = padded
+    return _SEARCHES[number]
+
+
 def test_replays_torch_strong_wolfe(x64):
     cases = load("strong_wolfe_cases")
     assert set(cases["function"]) == set(range(7)) and {0, 1, 2} <= set(cases["max_ls"])
     for number in range(7):  # one compilation per function, its cases batched by vmap
         idx = np.flatnonzero(cases["function"] == number)
         size = 1 if number else 5
-        fn = _objective(number, size)
-
-        @jax.jit
-        @jax.vmap
-        def search(x0, d, t0, max_ls, c2, fn=fn):
-            f, g = jax.value_and_grad(fn)(x0)
-            return strong_wolfe(jax.value_and_grad(fn), x0, d, t0, f, g, jnp.dot(g, d), c2=c2,
-                                max_ls=max_ls)  # fmt: skip
-
-        res = search(*(jnp.asarray(cases[k][idx][:, :size]) for k in ("x0", "d")),
-                     *(jnp.asarray(cases[k][idx]) for k in ("t0", "max_ls", "c2")))  # fmt: skip
+        res = _search(number)(*(jnp.asarray(cases[k][idx][:, :size]) for k in ("x0", "d")),
+                              *(jnp.asarray(cases[k][idx]) for k in ("t0", "max_ls", "c2")),
+                              jnp.full(len(idx), 1e-9))  # torch's default  # fmt: skip
         for n, i in enumerate(idx):
             where = f"case {i}: function {number}, t0 {cases['t0'][i]}, max_ls {cases['max_ls'][i]}"
             assert int(res.evaluations[n]) == cases["evals"][i], where
@@ -94,16 +113,8 @@ def test_more_thuente_functions_satisfy_strong_wolfe(number, x64):
     phi0, dphi0 = jax.value_and_grad(phi)(0.0)
     t0s = jnp.asarray([1e-3, 1e-1, 1e1, 1e3] * 2)
     c2s = jnp.asarray([0.9] * 4 + [0.1] * 4)
-
-    @jax.jit
-    @jax.vmap
-    def search(t0, c2):
-        fn = _objective(number, 1)
-        f, g = jax.value_and_grad(fn)(jnp.zeros(1))
-        return strong_wolfe(jax.value_and_grad(fn), jnp.zeros(1), jnp.ones(1), t0, f, g, g[0],
-                            c1=c1, c2=c2, tolerance_change=0.0, max_ls=60)  # fmt: skip
-
-    results = search(t0s, c2s)
+    ones = jnp.ones((8, 1))  # the compiled search of the replay above, from x = 0 along +1
+    results = _search(number)(0 * ones, ones, t0s, jnp.full(8, 60, dtype=jnp.int64), c2s, jnp.zeros(8))
     for i, (t0, c2) in enumerate(zip(t0s.tolist(), c2s.tolist(), strict=True)):
         t = float(results.step_size[i])
         phit, dphit = jax.value_and_grad(phi)(jnp.asarray(t))
