@@ -60,6 +60,14 @@ from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
 
+from optjx.schedule_free_aliases import adamw_schedule_free as adamw_schedule_free
+from optjx.schedule_free_aliases import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free_aliases import sgd_schedule_free as sgd_schedule_free
+from optjx.wrappers.schedule_free import ScheduleFreeState as ScheduleFreeState
+from optjx.wrappers.schedule_free import schedule_free as schedule_free
+from optjx.wrappers.schedule_free import schedule_free_eval_params as schedule_free_eval_params
+from optjx.wrappers.schedule_free import schedule_free_train_params as schedule_free_train_params
+
 try:
     __version__ = _version("optjx")
 except _PackageNotFoundError:  # running from a source tree that was not installed

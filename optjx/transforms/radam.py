@@ -78,7 +78,7 @@ def _sma_length(t, u):
     return 1.0 + 2.0 * (t * _excess(t * u) - _excess(u))
 
 
-def _first_adaptive_step(b2, threshold):
+def first_adaptive_step(b2, threshold):
     """The first step ``t`` with ``rho_t > threshold``, found once on the host, or ``None``.
 
     Only for a concrete scalar ``b2`` and ``threshold`` (else ``None``: the step then
@@ -110,6 +110,39 @@ def _first_adaptive_step(b2, threshold):
     return high
 
 
+def variance_rectification(count, b2, threshold, first_adaptive=None):
+    """``(adaptive, r_t)`` at step ``t = count`` (Alg. 2): whether ``rho_t > threshold``,
+    and the rectification term ``r_t`` (a finite placeholder where not adaptive).
+
+    ``first_adaptive``: :func:`first_adaptive_step` of a concrete ``b2`` and
+    ``threshold``, when known, turns the predicate into an integer comparison.
+    Shared by ``scale_by_radam`` and ``radam_schedule_free``.
+    """
+    t = _tree.default_float(count)
+    one_minus_b2 = _tree.default_float(1.0 - b2)
+    u = -jnp.log1p(-one_minus_b2)  # -log(b2) > 0
+    rho_inf = 2.0 / one_minus_b2 - 1.0  # Alg. 2: length limit of the approximated SMA
+    rho_t = _sma_length(t, u)  # Alg. 2: rho_inf - 2 t b2^t / (1 - b2^t)
+    if first_adaptive is not None:
+        # An integer comparison: otherwise XLA repeats the rho_t series inside every
+        # leaf's fused loop, which costs compile time per leaf.
+        adaptive = count >= first_adaptive if first_adaptive <= _tree.INT32_MAX else False
+    else:
+        adaptive = rho_t > _tree.default_float(threshold)
+    # Both branches are evaluated. Off the adaptive branch rho_t <= threshold, so
+    # (rho_t - 4) and (rho_inf - 4) can be negative or zero: feed r_t's formula a
+    # harmless 5 there so no NaN is ever produced, not merely discarded.
+    rho_t_safe = jnp.where(adaptive, rho_t, 5.0)
+    rho_inf_safe = jnp.where(adaptive, rho_inf, 5.0)
+    rectifier = jnp.sqrt(  # Alg. 2: variance rectification term r_t
+        (rho_t_safe - 4.0)
+        * (rho_t_safe - 2.0)
+        * rho_inf_safe
+        / ((rho_inf_safe - 4.0) * (rho_inf_safe - 2.0) * rho_t_safe)
+    )
+    return adaptive, rectifier
+
+
 def scale_by_radam(
     b1: _hyper.Hyper = 0.9,
     b2: _hyper.Hyper = 0.999,
@@ -136,7 +169,7 @@ def scale_by_radam(
         threshold=(threshold, _hyper.at_least(4.0)),
     )
 
-    first_adaptive = _first_adaptive_step(b2, threshold)
+    first_adaptive = first_adaptive_step(b2, threshold)
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_radam")
@@ -159,29 +192,9 @@ def scale_by_radam(
         # small t: rounding 0.9999 to float32 first changes 1 - beta by 1.7e-4.
         t = _tree.default_float(count)
         one_minus_b1 = _tree.default_float(1.0 - beta1)
-        one_minus_b2 = _tree.default_float(1.0 - beta2)
-        u = -jnp.log1p(-one_minus_b2)  # -log(b2) > 0
         correction1 = -jnp.expm1(t * jnp.log1p(-one_minus_b1))
-        correction2 = -jnp.expm1(-t * u)
-        rho_inf = 2.0 / one_minus_b2 - 1.0  # Alg. 2: length limit of the approximated SMA
-        rho_t = _sma_length(t, u)  # Alg. 2: rho_inf - 2 t b2^t / (1 - b2^t)
-        if first_adaptive is not None:
-            # An integer comparison: otherwise XLA repeats the rho_t series inside every
-            # leaf's fused loop, which costs compile time per leaf.
-            adaptive = count >= first_adaptive if first_adaptive <= _tree.INT32_MAX else False
-        else:
-            adaptive = rho_t > _tree.default_float(h.threshold)
-        # Both branches are evaluated. Off the adaptive branch rho_t <= threshold, so
-        # (rho_t - 4) and (rho_inf - 4) can be negative or zero: feed r_t's formula a
-        # harmless 5 there so no NaN is ever produced, not merely discarded.
-        rho_t_safe = jnp.where(adaptive, rho_t, 5.0)
-        rho_inf_safe = jnp.where(adaptive, rho_inf, 5.0)
-        rectifier = jnp.sqrt(  # Alg. 2: variance rectification term r_t
-            (rho_t_safe - 4.0)
-            * (rho_t_safe - 2.0)
-            * rho_inf_safe
-            / ((rho_inf_safe - 4.0) * (rho_inf_safe - 2.0) * rho_t_safe)
-        )
+        correction2 = -jnp.expm1(t * jnp.log1p(-_tree.default_float(1.0 - beta2)))
+        adaptive, rectifier = variance_rectification(count, beta2, h.threshold, first_adaptive)
         rectified_scale = rectifier * jnp.sqrt(correction2)
 
         # Each scalar cast once per dtype, not once per leaf (trace and compile time).
