@@ -229,6 +229,9 @@ def main():
         path = OUT / f"{name}.npz"
         save_npz(path, arrays)
         print(f"{path.name}: {path.stat().st_size} bytes")
+    import generate_schedule_free  # the schedulefree 1.4.1 references, in golden/schedule_free
+
+    generate_schedule_free.main()
 
 
 if __name__ == "__main__":
