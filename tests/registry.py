@@ -117,6 +117,10 @@ def _sgd():
     return optjx.sgd(0.1)
 
 
+def _rms():
+    return optjx.scale_by_rms(0.99)
+
+
 def _momentum(mu):
     return lambda: optjx.sgd(0.1, momentum=mu)
 
@@ -244,6 +248,27 @@ ENTRIES: list[Entry] = [
     E("accumulate_gradients", "adam-every-2", dict(every_k=2), inner=_adam),
     E("accumulate_gradients", "sgd-every-3-f32-sum",
       dict(every_k=3, accumulator_dtype=jnp.float32), inner=_momentum(0.9), **LINEAR),
+    # ------------------------------------------------------------------ schedule-free
+    E("sgd_schedule_free", "plain", dict(learning_rate=0.1), **COPIES, **LINEAR),
+    E("sgd_schedule_free", "warmup-weight-decay-r",
+      dict(learning_rate=0.1, momentum=0.8, warmup_steps=3, weight_decay=1e-2, r=0.75),
+      **COPIES, **LINEAR),
+    E("sgd_schedule_free", "cosine-momentum-schedule",
+      dict(learning_rate=_cosine(0.1, 20), momentum=_ramp(0.5, 0.9, 10)), **COPIES, **LINEAR),
+    E("adamw_schedule_free", "plain", dict(learning_rate=1e-2), **COPIES, **EPS0),
+    E("adamw_schedule_free", "paper-warmup-weight-decay-r",
+      dict(learning_rate=1e-2, warmup_steps=3, weight_decay=1e-2, r=0.75, variant="paper"),
+      **COPIES),
+    E("adamw_schedule_free", "cosine-b2-schedule",
+      dict(learning_rate=_cosine(1e-2, 20), b2=_ramp(0.9, 0.999, 10)), **COPIES),
+    E("radam_schedule_free", "plain", dict(learning_rate=1e-2), **COPIES),
+    E("radam_schedule_free", "sgd-phase-weight-decay-r-b2-0.99",
+      dict(learning_rate=1e-2, b2=0.99, weight_decay=1e-2, r=0.5, silent_sgd_phase=False),
+      **COPIES),
+    E("schedule_free", "rms-warmup-decay-at-y",
+      dict(learning_rate=1e-2, warmup_steps=3, weight_decay_at_y=1e-2), inner=_rms, **COPIES),
+    E("schedule_free", "identity-cosine-r", dict(learning_rate=_cosine(0.1, 20), r=0.75),
+      inner=optax.identity, **COPIES, **LINEAR),
 ]
 # fmt: on
 
@@ -272,6 +297,8 @@ NOT_TRANSFORMS = {
     "global_norm": "a function of a tree (the norm that clip_by_global_norm uses)",
     "slow_params": "accessor: reads lookahead's slow weights from a state",
     "averaged_params": "accessor: reads polyak_averaging's average from a state",
+    "schedule_free_eval_params": "accessor: the evaluation weights x of a schedule-free state",
+    "schedule_free_train_params": "accessor: the training params y from x (the inverse)",
     "schedules": "module of schedules count -> value (invariant 10 covers every one)",
     "parallel": "module: cross_replica_mean (above) and sharding helpers",
 }
@@ -419,6 +446,24 @@ TUNED: dict[str, Tuned] = {
         lambda: optjx.accumulate_gradients(optjx.adam(_q(0.1, QUADRATIC_STEPS // 2)), 2),
         lambda: optjx.accumulate_gradients(optjx.adam(_r(0.01, ROSENBROCK_STEPS // 2), b2=0.99), 2),
     ),
+    "sgd_schedule_free": Tuned(
+        lambda: optjx.sgd_schedule_free(0.1),
+        lambda: optjx.sgd_schedule_free(2e-3, warmup_steps=100, r=1.0),
+    ),
+    "adamw_schedule_free": Tuned(
+        lambda: optjx.adamw_schedule_free(0.1),
+        lambda: optjx.adamw_schedule_free(5e-3, b2=0.99, warmup_steps=100),
+    ),
+    "radam_schedule_free": Tuned(
+        lambda: optjx.radam_schedule_free(0.1),
+        lambda: optjx.radam_schedule_free(5e-3, b2=0.99),
+    ),
+    "schedule_free": Tuned(
+        lambda: optjx.schedule_free(optjx.scale_by_rms(0.99), learning_rate=0.05),
+        lambda: optjx.schedule_free(
+            optjx.scale_by_rms(0.99), learning_rate=5e-3, warmup_steps=100
+        ),
+    ),
 }
 
 
@@ -431,6 +476,8 @@ _LR = {"learning_rate": [-0.1, NAN]}
 _DECAY = [-0.1, 1.0, NAN]
 _NONNEG = [-1e-3, NAN]
 _ADAM = {"b1": _DECAY, "b2": _DECAY, "eps": _NONNEG, "eps_root": _NONNEG}
+_OPEN = [0.0, 1.0, NAN]  # schedule-free momentum: in (0, 1)
+_SF = {"r": _NONNEG, "weight_lr_power": _NONNEG, "warmup_steps": [-1, 1.5, True]}
 _DBD = {"initial_learning_rate": _NONNEG, "kappa": _NONNEG, "phi": [-0.1, 1.5, NAN],
         "gamma": _DECAY}  # fmt: skip
 INVALID: dict[str, dict[str, list]] = {
@@ -469,6 +516,12 @@ INVALID: dict[str, dict[str, list]] = {
     "reduce_on_plateau": {"factor": [0.0, 1.5, NAN], "patience": [-1, 1.5], "rtol": _NONNEG,
                           "cooldown": [-1], "min_scale": _NONNEG},
     "accumulate_gradients": {"every_k": [0, 2.5]},
+    "sgd_schedule_free": {**_LR, **_SF, "momentum": _OPEN, "weight_decay": _NONNEG},
+    "adamw_schedule_free": {**_LR, **_SF, "b1": _OPEN, "b2": _DECAY, "eps": _NONNEG,
+                            "weight_decay": _NONNEG, "variant": ["adam"]},
+    "radam_schedule_free": {**_LR, "r": _NONNEG, "weight_lr_power": _NONNEG, "b1": _OPEN,
+                            "b2": _DECAY, "eps": _NONNEG, "weight_decay": _NONNEG},
+    "schedule_free": {**_LR, **_SF, "momentum": _OPEN, "weight_decay_at_y": _NONNEG},
 }  # fmt: skip
 
 # Flag combinations that must raise ValueError naming the flag.
