@@ -17,7 +17,13 @@ import optax
 
 from optjx import _hyper, _tree
 from optjx.transforms.radam import first_adaptive_step, variance_rectification
-from optjx.wrappers.schedule_free import OPEN_UNIT, build, check_warmup, warmup_factor
+from optjx.wrappers.schedule_free import (
+    OPEN_UNIT,
+    build,
+    check_warmup,
+    has_no_warmup,
+    warmup_factor,
+)
 
 
 class SecondMoment(NamedTuple):
@@ -107,7 +113,7 @@ def sgd_schedule_free(
     def direction(grads, inner_state, z, count, **extra_args):
         return grads, inner_state
 
-    with_count = hypers.scheduled or warmup_steps > 0 or not hypers.is_zero("r")
+    with_count = hypers.scheduled or not has_no_warmup(warmup_steps) or not hypers.is_zero("r")
     return build(
         lambda params: optax.EmptyState(),
         direction,

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from optjx import _hyper, _state, _tree
@@ -57,13 +58,20 @@ class ScheduleFreeState(NamedTuple):
     inner_state: optax.OptState
 
 
-def warmup_factor(count, warmup_steps: int):
+def warmup_factor(count, warmup_steps):
     """``min(1, (k + 1) / warmup_steps)`` at ``k`` applied updates (the reference's
-    linear warm-up, which reaches the full rate on step ``warmup_steps``)."""
-    if warmup_steps == 0:
+    linear warm-up, which reaches the full rate on step ``warmup_steps``); 1 for 0 steps.
+    ``warmup_steps`` may be an integer array (``optax.inject_hyperparams`` injects it)."""
+    if has_no_warmup(warmup_steps):
         return 1.0
-    steps = jnp.minimum(count + 1, warmup_steps)
-    return _tree.default_float(steps) / warmup_steps
+    steps = jnp.asarray(warmup_steps, jnp.int32)
+    ramp = _tree.default_float(jnp.minimum(count + 1, steps)) / jnp.maximum(steps, 1)
+    return jnp.where(steps > 0, ramp, 1.0)
+
+
+def has_no_warmup(warmup_steps) -> bool:
+    """A Python 0: the warm-up (and the counter it reads) is dropped; an array never is."""
+    return isinstance(warmup_steps, int) and warmup_steps == 0
 
 
 def build(init_direction, direction, scalars, *, with_count: bool, who: str):
@@ -78,13 +86,13 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
 
     def init_fn(params):
         count = _state.zero_count() if with_count else None
-        zero = _tree.default_float(0.0)
+        # Each scalar its own buffer: a jitted step may donate the whole state.
         return _state.init(
             ScheduleFreeState,
             with_count,
             z=copy_params(params),
-            weight_sum=zero,
-            lr_max=zero,
+            weight_sum=_tree.default_float(0.0),
+            lr_max=_tree.default_float(0.0),
             momentum=_tree.default_float(scalars(count).momentum),
             inner_state=init_direction(params),
         )
@@ -242,14 +250,21 @@ def schedule_free(
         del count
         return direction.update(grads, inner_state, z, **extra_args)
 
-    with_count = hypers.scheduled or warmup_steps > 0 or not hypers.is_zero("r")
+    with_count = hypers.scheduled or not has_no_warmup(warmup_steps) or not hypers.is_zero("r")
     return build(direction.init, step, scalars, with_count=with_count, who="schedule_free")
 
 
 def check_warmup(warmup_steps, learning_rate) -> None:
-    """``warmup_steps`` is an int ``>= 0``, and 0 when the learning rate is a schedule."""
-    check_int("warmup_steps", warmup_steps, 0)
-    if warmup_steps and callable(learning_rate):
+    """``warmup_steps`` is an int ``>= 0`` (or an integer scalar array, as injected by
+    ``optax.inject_hyperparams``), and 0 when the learning rate is a schedule."""
+    if isinstance(warmup_steps, (jax.Array, np.ndarray, np.generic)):
+        if np.ndim(warmup_steps) or not jnp.issubdtype(warmup_steps.dtype, jnp.integer):
+            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+        if _hyper.is_concrete(warmup_steps) and int(warmup_steps) < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0, got {int(warmup_steps)}")
+    else:
+        check_int("warmup_steps", warmup_steps, 0)
+    if callable(learning_rate) and not has_no_warmup(warmup_steps):
         raise ValueError(
             f"warmup_steps must be 0 when learning_rate is a schedule, got {warmup_steps}: "
             "the schedule replaces the built-in warm-up, so put the warm-up inside it"
