@@ -163,6 +163,22 @@ CASES = [
     ),
 ]
 
+# Schedule-free AdamW: g, w, z and v read, w, z and v written. Both with the warm-up
+# (the base rate and the averaging weights both read the count) and weight decay.
+CASES.append(
+    Case(
+        "adamw_schedule_free",
+        "adamw_schedule_free",
+        7,
+        plain(lambda: optjx.adamw_schedule_free(LR, warmup_steps=100, weight_decay=1e-4)),
+        plain(
+            lambda: optax.contrib.schedule_free_adamw(LR, warmup_steps=100, weight_decay=1e-4)
+        ),
+        _has("adamw_schedule_free"),
+        "optax.contrib.schedule_free_adamw; its warm-up is off by one step (see the docs)",
+    )
+)
+
 ALIASES = {"sgd": "sgd_momentum", "momentum": "sgd_momentum", "polyak_averaging": "polyak"}
 
 

@@ -135,16 +135,18 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
             g = d_.astype(z_.dtype)
             if s.decay is not None:
                 g = g + k.decay * y.astype(z_.dtype)
-            return -k.lr * g  # z_{t+1} - z_t
+            return z_ - k.lr * g
 
-        delta = jax.tree.map(z_step, state.z, d, params)
+        new_z = jax.tree.map(z_step, state.z, d, params)
 
-        def y_step(z_, y, dz, u):
+        # The step of y reads z_{t+1} - z_t from the new z (exact by Sterbenz, up to the
+        # rounding of z_{t+1} itself), not the direction: the direction then never leaves
+        # the fused z step, as in optax, which saves writing and reading it back.
+        def y_step(z_, y, z_next, u):
             k = at(z_.dtype)
-            return (k.c * (z_ - y.astype(z_.dtype)) + k.gain * dz).astype(u.dtype)
+            return (k.c * (z_ - y.astype(z_.dtype)) + k.gain * (z_next - z_)).astype(u.dtype)
 
-        out = jax.tree.map(y_step, state.z, params, delta, updates)
-        new_z = jax.tree.map(jnp.add, state.z, delta)
+        out = jax.tree.map(y_step, state.z, params, new_z, updates)
         new_state = _state.advance(
             state,
             z=new_z,
