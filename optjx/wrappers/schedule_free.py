@@ -190,6 +190,11 @@ def schedule_free(
     learning rates (``weight_lr_power``), so a warm-up puts little weight on the first
     iterates. No schedule is needed: the constant rate with averaging matches a tuned decay.
 
+    Evaluate (and export for inference) at ``x``: ``schedule_free_eval_params(state,
+    params)``; keep training from ``y``. BatchNorm's running statistics were collected at
+    ``y``: recompute them at ``x`` (a few training batches through the model at ``x``)
+    before evaluating. GroupNorm and LayerNorm, which the course recommends, need nothing.
+
     Args:
       direction: a momentum-free descent direction (``optjx.scale_by_rms()``,
         ``optjx.scale_by_adagrad()``, ``optax.identity()`` for SGD, a chain with
