@@ -126,8 +126,11 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
 
         z = state.z
         if s.decay is not None:  # the reference moves z by the decay at y first
-            z = jax.tree.map(lambda z_, y: z_ - at(z_.dtype).lr * at(z_.dtype).decay
-                             * y.astype(z_.dtype), state.z, params)
+            z = jax.tree.map(
+                lambda z_, y: z_ - at(z_.dtype).lr * at(z_.dtype).decay * y.astype(z_.dtype),
+                state.z,
+                params,
+            )
         d, inner_state = direction(updates, state.inner_state, z, count, **extra_args)
 
         def z_step(z_, d_, y):

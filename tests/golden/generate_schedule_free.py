@@ -144,7 +144,7 @@ def build(cls_name, kwargs, tensors):
             p.grad = torch.zeros_like(p)
         before = [p.clone() for p in params]
         base.step()
-        assert all(torch.equal(a, b) for a, b in zip(before, params))
+        assert all(torch.equal(a, b) for a, b in zip(before, params, strict=True))
     warmup = kwargs.pop("warmup_steps", 0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(base, _warmup(warmup)) if warmup else None
     opt = schedulefree.ScheduleFreeWrapper(base, **kwargs)

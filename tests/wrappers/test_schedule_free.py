@@ -116,7 +116,7 @@ def test_first_step_with_warm_up_moves_the_params():
     tx = optjx.adamw_schedule_free(0.1, warmup_steps=10)
     params, state = run(tx, 1)
     assert all(float(jnp.max(jnp.abs(p - q))) > 1e-3 for p, q in
-               zip(jax.tree.leaves(params), jax.tree.leaves(PARAMS)))  # fmt: skip
+               zip(jax.tree.leaves(params), jax.tree.leaves(PARAMS), strict=True))  # fmt: skip
     close(optjx.schedule_free_eval_params(state, params), state.z)
 
 

@@ -128,7 +128,7 @@ def test_both_forms_equal_the_reference_package(config, grads, ys, xs):
     for leaf in grads:
         y0, fed = ys[leaf][0].astype(np.float64), grads[leaf]
         for form in (three_sequences, memory_efficient):
-            y_run, x_run = form(kind, hp, y0, lambda k, y: fed[k], config["steps"])
+            y_run, x_run = form(kind, hp, y0, lambda k, y, fed=fed: fed[k], config["steps"])
             np.testing.assert_allclose(y_run, ys[leaf][1:], 1e-9, 1e-13, err_msg=form.__name__)
             np.testing.assert_allclose(x_run, xs[leaf][1:], 1e-9, 1e-13, err_msg=form.__name__)
 
@@ -179,6 +179,7 @@ def test_optjx_follows_algorithm_1_with_gradients_at_y(kind, x64):
         x = optjx.schedule_free_eval_params(state, params)
         np.testing.assert_allclose(params, y_three[k], 1e-9, 1e-12, err_msg=f"y step {k + 1}")
         np.testing.assert_allclose(x, x_three[k], 1e-9, 1e-12, err_msg=f"x step {k + 1}")
+
     # and the method optimizes: the loss at x falls well below its starting value
     def loss(w):
         return 0.5 * np.sum(CURVATURE * (w - TARGET) ** 2)
