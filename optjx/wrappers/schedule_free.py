@@ -65,7 +65,9 @@ def warmup_factor(count, warmup_steps):
     if has_no_warmup(warmup_steps):
         return 1.0
     steps = jnp.asarray(warmup_steps, jnp.int32)
-    ramp = _tree.default_float(jnp.minimum(count + 1, steps)) / jnp.maximum(steps, 1)
+    ramp = _tree.default_float(jnp.minimum(count + 1, steps)) / _tree.default_float(
+        jnp.maximum(steps, 1)
+    )
     return jnp.where(steps > 0, ramp, 1.0)
 
 
