@@ -25,6 +25,10 @@ and ``x = y + (1 - 1/beta)(z - y)`` (:func:`schedule_free_eval_params`). Substit
 .. math::
 
    y_{t+1} - y_t = c_{t+1} (z_t - y_t) + (1 - \beta (1 - c_{t+1})) (z_{t+1} - z_t)
+
+for a constant ``beta``. A changing ``beta`` (a schedule) recovers ``x_t`` with the
+``beta`` that formed ``y_t``, so ``x`` stays the weighted average of the ``z``'s (the
+reference takes ``momentum`` as a constant).
 """
 
 from __future__ import annotations
@@ -119,9 +123,15 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
         # ZeroDivisionError branch. The safe denominator keeps NaN out of both branches.
         positive = weight_sum > 0
         c = jnp.where(positive, weight / jnp.where(positive, weight_sum, 1.0), 0.0)
+        # x_t is recovered from y_t with the beta that formed y_t (the state's), so a
+        # changing beta (a schedule, an injected value) keeps x the weighted average of
+        # the z's: the weight on z_t - y_t is c + (1 - c)(beta_prev - beta)/beta_prev,
+        # exactly c for a constant beta.
+        previous = state.momentum
+        toward_z = c + (1.0 - c) * (previous - beta) / previous
         at = _hyper.per_dtype(
             lr=lr,
-            c=c,
+            c=toward_z,
             gain=1.0 - beta * (1.0 - c),
             decay=_tree.default_float(0.0 if s.decay is None else s.decay),
         )
