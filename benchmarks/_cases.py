@@ -1,5 +1,8 @@
 """The optimizers compared: each an optjx and an optax ``(init, step)`` pair on plain params.
 
+The cases come from the cards (``tests/cards``, one per public optjx name: its
+``benchmark`` field), the one place every list of optimizers is derived from.
+
 Same hyperparameters on both sides. ``arrays`` is the number of parameter-sized float32
 arrays the algorithm must read plus write in one step, counted from its formula with
 the parameter update ``w <- w + u`` included (``g`` and ``w`` read, ``w`` written, plus
@@ -18,19 +21,17 @@ Where optax has no equivalent or a different API:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import optax
 
 import optjx
 
-LR = 1e-3
-SYNC_PERIOD = 6
-SLOW_STEP_SIZE = 0.5
-POLYAK_DECAY = 0.999
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the cards
+import cards  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -62,34 +63,15 @@ def plain(make_tx):
     return make
 
 
-def optax_lookahead():
-    tx = optax.lookahead(optax.adam(LR), sync_period=SYNC_PERIOD, slow_step_size=SLOW_STEP_SIZE)
+def _pair(make):
+    """``make`` returns a transformation (run on plain params) or an ``(init, step)`` pair
+    already (optax's lookahead needs ``LookaheadParams``; its Polyak baseline is by hand)."""
 
-    def init(params):
-        # Not init_synced: fast and slow must be separate buffers to be donated.
-        both = optax.LookaheadParams(fast=params, slow=jax.tree.map(jnp.copy, params))
-        return both, tx.init(both)
+    def made():
+        built = make()
+        return plain(lambda: built)() if isinstance(built, optax.GradientTransformation) else built
 
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    return init, step
-
-
-def optax_polyak():
-    tx = optax.adam(LR)
-
-    def init(params):
-        return params, (tx.init(params), jax.tree.map(jnp.copy, params))
-
-    def step(params, state, grads):
-        inner, average = state
-        updates, inner = tx.update(grads, inner, params)
-        params = optax.apply_updates(params, updates)
-        return params, (inner, optax.tree.update_moment(params, average, POLYAK_DECAY, 1))
-
-    return init, step
+    return made
 
 
 def _has(name):
@@ -97,87 +79,10 @@ def _has(name):
 
 
 CASES = [
-    Case(
-        "sgd_momentum",
-        "sgd+momentum",
-        5,
-        plain(lambda: optjx.sgd(LR, momentum=0.9)),
-        plain(lambda: optax.sgd(LR, momentum=0.9)),
-    ),
-    Case(
-        "rmsprop",
-        "rmsprop",
-        5,
-        plain(lambda: optjx.rmsprop(LR, decay=0.9, eps=1e-8)),
-        plain(lambda: optax.rmsprop(LR, decay=0.9, eps=1e-8)),
-    ),
-    Case("adam", "adam", 7, plain(lambda: optjx.adam(LR)), plain(lambda: optax.adam(LR))),
-    Case(
-        "adamw",
-        "adamw",
-        7,
-        plain(lambda: optjx.adamw(LR, weight_decay=1e-4)),
-        plain(lambda: optax.adamw(LR, weight_decay=1e-4)),
-    ),
-    Case(
-        "radam",
-        "radam",
-        7,
-        plain(lambda: optjx.radam(LR)),
-        plain(lambda: optax.radam(LR)),
-        _has("radam"),
-    ),
-    Case(
-        "novograd",
-        "novograd",
-        # g is read twice: the layer norm must be complete before any weight moves.
-        6,
-        plain(lambda: optjx.novograd(LR, b1=0.95, b2=0.98, eps=1e-8)),
-        plain(lambda: optax.novograd(LR, b1=0.95, b2=0.98, eps=1e-8)),
-        _has("novograd"),
-        "optax's update is a lax.cond over the whole tree (first step or not)",
-    ),
-    Case(
-        "lookahead",
-        "lookahead(adam)",
-        # adam's 7 plus the slow copy read and written (a branch-free step touches it
-        # every step; only every sync_period-th step changes it).
-        9,
-        plain(
-            lambda: optjx.lookahead(
-                optjx.adam(LR), sync_period=SYNC_PERIOD, slow_step_size=SLOW_STEP_SIZE
-            )
-        ),
-        optax_lookahead,
-        _has("lookahead"),
-        "optax needs LookaheadParams (slow weights in the params)",
-    ),
-    Case(
-        "polyak",
-        "polyak(adam)",
-        9,  # adam's 7 plus the average read and written
-        plain(lambda: optjx.polyak_averaging(optjx.adam(LR), decay=POLYAK_DECAY)),
-        optax_polyak,
-        _has("polyak_averaging"),
-        "optax: adam + a hand-kept EMA of the params (optax.tree.update_moment)",
-    ),
+    Case(b.name, b.label, b.arrays, _pair(b.optjx), _pair(b.optax), _has(card.name), b.note)
+    for card in cards.CARDS
+    for b in card.benchmark
 ]
-
-# Schedule-free AdamW: g, w, z and v read, w, z and v written. Both with the warm-up
-# (the base rate and the averaging weights both read the count) and weight decay.
-CASES.append(
-    Case(
-        "adamw_schedule_free",
-        "adamw_schedule_free",
-        7,
-        plain(lambda: optjx.adamw_schedule_free(LR, warmup_steps=100, weight_decay=1e-4)),
-        plain(
-            lambda: optax.contrib.schedule_free_adamw(LR, warmup_steps=100, weight_decay=1e-4)
-        ),
-        _has("adamw_schedule_free"),
-        "optax.contrib.schedule_free_adamw; its warm-up is off by one step (see the docs)",
-    )
-)
 
 ALIASES = {"sgd": "sgd_momentum", "momentum": "sgd_momentum", "polyak_averaging": "polyak"}
 

@@ -51,12 +51,6 @@ def count_params(tree) -> int:
     return sum(int(np.prod(np.shape(x))) for x in jax.tree.leaves(tree))
 
 
-def tree_bytes(tree) -> int:
-    return sum(
-        int(np.prod(np.shape(x))) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree)
-    )
-
-
 # ----------------------------------------------------------------------------- timing
 
 

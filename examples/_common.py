@@ -1,7 +1,8 @@
-"""Shared pieces of the optjx examples: data, models, optimizer defaults, plotting.
+"""Shared pieces of the optjx examples: data, models, plotting.
 
 Each example is a script you can copy; this module only holds what every one of them
-would otherwise repeat. Nothing here is part of the optjx library.
+would otherwise repeat. The optimizers are not here: each example writes its own out.
+Nothing here is part of the optjx library.
 """
 
 from __future__ import annotations
@@ -9,13 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import optjx
 
 # Every figure is saved at this resolution without tight bounding boxes, so a figure of
 # ``figsize=(w, h)`` inches is exactly ``w*DPI x h*DPI`` pixels (the tests check sizes).
@@ -98,82 +96,6 @@ def cross_entropy(logits, labels):
 
 def accuracy(logits, labels):
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
-
-
-# --------------------------------------------------------------------------- optimizers
-
-# Default hyperparameters for a small network on digits. The peak learning rates were
-# read off lr_sweep.py's curves, a factor 3 to 10 below the rate with the lowest final
-# loss (which sits next to the divergence edge): the lecture's advice, backed off for
-# safety across models. Every rate is decayed with a cosine schedule over the run, except
-# AdaDelta's (its rate only rescales a unit-free step) and delta-bar-delta's (the rate is
-# only the starting point of per-weight rates it adapts itself).
-_DEFAULTS: dict[str, Callable] = {
-    "sgd": lambda lr: optjx.sgd(lr, momentum=0.9, nesterov=True),
-    "rmsprop": lambda lr: optjx.rmsprop(lr),
-    "adagrad": lambda lr: optjx.adagrad(lr),
-    "adam": lambda lr: optjx.adam(lr),
-    "adamw": lambda lr: optjx.adamw(lr, weight_decay=0.01),
-    "adadelta": lambda lr: optjx.adadelta(lr),
-    "radam": lambda lr: optjx.radam(lr),
-    "novograd": lambda lr: optjx.novograd(lr, weight_decay=1e-4),
-    "delta_bar_delta": lambda lr: optjx.delta_bar_delta(lr, kappa=0.01, phi=0.1, gamma=0.7),
-}
-DEFAULT_LEARNING_RATE = {
-    "sgd": 0.1,
-    "rmsprop": 0.01,
-    "adagrad": 0.1,
-    "adam": 0.01,
-    "adamw": 0.01,
-    "adadelta": 1.0,
-    "radam": 0.03,
-    "novograd": 0.03,
-    "delta_bar_delta": 0.1,
-}
-_UNSCHEDULED = {"adadelta", "delta_bar_delta"}
-
-
-def optimizer_names() -> list[str]:
-    """Every alias name, then ``lookahead`` (Lookahead around the default, RAdam)."""
-    return [*_DEFAULTS, "lookahead"]
-
-
-def split_name(name: str) -> tuple[str, bool]:
-    """``'lookahead'`` -> ``('radam', True)``; ``'lookahead-adam'`` -> ``('adam', True)``."""
-    if name == "lookahead":
-        return "radam", True
-    if name.startswith("lookahead-"):
-        return name[len("lookahead-") :], True
-    return name, False
-
-
-def uses_lookahead(name: str) -> bool:
-    return split_name(name)[1]
-
-
-def make_optimizer(name: str, steps: int, learning_rate: float | None = None):
-    """The optimizer ``name`` with its default hyperparameters for ``steps`` steps.
-
-    ``name`` is an optjx alias (``sgd``, ``adam``, ``radam``, ...), ``lookahead``
-    (Lookahead around RAdam) or ``lookahead-<alias>``. Returns ``(tx, description)``.
-    """
-    base, wrapped = split_name(name)
-    if base not in _DEFAULTS:
-        raise ValueError(f"unknown optimizer {name!r}; choose from {optimizer_names()}")
-    lr = DEFAULT_LEARNING_RATE[base] if learning_rate is None else learning_rate
-    # The rate may be a tracer (lr_sweep.py vmaps over it): only print concrete ones.
-    shown = f"{lr:g}" if isinstance(lr, (int, float)) else "lr"
-    if base in _UNSCHEDULED:
-        tx, text = _DEFAULTS[base](lr), f"{base}({shown})"
-    else:
-        tx, text = (
-            _DEFAULTS[base](optjx.schedules.cosine(lr, steps)),
-            f"{base}(cosine({shown}, {steps}))",
-        )
-    if wrapped:
-        tx, text = optjx.lookahead(tx), f"lookahead({text})"
-    # Clipping keeps the first steps of the adaptive methods from blowing up a fresh net.
-    return optjx.chain(optjx.clip_by_global_norm(1.0), tx), f"chain(clip(1.0), {text})"
 
 
 # --------------------------------------------------------------------------- scripts

@@ -23,9 +23,9 @@ finds all three in the cluster's environment.
 
 Try it on one machine, as N processes on 127.0.0.1 with 2 CPU devices each::
 
-    python examples/multihost.py --local-processes 2 --quick
+    python examples/multihost.py --local-processes 2 --quick [--out DIR]
 
-Each process prints a checksum of the params it holds; they must all be the same.
+With ``--out DIR`` the report is also written to ``DIR/multihost.txt``. Each process prints a checksum of the params it holds; they must all be the same.
 """
 
 from __future__ import annotations
@@ -58,7 +58,22 @@ def parse_args(argv=None):
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds before local processes are killed"
     )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="also write the report (one line per process) to DIR/multihost.txt",
+    )
     return p.parse_args(argv)
+
+
+def write_report(out_dir, lines) -> None:
+    """``lines`` as ``out_dir/multihost.txt``: the text a run leaves behind."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "multihost.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {path}")
 
 
 # --------------------------------------------------------------------------- one process
@@ -156,13 +171,15 @@ def run_one_process(args) -> None:
     test_acc = float(accuracy(predict(local, jnp.asarray(x_test)), y_test))
     checksum = sum(float(np.sum(np.abs(v.astype(np.float64)))) for v in local.values())
     state_bytes = optjx.parallel.bytes_per_device(state, state_shardings)
-    print(
+    line = (
         f"process {me}/{hosts}: {jax.local_device_count()} of {jax.device_count()} devices, "
         f"{steps} steps in {seconds:.1f} s, loss {float(loss.addressable_data(0)):.4f}, "
         f"test acc {test_acc:.4f}, state {state_bytes} B/device "
-        f"(of {optjx.parallel.bytes_per_device(state)}), params checksum {checksum:.10e}",
-        flush=True,
+        f"(of {optjx.parallel.bytes_per_device(state)}), params checksum {checksum:.10e}"
     )
+    print(line, flush=True)
+    if args.out and me == 0:  # on real hosts, the first one writes the report
+        write_report(args.out, [line])
     jax.distributed.shutdown()
 
 
@@ -225,7 +242,10 @@ def launch_local(args) -> int:
     print("\n".join(lines))
     checksums = {line.rsplit("checksum ", 1)[1] for line in lines}
     same = len(lines) == n and len(checksums) == 1
-    print(f"all {n} processes hold identical params" if same else "PROCESSES DISAGREE")
+    verdict = f"all {n} processes hold identical params" if same else "PROCESSES DISAGREE"
+    print(verdict)
+    if args.out:
+        write_report(args.out, [*lines, verdict])
     return 0 if same else 1
 
 

@@ -34,8 +34,32 @@ def examples():
         "cosine": [
             ("cosine(0.1, 1000)", S.cosine(0.1, 1000)),
             ("cosine(0.1, 600, alpha=0.1)", S.cosine(0.1, 600, alpha=0.1)),
+            (
+                "cosine(0.1, 700, end_value=0.03,\n    exponent=2.0, transition_begin=200)",
+                S.cosine(0.1, 700, end_value=0.03, exponent=2.0, transition_begin=200),
+            ),
         ],
         "inverse_sqrt": [("inverse_sqrt(0.1)", S.inverse_sqrt(0.1))],
+        "polynomial": [
+            ("polynomial(0.1, 0.001, 2.0, 800)", S.polynomial(0.1, 0.001, 2.0, 800)),
+            (
+                "polynomial(0.1, 0.0, 0.5, 600,\n    transition_begin=200)",
+                S.polynomial(0.1, 0.0, 0.5, 600, transition_begin=200),
+            ),
+        ],
+        "inverse_time": [
+            ("inverse_time(0.1, 1.0, 100)", S.inverse_time(0.1, 1.0, 100)),
+            (
+                "inverse_time(0.1, 1.0, 100, staircase=True)",
+                S.inverse_time(0.1, 1.0, 100, staircase=True),
+            ),
+        ],
+        "per_epoch": [
+            (
+                "per_epoch(piecewise_constant(0.1,\n    {3: 0.1, 6: 0.1}), 100)  (MultiStepLR)",
+                S.per_epoch(S.piecewise_constant(0.1, {3: 0.1, 6: 0.1}), 100),
+            ),
+        ],
         "piecewise_constant": [
             (
                 "piecewise_constant(0.1,\n    {300: 0.1, 600: 0.1, 900: 0.1})",

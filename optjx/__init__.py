@@ -20,8 +20,15 @@ from optjx.optimizers import novograd as novograd
 from optjx.optimizers import radam as radam
 from optjx.optimizers import rmsprop as rmsprop
 from optjx.optimizers import sgd as sgd
-from optjx.parallel import CrossReplicaMeanState as CrossReplicaMeanState
 from optjx.parallel import cross_replica_mean as cross_replica_mean
+from optjx.schedule_free_aliases import adamw_schedule_free as adamw_schedule_free
+from optjx.schedule_free_aliases import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free_aliases import sgd_schedule_free as sgd_schedule_free
+from optjx.training.early_stopping import EarlyStopping as EarlyStopping
+from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
+from optjx.training.early_stopping import early_stopping as early_stopping
+from optjx.training.param_groups import group_of as group_of
+from optjx.training.param_groups import param_groups as param_groups
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from optjx.transforms.adagrad import ScaleByAdagradState as ScaleByAdagradState
@@ -54,15 +61,14 @@ from optjx.wrappers.apply_if_finite import apply_if_finite as apply_if_finite
 from optjx.wrappers.lookahead import LookaheadState as LookaheadState
 from optjx.wrappers.lookahead import lookahead as lookahead
 from optjx.wrappers.lookahead import slow_params as slow_params
+from optjx.wrappers.monitor import MonitorState as MonitorState
+from optjx.wrappers.monitor import diagnostics as diagnostics
+from optjx.wrappers.monitor import monitor as monitor
 from optjx.wrappers.polyak import PolyakState as PolyakState
 from optjx.wrappers.polyak import averaged_params as averaged_params
 from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
-
-from optjx.schedule_free_aliases import adamw_schedule_free as adamw_schedule_free
-from optjx.schedule_free_aliases import radam_schedule_free as radam_schedule_free
-from optjx.schedule_free_aliases import sgd_schedule_free as sgd_schedule_free
 from optjx.wrappers.schedule_free import ScheduleFreeState as ScheduleFreeState
 from optjx.wrappers.schedule_free import schedule_free as schedule_free
 from optjx.wrappers.schedule_free import schedule_free_eval_params as schedule_free_eval_params
@@ -72,3 +78,10 @@ try:
     __version__ = _version("optjx")
 except _PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
+from optjx.full_batch._common import stop_reason as stop_reason
+from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
+from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
+from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
+from optjx.full_batch.lbfgs import lbfgs as lbfgs
+from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
+from optjx.full_batch.line_search import strong_wolfe as strong_wolfe

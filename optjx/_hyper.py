@@ -41,7 +41,8 @@ _ACCEPTS = "a real number, a real JAX or NumPy array, or a schedule count -> val
 
 def value_at(hyper: Hyper, count: jax.Array | None):
     """The hyperparameter's value after ``count`` applied updates."""
-    return hyper(count) if callable(hyper) else hyper
+    # A schedule only exists in a stage that keeps a count, so ``count`` is set then.
+    return hyper(count) if callable(hyper) else hyper  # type: ignore[arg-type]
 
 
 def cast_like(value, leaf: jax.Array) -> jax.Array:

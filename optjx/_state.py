@@ -28,7 +28,7 @@ class ScheduleState(NamedTuple):
     """The counter of a stage whose only state it is (a scheduled step size, bound or
     decay); the same stage with constant hyperparameters keeps ``optax.EmptyState()``."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
 
 def zero_count() -> jax.Array:

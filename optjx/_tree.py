@@ -14,6 +14,7 @@ from optjx._state import INT32_MAX as INT32_MAX
 from optjx._state import next_count as next_count
 from optjx._state import zero_count as zero_count
 
+
 def zeros_like(params, dtype=None):
     """Zero moments shaped like ``params`` (never an alias of them, so donation works).
 
@@ -88,7 +89,7 @@ def check_matching(
     Runs on Python structure only (at trace time under ``jit``), so it costs nothing
     in a compiled step. Checks the tree structure and each leaf's shape.
     """
-    if jax.tree.structure(tree) != jax.tree.structure(reference):
+    if jax.tree.structure(tree) != jax.tree.structure(reference):  # type: ignore[operator]
         got, want = _paths(tree), _paths(reference)
         missing = [p for p in want if p not in got]
         extra = [p for p in got if p not in want]
@@ -151,9 +152,15 @@ def _as_array(leaf):
     return leaf if hasattr(leaf, "dtype") else jnp.asarray(leaf)
 
 
-def _zero_update(update):
-    """The update of a leaf that is not trained: zero, in the gradient's own dtype."""
-    if update is None or update.dtype == jax.dtypes.float0:
+def _zero_update(update, param):
+    """The update of a leaf that is not trained: zero, in the param's dtype where the param
+    is known (so ``apply_updates`` adds an int zero to an int param: ``float0`` cannot be
+    added), else in the gradient's own dtype."""
+    if update is None:
+        return None
+    if param is not None and not _trainable(param):
+        return jnp.zeros_like(_as_array(param))
+    if update.dtype == jax.dtypes.float0:
         return update
     return jnp.zeros_like(update)
 
@@ -212,7 +219,8 @@ def transformation(init_fn, update_fn, *, extra_args: bool = False):
         out, state = update_fn(sub_updates, state, sub_params, **extra_args)
         out_leaves = treedef.flatten_up_to(out)
         restored = [
-            o if k else _zero_update(u) for o, u, k in zip(out_leaves, leaves, keep, strict=True)
+            o if k else _zero_update(u, p)
+            for o, u, p, k in zip(out_leaves, leaves, param_leaves, keep, strict=True)
         ]
         return treedef.unflatten(restored), state
 

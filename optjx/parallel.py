@@ -1,22 +1,17 @@
 r"""Data parallelism: gradient averaging over a named axis, and sharded optimizer state.
 
-Two helpers, both plain JAX underneath (optjx adds no runtime of its own; across hosts
-JAX's ``jax.distributed`` runtime carries the collectives):
-
-* :func:`cross_replica_mean`, a transform that goes first in a chain and turns each
-  device's gradient into the mean over a named mapped axis, under ``jax.pmap`` and under
-  ``jax.shard_map`` with varying-type checks on or off.
-* :func:`state_shardings`, ``NamedSharding``\ s that split every optimizer-state leaf over
-  the data axis (ZeRO stage 1) for ``jax.jit(init, out_shardings=...)`` and the train step.
-
-:func:`bytes_per_device` sums what a tree costs on each device under given shardings.
+Plain JAX underneath: optjx adds no runtime of its own; across hosts JAX's
+``jax.distributed`` runtime carries the collectives. ``cross_replica_mean`` goes first
+in a chain under ``jax.pmap`` or ``jax.shard_map``; ``state_shardings`` splits the
+optimizer state over the data axis (ZeRO stage 1) for sharded ``jax.jit``;
+``bytes_per_device`` measures what a tree costs on each device.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple, Union
+from typing import Any, Union
 
 import jax
 import jax.numpy as jnp
@@ -30,12 +25,6 @@ from optjx import _tree
 
 AxisName = Union[str, Sequence[str]]
 _UNVARYING_MODES = ("sum", "mean", "error")
-
-
-class CrossReplicaMeanState(NamedTuple):
-    """The number of updates applied (the transform itself keeps nothing)."""
-
-    count: jax.Array
 
 
 def _axis_names(axis_name: AxisName) -> tuple[str, ...]:
@@ -54,7 +43,7 @@ def _varying_axes(x) -> frozenset:
     axes along which it may differ between devices: ``jax.typeof(x).mat.varying`` in JAX
     0.10, ``jax.typeof(x).vma`` in the releases before it.
     """
-    aval = jax.typeof(x) if hasattr(jax, "typeof") else jax.core.get_aval(x)
+    aval = jax.typeof(x) if hasattr(jax, "typeof") else jax.core.get_aval(x)  # type: ignore[attr-defined]
     mat = getattr(aval, "mat", None)
     if mat is not None and hasattr(mat, "varying"):
         return frozenset(mat.varying)
@@ -92,11 +81,13 @@ def cross_replica_mean(
 ) -> optax.GradientTransformation:
     r"""Average the gradients over the named mapped axis: first in a chain.
 
-    .. math::  u = \frac{1}{N} \sum_{i=1}^{N} g^{(i)}
+    $$
+    u = \frac{1}{N} \sum_{i=1}^{N} g^{(i)}
+    $$
 
-    with ``g^(i)`` the gradient device ``i`` computed from its part of the batch and ``N``
+    with $g^{(i)}$ the gradient device ``i`` computed from its part of the batch and $N$
     the size of the axis. With every device's local batch the same size and a loss that
-    is a mean over the local batch, ``u`` is the full-batch gradient, so training on ``N``
+    is a mean over the local batch, $u$ is the full-batch gradient, so training on $N$
     devices follows the one-device full-batch trajectory.
 
     **Under ``jax.pmap`` and ``jax.shard_map(check_vma=False)``** each device holds its own
@@ -105,10 +96,10 @@ def cross_replica_mean(
     **Under ``jax.shard_map(check_vma=True)``** (JAX's default) each value's type records
     the axes it varies over, and autodiff already reduces: the gradient with respect to a
     replicated (unvarying) parameter of a loss computed from device-local (varying) data
-    arrives as the *sum* :math:`\sum_i g^{(i)}`, unvarying. The reason: using an unvarying
+    arrives as the *sum* $\sum_i g^{(i)}$, unvarying. The reason: using an unvarying
     parameter next to varying data inserts an implicit ``pvary``, and the transpose of
     ``pvary`` is ``psum``. A ``pmean`` of that sum returns the sum itself (all devices hold
-    the same value), so a naive transform trains with an ``N``-times larger step, silently.
+    the same value), so a naive transform trains with an $N$-times larger step, silently.
     This one reads each leaf's type instead:
 
     * a leaf that varies over the axis (a per-device gradient, e.g. of parameters passed
@@ -120,15 +111,15 @@ def cross_replica_mean(
 
     * the loss varies over the axis (each device's mean over its local batch, not reduced
       over the axis: code ported from ``pmap``), or it was reduced with ``lax.psum``: the
-      unvarying gradient is the sum :math:`\sum_i g^{(i)}` (for ``psum``, by the chain
+      unvarying gradient is the sum $\sum_i g^{(i)}$ (for ``psum``, by the chain
       rule; otherwise, by the transpose of the implicit ``pvary``). ``unvarying="sum"``,
-      the default, divides it by ``N``. Terms of the loss that do not depend on the data
-      (an L2 penalty) are summed ``N`` times as well, so the division is right for them
+      the default, divides it by $N$. Terms of the loss that do not depend on the data
+      (an L2 penalty) are summed $N$ times as well, so the division is right for them
       too.
     * the loss was averaged with ``lax.pmean(loss, axis)`` before differentiation: the
       gradient already is the mean. Pass ``unvarying="mean"`` (the leaf passes through
       unchanged), or leave ``cross_replica_mean`` out of the chain. The default would
-      divide once more and train with an ``N``-times smaller step, silently.
+      divide once more and train with an $N$-times smaller step, silently.
     * ``unvarying="error"`` refuses to guess: a ``ValueError`` names the axis and these two
       fixes.
 
@@ -138,12 +129,25 @@ def cross_replica_mean(
       unvarying: ``"sum"``, ``"mean"`` or ``"error"``: what an unvarying gradient leaf is
         under ``shard_map(check_vma=True)``. Ignored where types do not track variation.
 
-    Parameters must be replicated over the axis (data parallelism). It is stateless apart
-    from nothing (``EmptyState``), and must come first in the chain so that every later stage
-    sees the mean. Outside a map that binds ``axis_name`` it raises ``ValueError``: under
-    plain ``jax.jit`` with a sharded batch the compiler averages a mean loss's gradient by
-    itself. optax has no counterpart that reads the types: ``optax`` users write
-    ``lax.pmean(grads, axis)`` themselves, which gives the sum under ``check_vma=True``.
+    Returns:
+      An ``optax.GradientTransformation`` with an ``optax.EmptyState``.
+
+    Raises:
+      ValueError: outside a map that binds ``axis_name`` (under plain ``jax.jit`` with a
+        sharded batch the compiler averages a mean loss's gradient by itself: leave this
+        transform out); with ``unvarying="error"``, an unvarying gradient leaf.
+
+    Parameters must be replicated over the axis (data parallelism), and the transform
+    must come first in the chain so that every later stage sees the mean.
+
+    Differences from PyTorch and optax:
+      optax has no counterpart that reads the types: optax users write
+      ``lax.pmean(grads, axis)`` themselves, which gives the sum under
+      ``check_vma=True``. PyTorch's ``DistributedDataParallel`` averages in the backward
+      pass.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.cross_replica_mean("batch"), optjx.adam(1e-3))
     """
     names = _axis_names(axis_name)
     if unvarying not in _UNVARYING_MODES:
@@ -196,7 +200,7 @@ def _leaf_spec(leaf, mesh: Mesh, names: tuple[str, ...], size: int) -> P:
     if isinstance(sharding, NamedSharding) and sharding.mesh.axis_names == mesh.axis_names:
         own = list(sharding.spec) + [None] * (len(shape) - len(sharding.spec))
         spec = own[: len(shape)]
-        used = set()
+        used: set[str] = set()
         for entry in spec:
             used.update((entry,) if isinstance(entry, str) else (entry or ()))
         if used & set(names):
@@ -208,31 +212,31 @@ def _leaf_spec(leaf, mesh: Mesh, names: tuple[str, ...], size: int) -> P:
     return P(*spec)
 
 
-def state_shardings(abstract_state, mesh: Mesh, axis_name: AxisName):
-    """``NamedSharding``\\ s that split each state leaf over the data axis (ZeRO stage 1).
+def state_shardings(abstract_state: Any, mesh: Mesh, axis_name: AxisName) -> Any:
+    r"""``NamedSharding`` objects that split each state leaf over the data axis (ZeRO stage 1).
 
     Each leaf is split on its first dimension whose extent is a positive multiple of the
-    axis size (the product of the sizes for a tuple of axes); scalars (the step
-    ``count``) and leaves with no such dimension are replicated. A leaf that already
-    carries a ``NamedSharding`` on ``mesh`` over other axes (tensor parallelism) keeps it,
-    and the data axis is added on a free dimension. Each device then holds ``1/N`` of
-    every divisible moment.
-
-    Use it for both ends of training::
-
-        abstract = jax.eval_shape(optimizer.init, params)
-        shardings = optjx.parallel.state_shardings(abstract, mesh, "data")
-        state = jax.jit(optimizer.init, out_shardings=shardings)(params)
-        step = jax.jit(train_step, out_shardings=(param_shardings, shardings))
-
-    The arithmetic is elementwise or reduces across shards (NovoGrad's per-layer norm,
-    the global-norm clip), which ``jax.jit`` partitions exactly; the trajectory equals
-    the replicated one up to the summation order of those cross-shard reductions.
+    axis size (the product of the sizes for a tuple of axes); scalars (the step ``count``)
+    and leaves with no such dimension are replicated. A leaf that already carries a
+    ``NamedSharding`` on ``mesh`` over other axes (tensor parallelism) keeps it, and the
+    data axis is added on a free dimension. Each device then holds $1/N$ of every divisible
+    moment. The arithmetic is elementwise or reduces across shards (NovoGrad's per-layer
+    norm, the global-norm clip), which ``jax.jit`` partitions exactly; the trajectory equals
+    the replicated one up to the summation order of those reductions.
 
     Args:
       abstract_state: the state, or its shapes (``jax.eval_shape(optimizer.init, params)``).
       mesh: the device mesh.
       axis_name: the data axis of ``mesh`` (or a tuple of axes) to split over.
+
+    Returns:
+      A tree of ``jax.sharding.NamedSharding`` shaped like the state.
+
+    Examples:
+      >>> abstract = jax.eval_shape(optimizer.init, params)
+      >>> shardings = optjx.parallel.state_shardings(abstract, mesh, "data")
+      >>> state = jax.jit(optimizer.init, out_shardings=shardings)(params)
+      >>> step = jax.jit(train_step, out_shardings=(param_shardings, shardings))
     """
     names = _axis_names(axis_name)
     missing = [n for n in names if n not in mesh.axis_names]
@@ -244,11 +248,18 @@ def state_shardings(abstract_state, mesh: Mesh, axis_name: AxisName):
     )
 
 
-def bytes_per_device(tree, shardings=None) -> int:
-    """Bytes of ``tree`` that one device holds under ``shardings`` (replicated if ``None``).
+def bytes_per_device(tree: Any, shardings: Any = None) -> int:
+    r"""Bytes of ``tree`` that one device holds under ``shardings`` (replicated if ``None``).
 
     Works on arrays and on ``jax.ShapeDtypeStruct`` leaves (``jax.eval_shape``), so the
     memory of a sharding plan can be read before anything is allocated.
+
+    Args:
+      tree: a pytree of arrays or ``jax.ShapeDtypeStruct``.
+      shardings: a matching tree of shardings, or ``None``.
+
+    Returns:
+      The bytes of one device's shard of every leaf, added up.
     """
     leaves = jax.tree.leaves(tree)
     if shardings is None:

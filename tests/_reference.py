@@ -1,11 +1,14 @@
 """Shared helpers for the float64 NumPy reference tests.
 
 The references themselves live in each test file, written from the paper's formula next
-to the test that uses them; this module only supplies the inputs (hard gradients) and a
-runner that applies an optjx transformation once per step under a single ``jax.jit``.
+to the test that uses them; this module supplies the inputs (hard gradients), the runners
+that apply an optjx transformation once per step under a single ``jax.jit``, and the one
+reference several files need: Adam (:func:`adam_step`).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,25 +77,42 @@ def run(tx, grads, params=None):
     return outputs, state
 
 
-def run_training(tx, grads, params):
-    """Apply ``tx`` for ``len(grads)`` steps, moving ``params`` by each update.
+class Training(NamedTuple):
+    """What :func:`run_training` saw after each step."""
 
-    The gradients are given (not computed from the params), so a NumPy reference can
-    replay the same sequence. Returns the list of params after each step (float64 NumPy).
+    params: list
+    updates: list
+    states: list
+
+
+def run_training(tx, grads, params, steps: int | None = None, *, jit: bool = True) -> Training:
+    """The one training loop of the tests: ``tx`` applied step by step, the params moved
+    by each update (``optax.apply_updates``).
+
+    ``grads`` is a list of trees, given rather than computed so that a NumPy reference
+    can replay the same sequence, or a function ``(params, t) -> tree`` of the current
+    params (a closed loop, ``steps`` long). Only the update and its application are
+    jitted (``jit=False``: run eagerly, also inside ``jax.vmap``); the gradients are
+    computed outside. Returns the params, updates and states after each step.
     """
+    closed_loop = callable(grads)
+    steps = steps if closed_loop else len(grads)
     params = jax.tree.map(jnp.asarray, params)
     state = tx.init(params)
 
-    @jax.jit
-    def step(g, state, params):
+    def step(params, state, g):
         updates, state = tx.update(g, state, params)
-        return optax.apply_updates(params, updates), state
+        return optax.apply_updates(params, updates), updates, state
 
-    trajectory = []
-    for g in grads:
-        params, state = step(jax.tree.map(jnp.asarray, g), state, params)
-        trajectory.append(jax.tree.map(np.asarray, params))
-    return trajectory
+    step = jax.jit(step) if jit else step
+    seen = Training([], [], [])
+    for t in range(steps):
+        g = grads(params, t) if closed_loop else grads[t]
+        params, updates, state = step(params, state, jax.tree.map(jnp.asarray, g))
+        seen.params.append(params)
+        seen.updates.append(updates)
+        seen.states.append(state)
+    return seen
 
 
 def per_leaf(reference, grads, *args):
@@ -124,6 +144,34 @@ def ema_reference(decay, debias=False):
         return outputs
 
     return reference
+
+
+def adam_step(g, state=None, *, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, amsgrad=None):
+    """One step of Adam (Kingma & Ba 2015, Algorithm 1) on float64 NumPy arrays: the one
+    Adam reference every test uses.
+
+    Returns the direction ``m_hat / (sqrt(v_hat + eps_root) + eps)`` (a step is ``-lr``
+    times it) and the new state; ``state`` is ``None`` before the first step. ``b1`` and
+    ``b2`` are numbers or functions of ``k = t - 1``, the updates already applied.
+    ``amsgrad``: ``None``, ``"torch"`` (the max of the raw ``v``, bias-corrected after:
+    torch and optjx) or ``"corrected"`` (the max of ``v_hat``: optax).
+    """
+    t, m, v, v_max, v_hat_max = state or (0, 0.0, 0.0, 0.0, 0.0)
+    beta1 = b1(t) if callable(b1) else b1
+    beta2 = b2(t) if callable(b2) else b2
+    t += 1
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat = m / (1 - beta1**t)
+    if amsgrad == "torch":
+        v_max = np.maximum(v_max, v)
+        v_hat = v_max / (1 - beta2**t)
+    elif amsgrad == "corrected":
+        v_hat_max = np.maximum(v_hat_max, v / (1 - beta2**t))
+        v_hat = v_hat_max
+    else:
+        v_hat = v / (1 - beta2**t)
+    return m_hat / (np.sqrt(v_hat + eps_root) + eps), (t, m, v, v_max, v_hat_max)
 
 
 def assert_step_count(state, steps: int, *, kept: bool) -> None:

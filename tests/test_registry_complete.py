@@ -3,7 +3,8 @@
 A public name builds a transformation when it is a function whose return annotation is
 an ``optax.GradientTransformation`` (or a subclass). Every public function must declare
 its return type, or be listed in ``registry.NOT_TRANSFORMS`` with a reason; so a new
-optimizer cannot slip past the invariants by being left out of ``tests/registry.py``.
+optimizer cannot slip past the invariants by having no card in ``tests/cards`` (the
+registry is derived from the cards).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _transform_builders() -> set[str]:
         builds = _builds_transformation(obj)
         assert builds is not None or name in registry.NOT_TRANSFORMS, (
             f"optjx.{name} has no return annotation: annotate it (-> optax.GradientTransformation "
-            f"if it builds one, then add it to tests/registry.py) or list it in "
+            f"if it builds one, then add its card to tests/cards) or list it in "
             f"registry.NOT_TRANSFORMS with the reason"
         )
         if builds:
@@ -93,9 +94,9 @@ def test_every_public_transformation_is_in_the_registry():
     builders = _transform_builders()
     missing = builders - set(registry.NAMES) - set(registry.COVERED_ELSEWHERE)
     assert not missing, (
-        f"public optjx names that build a transformation but are not in tests/registry.py: "
-        f"{sorted(missing)}. Add two or more configurations of each to registry._entries(), "
-        f"a Tuned entry to registry.TUNED and its bad values to registry.INVALID."
+        f"public optjx names that build a transformation but have no card: {sorted(missing)}. "
+        f"Add a Card for each to tests/cards (two or more configurations, the tuned "
+        f"hyperparameters and the invalid values; see CONTRIBUTING.md)."
     )
     # The discovery itself must find what we know is there (it can fail, e.g. if the
     # annotations stopped resolving): every registry name is found as a builder.
@@ -161,12 +162,12 @@ def test_invalid_table_names_every_hyperparameter(name):
             continue
         if arg in UNCHECKED_BY_NAME.get(name, ()):
             continue
-        assert arg in listed, f"{name}({arg}=...): add its invalid values to registry.INVALID"
+        assert arg in listed, f"{name}({arg}=...): add its invalid values to the card's invalid"
         # Float hyperparameters (all but the integer counts) are checked with NaN too.
         if arg not in INTEGER_ARGS:
             values = registry.INVALID[name][arg]
             assert any(isinstance(v, float) and math.isnan(v) for v in values), (
-                f"{name}({arg}=...): also list NaN in registry.INVALID"
+                f"{name}({arg}=...): also list NaN in the card's invalid values"
             )
 
 

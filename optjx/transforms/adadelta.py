@@ -1,17 +1,4 @@
-r"""AdaDelta: a step size from the ratio of two running RMS values.
-
-Zeiler (2012), "ADADELTA: An adaptive learning rate method", Algorithm 1.
-
-.. math::
-
-   s_t = \rho s_{t-1} + (1 - \rho) g_t^2, \qquad
-   \Delta_t = \frac{\sqrt{a_{t-1} + \epsilon}}{\sqrt{s_t + \epsilon}} \, g_t, \qquad
-   a_t = \rho a_{t-1} + (1 - \rho) \Delta_t^2
-
-with ``s_0 = a_0 = 0``. The direction is ``Delta_t``; the paper applies it with
-step 1, PyTorch's ``torch.optim.Adadelta`` multiplies it by ``lr`` (default 1.0), and
-so does the ``adadelta`` alias. Matches PyTorch's update order exactly.
-"""
+r"""AdaDelta's direction (``scale_by_adadelta``): a step size from two running RMS values."""
 
 from __future__ import annotations
 
@@ -35,11 +22,35 @@ class ScaleByAdadeltaState(NamedTuple):
 def scale_by_adadelta(
     rho: _hyper.Hyper = 0.9, *, eps: _hyper.Hyper = 1e-6
 ) -> optax.GradientTransformation:
-    """AdaDelta's direction.
+    r"""AdaDelta's direction $\Delta_t$.
+
+    $$
+    s_t = \rho s_{t-1} + (1 - \rho) g_t^2, \qquad
+    \Delta_t = \frac{\sqrt{a_{t-1} + \epsilon}}{\sqrt{s_t + \epsilon}} \, g_t, \qquad
+    a_t = \rho a_{t-1} + (1 - \rho) \Delta_t^2
+    $$
+
+    with $s_0 = a_0 = 0$. The paper applies $\Delta_t$ with step 1; ``torch.optim.Adadelta``
+    multiplies it by ``lr`` (default 1.0), and so does ``optjx.adadelta``. Matches
+    PyTorch's update order exactly.
+
+    References:
+      Zeiler (2012), "ADADELTA: An adaptive learning rate method", Algorithm 1.
 
     Args:
-      rho: decay in ``[0, 1)`` of both running averages.
-      eps: ``>= 0``, added under both roots (it also sets the first steps' size).
+      rho: $\rho \in [0, 1)$, decay of both running averages (default 0.9).
+      eps: $\epsilon \ge 0$, added under both roots (default 1e-6); it also sets the size
+        of the first steps.
+
+    Returns:
+      An ``optax.GradientTransformation`` with a ``ScaleByAdadeltaState``.
+
+    Differences from PyTorch and optax:
+      As ``torch.optim.Adadelta`` and ``optax.scale_by_adadelta`` (same defaults as
+      PyTorch).
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_adadelta(0.95), optjx.scale_by_learning_rate(1.0))
     """
     hypers = _hyper.Hyperparameters(rho=(rho, _hyper.DECAY), eps=(eps, _hyper.NONNEGATIVE))
 

@@ -1,18 +1,4 @@
-r"""AdaGrad: divide by the root of the sum of all squared gradients.
-
-Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and
-stochastic optimization", diagonal form; Goodfellow et al. (2016), Algorithm 8.4.
-
-.. math::
-
-   s_0 = s_{init}, \qquad s_t = s_{t-1} + g_t^2, \qquad
-   u_t = \frac{g_t}{\sqrt{s_t + \epsilon_{root}} + \epsilon}
-
-PyTorch's ``torch.optim.Adagrad`` is ``eps`` outside the root (default ``1e-10``),
-``initial_accumulator_value`` for ``s_0``. Goodfellow's Algorithm 8.4 puts ``delta``
-outside too (``delta + sqrt(r)``). Differences: optax's ``scale_by_rss`` puts its eps
-inside the root and starts the sum at 0.1.
-"""
+r"""AdaGrad's preconditioner (``scale_by_adagrad``): the root of the sum of squared gradients."""
 
 from __future__ import annotations
 
@@ -38,12 +24,34 @@ def scale_by_adagrad(
     eps: _hyper.Hyper = 1e-10,
     eps_root: _hyper.Hyper = 0.0,
 ) -> optax.GradientTransformation:
-    """AdaGrad's preconditioner (descent direction; chain a learning rate after it).
+    r"""AdaGrad's direction $g / (\sqrt{s + \epsilon_{root}} + \epsilon)$.
+
+    $$
+    s_0 = s_{init}, \qquad s_t = s_{t-1} + g_t^2, \qquad
+    u_t = \frac{g_t}{\sqrt{s_t + \epsilon_{root}} + \epsilon}
+    $$
+
+    A descent direction: chain a learning rate after it (``optjx.adagrad`` does).
+
+    References:
+      Duchi, Hazan & Singer (2011), "Adaptive subgradient methods for online learning and
+      stochastic optimization" (diagonal form); Goodfellow et al. (2016), Algorithm 8.4.
 
     Args:
-      initial_accumulator_value: ``>= 0``, the starting sum.
-      eps: ``>= 0``, added to the root.
-      eps_root: ``>= 0``, added under the root.
+      initial_accumulator_value: $s_{init} \ge 0$, a Python number (default 0).
+      eps: $\epsilon \ge 0$ added to the root (default 1e-10, PyTorch's).
+      eps_root: $\epsilon_{root} \ge 0$ added under the root (default 0).
+
+    Returns:
+      An ``optax.GradientTransformation`` with a ``ScaleByAdagradState``.
+
+    Differences from PyTorch and optax:
+      ``torch.optim.Adagrad`` exactly (``lr_decay=0``). ``optax.scale_by_rss`` puts its eps
+      inside the root and starts the sum at 0.1; ``eps=0, eps_root=1e-7,
+      initial_accumulator_value=0.1`` reproduces it.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_adagrad(), optjx.scale_by_learning_rate(1e-2))
     """
     _hyper.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
     hypers = _hyper.Hyperparameters(

@@ -1,29 +1,12 @@
-r"""Adam: bias-corrected first and second moments.
+r"""Adam's preconditioner (``scale_by_adam``): bias-corrected first and second moments.
 
-Kingma & Ba (2015), "Adam: A method for stochastic optimization", Algorithm 1;
-AMSGrad from Reddi, Kale & Kumar (2018), in the form of ``torch.optim.Adam``.
-
-.. math::
-
-   m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
-   v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2
-
-   \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad
-   \hat v_t = \frac{v_t}{1 - \beta_2^t} \quad\text{or, AMSGrad,}\quad
-   \hat v_t = \frac{\max_{i \le t} v_i}{1 - \beta_2^t}
-
-   u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
-
-``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` inside it is the
-course notes' form (``eps=0, eps_root=delta``). AMSGrad keeps the running maximum of
-the *raw* ``v`` and bias-corrects it with the current step, exactly as PyTorch does;
-optax instead takes the maximum of the already corrected ``v_hat``, which differs in
-the first steps.
+Moments are divided in the widest of the gradient's and the moments' dtypes, so wider
+moments (``mu_dtype``, ``nu_dtype``) also protect the ratio and ``eps``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +18,7 @@ from optjx import _hyper, _tree
 class ScaleByAdamState(NamedTuple):
     """Step count, first and second moments, and (AMSGrad) the largest second moment."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     mu: optax.Updates
     nu: optax.Updates
     nu_max: Optional[optax.Updates]
@@ -48,18 +31,57 @@ def scale_by_adam(
     eps: _hyper.Hyper = 1e-8,
     eps_root: _hyper.Hyper = 0.0,
     amsgrad: bool = False,
-    mu_dtype=None,
-    nu_dtype=None,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
-    """Adam's direction ``m_hat / (sqrt(v_hat + eps_root) + eps)``.
+    r"""Adam's direction $\hat m_t / (\sqrt{\hat v_t + \epsilon_{root}} + \epsilon)$.
+
+    $$
+    m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+    v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2
+    $$
+
+    $$
+    \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad
+    \hat v_t = \frac{v_t}{1 - \beta_2^t} \quad\text{or, AMSGrad,}\quad
+    \hat v_t = \frac{\max_{i \le t} v_i}{1 - \beta_2^t}
+    $$
+
+    $$
+    u_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{root}} + \epsilon}
+    $$
+
+    A descent direction: chain a learning rate after it (``optjx.adam`` does).
+    ``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` inside it is the
+    course notes' form (``eps=0, eps_root=delta``).
+
+    References:
+      Kingma & Ba (2015), "Adam: A method for stochastic optimization", Algorithm 1;
+      Reddi, Kale & Kumar (2018), "On the convergence of Adam and beyond" (AMSGrad).
 
     Args:
-      b1: ``beta_1`` in ``[0, 1)``.
-      b2: ``beta_2`` in ``[0, 1)``.
-      eps: ``>= 0``, added to the root.
-      eps_root: ``>= 0``, added under the root.
-      amsgrad: use the running maximum of ``v`` (PyTorch's AMSGrad).
-      mu_dtype, nu_dtype: moment dtypes; default to each parameter's dtype.
+      b1: $\beta_1 \in [0, 1)$ (default 0.9); a number, an array or a schedule.
+      b2: $\beta_2 \in [0, 1)$ (default 0.999).
+      eps: $\epsilon \ge 0$ added to the root (default 1e-8).
+      eps_root: $\epsilon_{root} \ge 0$ added under the root (default 0).
+      amsgrad: use the running maximum of the raw $v$ (default ``False``).
+      mu_dtype: dtype of $m$ (default: each parameter's dtype).
+      nu_dtype: dtype of $v$ (default: each parameter's dtype).
+
+    Returns:
+      An ``optax.GradientTransformation`` with a ``ScaleByAdamState``.
+
+    Raises:
+      ValueError: a beta outside $[0, 1)$ or a negative eps; complex params.
+
+    Differences from PyTorch and optax:
+      AMSGrad keeps the running maximum of the *raw* $v$ and bias-corrects it with the
+      current step, exactly as ``torch.optim.Adam``; ``optax.scale_by_amsgrad`` takes the
+      maximum of the already corrected $\hat v$, which differs in the first steps.
+      $1 - \beta^t$ is computed before rounding, so float32 keeps PyTorch's digits.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_adam(b2=0.99), optjx.scale_by_learning_rate(1e-3))
     """
     hypers = _hyper.Hyperparameters(
         b1=(b1, _hyper.DECAY),

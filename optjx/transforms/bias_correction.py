@@ -1,13 +1,4 @@
-r"""Adam's bias correction as a building block of its own.
-
-.. math::  u_t = \frac{g_t}{1 - \beta_k^{\,t}}
-
-Kingma & Ba (2015), section 3: an average started at zero underestimates its input
-by ``1 - beta**t``. Placed after ``ema(beta)`` it reproduces ``ema(beta, debias=True)``;
-it can follow any zero-started average (``trace`` with dampening ``1 - beta``, say).
-The correction is computed at the default float precision and only then cast to
-the update's dtype, so bf16 updates do not lose the small early divisors.
-"""
+r"""Adam's bias correction as a building block of its own (``bias_correction``)."""
 
 from __future__ import annotations
 
@@ -22,15 +13,37 @@ from optjx import _hyper, _tree
 class BiasCorrectionState(NamedTuple):
     """The number of updates seen."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
 
 def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
-    """Divide updates by ``1 - decay**t`` (``t = 1`` on the first update).
+    r"""Divide updates by $1 - \beta_k^{\,t}$ ($t = 1$ on the first update).
+
+    $$
+    u_t = \frac{g_t}{1 - \beta_k^{\,t}}
+    $$
+
+    An average started at zero underestimates its input by $1 - \beta^t$. Placed after
+    ``ema(beta)`` this reproduces ``ema(beta, debias=True)``; it can follow any
+    zero-started average (``trace`` with dampening $1 - \beta$, say). The correction is
+    computed at the default float precision and only then cast to the update's dtype, so
+    bf16 updates keep the small early divisors.
+
+    References:
+      Kingma & Ba (2015), "Adam: A method for stochastic optimization", section 3.
 
     Args:
-      decay: ``beta`` in ``[0, 1)`` of the average being corrected; a number, an array
-        or a schedule.
+      decay: $\beta \in [0, 1)$ of the average being corrected (required); a number, an
+        array or a schedule.
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state is the step count.
+
+    Differences from PyTorch and optax:
+      Neither has it as a separate stage (both fold it into Adam).
+
+    Examples:
+      >>> tx = optjx.chain(optjx.ema(0.9), optjx.bias_correction(0.9))
     """
     hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))
 

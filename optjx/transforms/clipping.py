@@ -1,16 +1,9 @@
-r"""Clipping: element-wise, and by the global norm of the whole update tree.
+r"""Clipping: element-wise (``clip``) and by the global norm of the update tree.
 
-.. math::
-
-   \mathrm{clip}(g)_i = \min(\max(g_i, -c), c), \qquad
-   \mathrm{clip\_by\_global\_norm}(g) = g \cdot \min\!\Big(1, \frac{c}{\lVert g \rVert_2}\Big)
-
-with ``||g||_2`` the Euclidean norm of all leaves concatenated (Pascanu et al. 2013,
-as ``torch.nn.utils.clip_grad_norm_`` without its ``1e-6``). optjx writes its own
-instead of re-exporting optax's to validate the bound at construction, accept a
-schedule, and scale with one multiply per element (a scalar factor instead of a
-per-element select). The norm is a sum of per-leaf reductions, so it is exact under
-sharded ``jit`` too.
+optjx writes its own instead of re-exporting optax's to validate the bound at
+construction, accept a schedule, and scale with one multiply per element (a scalar
+factor instead of a per-element select). The norm is a sum of per-leaf reductions, so
+it is exact under sharded ``jit`` too.
 """
 
 from __future__ import annotations
@@ -21,12 +14,28 @@ import optax
 
 from optjx import _hyper, _state, _tree
 
-
 ClipState = _state.ScheduleState  # a scheduled bound's counter; EmptyState without
 
 
 def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
-    """Clip every element to ``[-max_delta, max_delta]`` (``max_delta >= 0``)."""
+    r"""Clip every element to $[-c, c]$.
+
+    $$
+    u_i = \min(\max(g_i, -c), c)
+    $$
+
+    Args:
+      max_delta: $c \ge 0$ (required); a number, an array or a schedule.
+
+    Returns:
+      An ``optax.GradientTransformation`` (stateless unless scheduled).
+
+    Differences from PyTorch and optax:
+      As ``optax.clip`` and ``torch.nn.utils.clip_grad_value_``.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.clip(1.0), optjx.sgd(0.1))
+    """
     hypers = _hyper.Hyperparameters(max_delta=(max_delta, _hyper.NONNEGATIVE))
 
     def clipped(updates, values, params):
@@ -37,8 +46,15 @@ def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
     return _tree.stateless(hypers, clipped)
 
 
-def global_norm(tree) -> jax.Array:
-    """Euclidean norm of all leaves together, accumulated in at least float32."""
+def global_norm(tree: optax.Updates) -> jax.Array:
+    r"""Euclidean norm of all leaves of ``tree`` together, accumulated in at least float32.
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      A scalar array $\lVert g \rVert_2$.
+    """
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros([], jnp.float32)
@@ -48,7 +64,31 @@ def global_norm(tree) -> jax.Array:
 
 
 def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:
-    """Rescale the whole tree so its global norm is at most ``max_norm`` (``> 0``)."""
+    r"""Rescale the whole tree so that its global norm is at most $c$.
+
+    $$
+    u = g \cdot \min\!\Big(1, \frac{c}{\lVert g \rVert_2}\Big)
+    $$
+
+    with $\lVert g \rVert_2$ the Euclidean norm of all leaves concatenated.
+
+    References:
+      Pascanu, Mikolov & Bengio (2013), "On the difficulty of training recurrent neural
+      networks".
+
+    Args:
+      max_norm: $c > 0$ (required); a number, an array or a schedule.
+
+    Returns:
+      An ``optax.GradientTransformation`` (stateless unless scheduled).
+
+    Differences from PyTorch and optax:
+      ``torch.nn.utils.clip_grad_norm_`` divides by $\lVert g \rVert + 10^{-6}$; optjx and
+      ``optax.clip_by_global_norm`` do not.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.clip_by_global_norm(1.0), optjx.adam(1e-3))
+    """
     hypers = _hyper.Hyperparameters(max_norm=(max_norm, _hyper.POSITIVE))
 
     def rescaled(updates, values, params):

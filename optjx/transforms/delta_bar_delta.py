@@ -1,28 +1,7 @@
-r"""Delta-bar-delta: a learning rate per weight, adapted from the gradient's sign history.
+r"""Delta-bar-delta (``scale_by_delta_bar_delta``): a learning rate per weight.
 
-Jacobs (1988), "Increased rates of convergence through learning rate adaptation",
-as summarised in Goodfellow, Bengio & Courville (2016), section 8.5.
-
-.. math::
-
-   u_t = \epsilon_{t-1} \odot g_t
-
-   \epsilon_t = \begin{cases}
-     \epsilon_{t-1} + \kappa & \bar\delta_{t-1} g_t > 0 \\
-     \epsilon_{t-1} - \phi\, \epsilon_{t-1} & \bar\delta_{t-1} g_t < 0 \\
-     \epsilon_{t-1} & \text{otherwise}
-   \end{cases}
-   \qquad
-   \bar\delta_t = (1 - \gamma) g_t + \gamma \bar\delta_{t-1}
-
-elementwise, with ``epsilon_0 = initial_learning_rate`` and ``dbar_0 = 0`` (so the rates
-first change on the second step). The step uses the rate *before* this step's
-adaptation. A gradient that keeps its sign grows the rate linearly; a sign flip shrinks
-it geometrically.
-
-``scale_by_delta_bar_delta`` gives the descent direction ``+eps*g`` (chain it with
-``scale(-1)``); the ``optjx.delta_bar_delta`` alias returns ``-eps*g`` directly, with no
-second stage. Neither PyTorch nor optax has this algorithm.
+``scale_by_delta_bar_delta`` gives the descent direction $+\epsilon g$; the
+``optjx.delta_bar_delta`` alias returns $-\epsilon g$ directly, with no second stage.
 """
 
 from __future__ import annotations
@@ -45,23 +24,55 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
 
 
 def scale_by_delta_bar_delta(
-    initial_learning_rate,
+    initial_learning_rate: float | jax.Array,
     *,
     kappa: _hyper.Hyper,
     phi: _hyper.Hyper,
     gamma: _hyper.Hyper,
 ) -> optax.GradientTransformation:
-    """Delta-bar-delta's direction ``eps_{t-1} * g_t`` (a descent direction).
+    r"""Delta-bar-delta's direction $\epsilon_{t-1} \odot g_t$ (a descent direction).
+
+    $$
+    u_t = \epsilon_{t-1} \odot g_t, \qquad
+    \bar\delta_t = (1 - \gamma) g_t + \gamma \bar\delta_{t-1}
+    $$
+
+    $$
+    \epsilon_t = \begin{cases}
+      \epsilon_{t-1} + \kappa & \bar\delta_{t-1} g_t > 0 \\
+      \epsilon_{t-1} - \phi\, \epsilon_{t-1} & \bar\delta_{t-1} g_t < 0 \\
+      \epsilon_{t-1} & \text{otherwise}
+    \end{cases}
+    $$
+
+    elementwise, with $\epsilon_0$ = ``initial_learning_rate`` and $\bar\delta_0 = 0$ (so
+    the rates first change on the second step). The step uses the rate *before* this step's
+    adaptation. A gradient that keeps its sign grows the rate linearly; a sign flip shrinks
+    it geometrically. Chain ``scale(-1)`` after it, or use ``optjx.delta_bar_delta``.
 
     ``kappa``, ``phi`` and ``gamma`` have no defaults: Jacobs gives none that fits every
     problem, and ``kappa`` is in the units of the learning rate.
 
+    References:
+      Jacobs (1988), "Increased rates of convergence through learning rate adaptation";
+      Goodfellow, Bengio & Courville (2016), section 8.5.
+
     Args:
-      initial_learning_rate: ``>= 0``, every weight's rate at ``init``: a number or a
-        scalar array (read once at ``init``, so not a schedule).
-      kappa: ``>= 0``, added to a rate when the gradient keeps its sign.
-      phi: in ``[0, 1]``, the fraction of a rate removed when the gradient flips sign.
-      gamma: in ``[0, 1)``, the decay of the gradient average ``dbar``.
+      initial_learning_rate: $\epsilon_0 \ge 0$, every weight's rate at ``init``: a number
+        or a scalar array (read once at ``init``, so not a schedule).
+      kappa: $\kappa \ge 0$, added to a rate when the gradient keeps its sign.
+      phi: $\phi \in [0, 1]$, the fraction of a rate removed when the gradient flips sign.
+      gamma: $\gamma \in [0, 1)$, the decay of the gradient average $\bar\delta$.
+
+    Returns:
+      An ``optax.GradientTransformation`` with a ``ScaleByDeltaBarDeltaState``.
+
+    Differences from PyTorch and optax:
+      Neither has this algorithm.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_delta_bar_delta(0.01, kappa=1e-3, phi=0.1, gamma=0.7),
+      ...                  optjx.scale(-1.0))
     """
     return delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, descent=True)
 

@@ -1,22 +1,8 @@
-r"""Exponential moving average of the updates, optionally bias-corrected.
-
-.. math::
-
-   m_0 = 0, \qquad m_t = \beta_k m_{t-1} + (1 - \beta_k) g_t,
-   \qquad \hat m_t = \frac{m_t}{1 - \beta_k^{\,t}}
-
-with ``beta`` evaluated at ``k = t - 1`` applied updates. Starting from zero biases
-``m_t`` towards zero by the factor ``1 - beta**t`` (for a constant input ``g``,
-``m_t = (1 - beta**t) g``); dividing it out is the bias correction of Kingma & Ba
-(2015), section 3. ``chain(ema(b), bias_correction(b))`` equals ``ema(b, debias=True)``.
-
-With a scheduled ``beta`` the correction uses the current value, ``1 - beta_k**t``:
-exact only for a constant decay.
-"""
+r"""Exponential moving average of the updates (``ema``), optionally bias-corrected."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -32,14 +18,38 @@ class EmaState(NamedTuple):
 
 
 def ema(
-    decay: _hyper.Hyper, *, debias: bool = False, accumulator_dtype=None
+    decay: _hyper.Hyper, *, debias: bool = False, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
-    """Exponential moving average of the incoming updates.
+    r"""Exponential moving average of the incoming updates, optionally bias-corrected.
+
+    $$
+    m_0 = 0, \qquad m_t = \beta_k m_{t-1} + (1 - \beta_k) g_t,
+    \qquad \hat m_t = \frac{m_t}{1 - \beta_k^{\,t}}
+    $$
+
+    with $\beta$ evaluated at $k = t - 1$ applied updates. Starting from zero biases $m_t$
+    towards zero by the factor $1 - \beta^t$ (for a constant input $g$,
+    $m_t = (1 - \beta^t) g$); dividing it out is the bias correction of Kingma & Ba (2015),
+    section 3. ``chain(ema(b), bias_correction(b))`` equals ``ema(b, debias=True)``. With a
+    scheduled $\beta$ the correction uses the current value, exact only for a constant decay.
+
+    References:
+      Kingma & Ba (2015), "Adam: A method for stochastic optimization", section 3; the
+      course notes' exponentially weighted averages (1.1-1.3).
 
     Args:
-      decay: ``beta`` in ``[0, 1)``; a number, an array or a schedule.
-      debias: divide by ``1 - beta**t`` (``t = 1`` on the first update).
-      accumulator_dtype: dtype of the average; defaults to each parameter's dtype.
+      decay: $\beta \in [0, 1)$ (required); a number, an array or a schedule.
+      debias: output $\hat m_t$ instead of $m_t$ (default ``False``).
+      accumulator_dtype: dtype of the average (default: each parameter's dtype).
+
+    Returns:
+      An ``optax.GradientTransformation`` with an ``EmaState`` (count and average).
+
+    Differences from PyTorch and optax:
+      ``optax.ema`` computes the same average. PyTorch has none as an optimizer stage.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.ema(0.9, debias=True), optjx.scale_by_learning_rate(0.1))
     """
     hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))
 

@@ -1,30 +1,7 @@
-r"""NovoGrad: Adam-like momentum with one second moment per layer.
+r"""NovoGrad's direction (``scale_by_novograd``): one second moment per layer (leaf).
 
-Ginsburg et al. (2019), "Stochastic gradient methods with layer-wise adaptive moments
-for training of deep networks", Algorithm 1. A layer is one leaf of the params tree.
-
-.. math::
-
-   v^l_1 = \|g^l_1\|^2, \qquad
-   v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) \|g^l_t\|^2 \quad (t > 1)
-
-   m^l_t = \beta_1 m^l_{t-1} + \left( c\, \frac{g^l_t}{\sqrt{v^l_t + \epsilon}} + d\, w^l_t \right),
-   \qquad m^l_0 = 0, \qquad u^l_t = m^l_t
-
-with ``c = 1`` (the paper) or ``c = 1 - beta_1`` (``grad_averaging=True``). The state is
-one moment per weight plus one scalar per layer.
-
-``grad_averaging`` scales the normalised gradient (not the weight-decay term) by
-``1 - beta_1``, as the issue that specifies optjx's NovoGrad defines it. NVIDIA's own
-implementations (OpenSeq2Seq's ``NovoGrad``, apex's ``FusedNovoGrad``) scale the
-weight-decay term too; the two agree when ``weight_decay=0``. ``||g||^2`` is accumulated in at least float32 (bf16 and f16 gradients
-too), and ``v`` is stored in float32 (float64 for a float64 leaf).
-
-Differences from optax's ``scale_by_novograd``: optax puts ``eps`` outside the root
-(``g / (sqrt(v) + eps)``), has no ``grad_averaging``, defaults to ``b1=0.9, b2=0.25``
-(optjx: the paper's 0.95, 0.98), stores ``v`` in the leaf's dtype, and chooses the first
-step with a ``lax.cond`` over the whole tree; optjx selects two scalars per leaf
-instead, which compiles faster and works under ``shard_map``.
+$\lVert g \rVert^2$ is accumulated in at least float32 (bf16 and f16 gradients too), and
+$v$ is stored in float32 (float64 for a float64 leaf).
 """
 
 from __future__ import annotations
@@ -41,7 +18,7 @@ from optjx import _hyper, _tree
 class ScaleByNovogradState(NamedTuple):
     """Step count, the first moment per weight and the second moment per layer (a scalar)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     mu: optax.Updates
     nu: optax.Updates
 
@@ -59,16 +36,49 @@ def scale_by_novograd(
     weight_decay: _hyper.Hyper = 0.0,
     grad_averaging: bool = False,
 ) -> optax.GradientTransformation:
-    """NovoGrad's direction ``m_t`` (chain a learning rate after it: ``w <- w - lr m_t``).
+    r"""NovoGrad's direction $m_t$ (chain a learning rate after it: $w \leftarrow w - \eta m_t$).
+
+    $$
+    v^l_1 = \lVert g^l_1\rVert^2, \qquad
+    v^l_t = \beta_2 v^l_{t-1} + (1 - \beta_2) \lVert g^l_t\rVert^2 \quad (t > 1)
+    $$
+
+    $$
+    m^l_t = \beta_1 m^l_{t-1} + \Big( c\, \frac{g^l_t}{\sqrt{v^l_t + \epsilon}} + d\, w^l_t \Big),
+    \qquad m^l_0 = 0, \qquad u^l_t = m^l_t
+    $$
+
+    for each layer $l$ (a leaf of the params tree), with $c = 1$ (the paper) or
+    $c = 1 - \beta_1$ (``grad_averaging=True``). The state is one moment per weight plus one
+    scalar per layer.
+
+    References:
+      Ginsburg et al. (2019), "Stochastic gradient methods with layer-wise adaptive
+      moments for training of deep networks", Algorithm 1.
 
     Args:
-      b1: ``beta_1`` in ``[0, 1)``.
-      b2: ``beta_2`` in ``[0, 1)``.
-      eps: ``>= 0``, added under the root.
-      weight_decay: ``d >= 0``, added to the normalised gradient inside the momentum.
-        Unless it is a concrete zero, ``update`` needs the params (``ValueError``
-        otherwise).
-      grad_averaging: multiply the bracket by ``1 - beta_1`` (NVIDIA's variant).
+      b1: $\beta_1 \in [0, 1)$ (default 0.95, the paper's).
+      b2: $\beta_2 \in [0, 1)$ (default 0.98, the paper's).
+      eps: $\epsilon \ge 0$, added under the root (default 1e-8).
+      weight_decay: $d \ge 0$, added to the normalised gradient inside the momentum
+        (default 0). Unless it is a Python zero, ``update`` needs the params.
+      grad_averaging: multiply the normalised gradient by $1 - \beta_1$ (default
+        ``False``). NVIDIA's implementations (OpenSeq2Seq, apex ``FusedNovoGrad``) scale the
+        weight-decay term too; the two agree when ``weight_decay=0``.
+
+    Returns:
+      An ``optax.GradientTransformation`` with a ``ScaleByNovogradState``.
+
+    Differences from PyTorch and optax:
+      Not in PyTorch. ``optax.scale_by_novograd`` puts ``eps`` outside the root
+      ($g / (\sqrt{v} + \epsilon)$), has no ``grad_averaging``, defaults to
+      ``b1=0.9, b2=0.25``, stores $v$ in the leaf's dtype, and chooses the first step with
+      a ``lax.cond`` over the whole tree; optjx selects two scalars per leaf instead, which
+      compiles faster and works under ``shard_map``.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_novograd(weight_decay=1e-3),
+      ...                  optjx.scale_by_learning_rate(1e-2))
     """
     hypers = _hyper.Hyperparameters(
         b1=(b1, _hyper.DECAY),

@@ -1,20 +1,7 @@
-r"""RMSProp: divide by a running root mean square of the gradient.
+r"""RMSProp's preconditioner (``scale_by_rms``): divide by a running root mean square.
 
-Tieleman & Hinton (2012), Coursera lecture 6e; centered form from Graves (2013).
-
-.. math::
-
-   v_t = \rho_k v_{t-1} + (1 - \rho_k) g_t^2, \qquad
-   \bar g_t = \rho_k \bar g_{t-1} + (1 - \rho_k) g_t \quad\text{(centered only)}
-
-   u_t = \frac{g_t}{\sqrt{v_t - \bar g_t^2 + \epsilon_{root}} + \epsilon}
-
-``v_0`` is ``initial_scale`` (0 in PyTorch, 1 in TensorFlow), ``\bar g_0 = 0``.
-``eps`` sits outside the root (PyTorch's ``torch.optim.RMSprop``), ``eps_root`` inside
-it: Goodfellow et al. (2016), Algorithm 8.5, writes ``-lr / sqrt(delta + r) * g``,
-which is ``eps=0, eps_root=delta``.
-
-Differences: PyTorch's default ``alpha`` is 0.99, optjx's and optax's ``decay`` 0.9.
+The division is done in the wider of the gradient's and the state's dtypes, so a
+float32 state keeps ``eps`` (0 in float16) for float16 gradients.
 """
 
 from __future__ import annotations
@@ -45,17 +32,46 @@ def scale_by_rms(
     initial_scale: float = 0.0,
     bias_correction: bool = False,
 ) -> optax.GradientTransformation:
-    """RMSProp's preconditioner (descent direction; chain a learning rate after it).
+    r"""RMSProp's direction $g / (\sqrt{v - \bar g^2 + \epsilon_{root}} + \epsilon)$.
+
+    $$
+    v_t = \rho_k v_{t-1} + (1 - \rho_k) g_t^2, \qquad
+    \bar g_t = \rho_k \bar g_{t-1} + (1 - \rho_k) g_t \quad\text{(centered only)}
+    $$
+
+    $$
+    u_t = \frac{g_t}{\sqrt{v_t - \bar g_t^2 + \epsilon_{root}} + \epsilon}
+    $$
+
+    with $v_0$ = ``initial_scale`` and $\bar g_0 = 0$. A descent direction: chain a
+    learning rate after it (``optjx.rmsprop`` does). ``eps`` sits outside the root as in
+    ``torch.optim.RMSprop``; Goodfellow et al. (2016), Algorithm 8.5, writes
+    $-\eta g / \sqrt{\delta + r}$, which is ``eps=0, eps_root=delta``.
+
+    References:
+      Tieleman & Hinton (2012), Coursera lecture 6e; Graves (2013), "Generating sequences
+      with recurrent neural networks" (centered form).
 
     Args:
-      decay: ``rho`` in ``[0, 1)``.
-      eps: ``>= 0``, added to the root.
-      eps_root: ``>= 0``, added under the root.
-      centered: subtract the square of the running mean gradient (Graves 2013).
-      initial_scale: ``>= 0``, the initial value of the mean square.
-      bias_correction: divide the mean square (and the centered mean) by
-        ``1 - decay**t``, as optax's flag of the same name; with ``initial_scale=0`` the
-        direction is then Adam's with ``b1 = 0`` (``g / (sqrt(v_hat + eps_root) + eps)``).
+      decay: $\rho \in [0, 1)$ (default 0.9); a number, an array or a schedule.
+      eps: $\epsilon \ge 0$ added to the root (default 1e-8).
+      eps_root: $\epsilon_{root} \ge 0$ added under the root (default 0).
+      centered: subtract the square of the running mean gradient (default ``False``).
+      initial_scale: $v_0 \ge 0$ (default 0, PyTorch's; TensorFlow uses 1).
+      bias_correction: divide $v$ (and $\bar g$) by $1 - \rho^t$ (default ``False``), as
+        optax's flag of the same name; with ``initial_scale=0`` the direction is then
+        Adam's with $\beta_1 = 0$.
+
+    Returns:
+      An ``optax.GradientTransformation`` with a ``ScaleByRmsState`` (a counter first only
+      with a schedule or ``bias_correction``).
+
+    Differences from PyTorch and optax:
+      PyTorch's ``alpha`` defaults to 0.99; optjx's and optax's ``decay`` to 0.9.
+      ``optax.scale_by_rms`` puts ``eps`` under the root (optjx's ``eps_root``).
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_rms(0.99, centered=True), optjx.scale_by_learning_rate(1e-2))
     """
     hypers = _hyper.Hyperparameters(
         decay=(decay, _hyper.DECAY),
@@ -88,7 +104,9 @@ def scale_by_rms(
             mean_grad = _tree.update_moment(updates, state.mean_grad, rho)
             if bias_correction:
                 variance = jax.tree.map(
-                    lambda v, m: v / at(v.dtype).correction - jnp.square(m / at(m.dtype).correction),
+                    lambda v, m: (
+                        v / at(v.dtype).correction - jnp.square(m / at(m.dtype).correction)
+                    ),
                     mean_square,
                     mean_grad,
                 )

@@ -1,10 +1,7 @@
-r"""Multiplication by a constant or scheduled step size.
+r"""Multiplication by a step size: ``scale`` and ``scale_by_learning_rate``.
 
-.. math::  u_t = s_k \, g_t, \qquad k = \text{updates already applied}
-
-``scale_by_learning_rate`` is the same with the sign flipped, turning the descent
-directions that optjx's building blocks produce into updates for
-``optax.apply_updates`` (``w \leftarrow w - \eta_k d_t``).
+Both evaluate a scheduled step size at the number of updates already applied; a stage
+with a constant step size keeps no counter (``optax.EmptyState()``).
 """
 
 from __future__ import annotations
@@ -14,14 +11,29 @@ import optax
 
 from optjx import _hyper, _state, _tree
 
-
 ScaleState = _state.ScheduleState  # a scheduled step size's counter; EmptyState without
 
 
 def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
-    """Multiply updates by ``step_size`` (a number, an array, or a schedule ``count -> value``).
+    r"""Multiply updates by a constant or scheduled step size.
 
-    Any real value is allowed here, negative included: this is plain arithmetic.
+    $$
+    u_t = s_k \, g_t, \qquad k = t - 1 \text{ updates already applied}
+    $$
+
+    Args:
+      step_size: any real number, array, or schedule ``count -> value``; negative values
+        are allowed (this is plain arithmetic, unlike a learning rate).
+
+    Returns:
+      A stateless ``optax.GradientTransformation`` (a counter only for a schedule).
+
+    Differences from PyTorch and optax:
+      Same as ``optax.scale`` (and ``optax.scale_by_schedule`` for a schedule) in one
+      factory. PyTorch has no counterpart: it multiplies by ``lr`` inside each optimizer.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_adam(), optjx.scale(-1e-3))
     """
 
     hypers = _hyper.Hyperparameters(step_size=(step_size, _hyper.REAL))
@@ -36,19 +48,39 @@ def _scaled(updates, factor):
 def scale_by_learning_rate(
     learning_rate: _hyper.Hyper, *, flip_sign: bool = True
 ) -> optax.GradientTransformation:
-    r"""Multiply updates by ``-learning_rate`` (or ``+learning_rate`` with ``flip_sign=False``).
+    r"""Multiply updates by $-\eta_k$: turn a descent direction into a parameter update.
+
+    $$
+    u_t = -\eta_k \, d_t, \qquad w_t = w_{t-1} + u_t
+    $$
+
+    with $\eta_k$ the learning rate after $k = t - 1$ applied updates. Every optjx alias
+    ends with this stage; building blocks produce descent directions, as in optax.
+
+    Where it sits in a chain matters for momentum: ``chain(trace(mu), scale_by_learning_rate(lr))``
+    is PyTorch's SGD ($b = \mu b + g$, $w \leftarrow w - \eta_k b$), while
+    ``chain(scale_by_learning_rate(lr), trace(mu))`` is the velocity form of the lecture
+    notes ($v = \mu v - \eta_k g$, $w \leftarrow w + v$). They agree for a constant rate and
+    differ once it changes: the velocity form keeps old steps at the rate they were taken with.
 
     Args:
-      learning_rate: ``>= 0``; a number, an array, or a schedule ``count -> value``
-        evaluated at the number of updates already applied.
-      flip_sign: negate, so that descent directions become parameter updates.
+      learning_rate: $\eta \ge 0$; a number, an array, or a schedule ``count -> value``.
+      flip_sign: negate (default ``True``); ``False`` multiplies by $+\eta$.
 
-    Where it sits in a chain matters for momentum: ``chain(trace(a), scale_by_learning_rate(lr))``
-    is PyTorch's SGD (``b = a b + g; w -= lr_k b``), ``chain(scale_by_learning_rate(lr), trace(a))``
-    is the velocity form (``v = a v - lr_k g; w += v``). They agree for a constant rate and
-    differ once it changes: the velocity form keeps old steps at the rate they were taken with.
+    Returns:
+      An ``optax.GradientTransformation`` (a counter only for a schedule).
+
+    Raises:
+      ValueError: a concrete negative ``learning_rate``.
+
+    Differences from PyTorch and optax:
+      ``optax.scale_by_learning_rate`` does the same and does not validate the rate.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.trace(0.9), optjx.scale_by_learning_rate(0.1))  # torch SGD
     """
     _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))
+    step_size: _hyper.Hyper
     if callable(learning_rate):
         step_size = (lambda count: -learning_rate(count)) if flip_sign else learning_rate
     else:

@@ -1,36 +1,12 @@
-r"""Heavy-ball and Nesterov momentum with PyTorch's buffer semantics.
+r"""Heavy-ball and Nesterov momentum with PyTorch's buffer semantics (``trace``).
 
-Polyak (1964), "Some methods of speeding up the convergence of iteration methods";
-Sutskever et al. (2013) for the Nesterov form; ``torch.optim.SGD`` for dampening.
-
-.. math::
-
-   b_1 = g_1, \qquad b_t = \mu_k b_{t-1} + (1 - \tau_k) g_t \quad (t > 1)
-
-   u_t = b_t \quad\text{or, with Nesterov,}\quad u_t = g_t + \mu_k b_t
-
-with momentum ``mu`` and dampening ``tau`` evaluated at ``k = t - 1`` applied updates.
-The first step copies the gradient undamped, as PyTorch does.
-
-Learning rate inside or outside the buffer:
-
-* ``chain(trace(mu), scale_by_learning_rate(lr))``: PyTorch's form,
-  ``b = mu b + g; w -= lr_k b``.
-* ``chain(scale_by_learning_rate(lr), trace(mu))``: the velocity form of the lecture
-  notes, ``v = mu v - lr_k g; w += v``.
-
-With a constant rate the two trajectories are identical. Under a schedule they differ:
-the velocity form remembers each step at the rate it was taken with, PyTorch's form
-rescales the whole remembered momentum by the current rate.
-
-Differences: optax's ``trace`` starts from ``b_0 = 0`` and has no dampening, so its
-first step is ``g`` too but its dampened variant does not exist; with ``dampening=0``
-the two agree.
+Only a Python zero ``dampening`` drops the damped branch: an array keeps it, so the
+state structure never depends on a value.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,16 +28,51 @@ def trace(
     *,
     dampening: _hyper.Hyper = 0.0,
     nesterov: bool = False,
-    accumulator_dtype=None,
+    accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
-    """Momentum buffer, PyTorch semantics.
+    r"""Momentum buffer with PyTorch's semantics, heavy-ball or Nesterov.
+
+    $$
+    b_1 = g_1, \qquad b_t = \mu_k b_{t-1} + (1 - \tau_k) g_t \quad (t > 1)
+    $$
+
+    $$
+    u_t = b_t \quad\text{or, with Nesterov,}\quad u_t = g_t + \mu_k b_t
+    $$
+
+    with momentum $\mu$ and dampening $\tau$ evaluated at $k = t - 1$ applied updates. The
+    first step copies the gradient undamped, as PyTorch does. Chain a learning rate after
+    it for PyTorch's SGD, before it for the velocity form $v = \mu v - \eta g$ (see
+    ``scale_by_learning_rate``).
+
+    References:
+      Polyak (1964), "Some methods of speeding up the convergence of iteration methods";
+      Sutskever, Martens, Dahl & Hinton (2013) for the Nesterov form.
 
     Args:
-      decay: the momentum ``mu >= 0``; a number, an array or a schedule.
-      dampening: ``tau >= 0``; scales the gradient into the buffer from the second step.
-      nesterov: output ``g + mu b`` instead of ``b``. Needs a non-zero momentum and
-        zero dampening (``ValueError`` otherwise, as in PyTorch).
-      accumulator_dtype: dtype of the buffer; defaults to each parameter's dtype.
+      decay: the momentum $\mu \ge 0$ (default: none, required); a number, an array or a
+        schedule.
+      dampening: $\tau \ge 0$ (default 0); scales the gradient into the buffer from the
+        second step on.
+      nesterov: output $g + \mu b$ instead of $b$ (default ``False``). Needs a non-zero
+        momentum and zero dampening.
+      accumulator_dtype: dtype of the buffer (default: each parameter's dtype).
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state is a ``TraceState`` (with a counter
+      first where a schedule or dampening reads it).
+
+    Raises:
+      ValueError: a negative ``decay`` or ``dampening``; ``nesterov=True`` with a zero
+        momentum or a non-zero dampening (as in PyTorch).
+
+    Differences from PyTorch and optax:
+      The buffer is ``torch.optim.SGD``'s exactly, dampening included. ``optax.trace``
+      starts from $b_0 = 0$ (so its first step is $g$ too) and has no dampening; with
+      ``dampening=0`` the two agree.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.trace(0.9, nesterov=True), optjx.scale_by_learning_rate(0.1))
     """
     # Messages name this function's own argument, ``decay`` (the aliases check and
     # name their ``momentum`` before calling here).

@@ -1,14 +1,4 @@
-r"""Weight decay: add ``lambda * w`` to the updates.
-
-.. math::  u_t = g_t + \lambda_k w_t
-
-Placed *before* a preconditioner (``chain(add_decayed_weights(l), scale_by_adam())``)
-this is coupled L2 regularisation, the ``weight_decay`` of ``torch.optim.SGD``/``Adam``.
-Placed *after* it and before the learning rate
-(``chain(scale_by_adam(), add_decayed_weights(l), scale_by_learning_rate(lr))``) it is
-the decoupled weight decay of Loshchilov & Hutter (2019), ``w <- w - lr*l*w``, as in
-``torch.optim.AdamW``.
-"""
+r"""Weight decay (``add_decayed_weights``): coupled L2 or decoupled, by its place in a chain."""
 
 from __future__ import annotations
 
@@ -20,7 +10,6 @@ import optax
 
 from optjx import _hyper, _state, _tree
 
-
 AddDecayedWeightsState = _state.ScheduleState  # a scheduled decay's counter; else EmptyState
 
 
@@ -29,12 +18,42 @@ def add_decayed_weights(
     *,
     mask: Optional[Union[Any, Callable[[Any], Any]]] = None,
 ) -> optax.GradientTransformation:
-    """Add ``weight_decay * params`` to the updates.
+    r"""Add $\lambda_k w$ to the updates.
+
+    $$
+    u_t = g_t + \lambda_k w_t
+    $$
+
+    Placed *before* a preconditioner (``chain(add_decayed_weights(l), scale_by_adam())``)
+    this is coupled L2 regularisation, the ``weight_decay`` of ``torch.optim.SGD`` and
+    ``Adam``. Placed *after* it and before the learning rate
+    (``chain(scale_by_adam(), add_decayed_weights(l), scale_by_learning_rate(lr))``) it is
+    the decoupled weight decay of Loshchilov & Hutter (2019), $w \leftarrow w - \eta\lambda w$,
+    as in ``torch.optim.AdamW``.
+
+    References:
+      Loshchilov & Hutter (2019), "Decoupled weight decay regularization".
 
     Args:
-      weight_decay: ``lambda >= 0``; a number, an array or a schedule.
-      mask: a tree of Python bools shaped like the params (or a function of the params
-        returning one): decay only where ``True``. Typically excludes biases and norms.
+      weight_decay: $\lambda \ge 0$ (required); a number, an array or a schedule.
+      mask: a tree of Python bools shaped like the params, or a function of the params
+        returning one (default ``None``: decay everything); decay only where ``True``.
+        Typically excludes biases and norms.
+
+    Returns:
+      An ``optax.GradientTransformation`` (stateless unless scheduled); its ``update``
+      needs ``params``.
+
+    Raises:
+      ValueError: a negative ``weight_decay``; ``update`` called without ``params``.
+
+    Differences from PyTorch and optax:
+      As ``optax.add_decayed_weights``, with validation and schedules. In PyTorch the decay
+      is an argument of each optimizer, not a stage.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.scale_by_adam(), optjx.add_decayed_weights(1e-2),
+      ...                  optjx.scale_by_learning_rate(1e-3))  # AdamW
     """
     hypers = _hyper.Hyperparameters(weight_decay=(weight_decay, _hyper.NONNEGATIVE))
 

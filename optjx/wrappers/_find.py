@@ -56,9 +56,7 @@ def fill_from(tree, params):
     taken from ``params``; ``tree`` itself when ``params`` is ``None``."""
     if params is None:
         return tree
-    return jax.tree.map(
-        lambda t, p: p if _not_owned(t) else t, tree, params, is_leaf=_not_owned
-    )
+    return jax.tree.map(lambda t, p: p if _not_owned(t) else t, tree, params, is_leaf=_not_owned)
 
 
 def _is_key(leaf) -> bool:

@@ -1,23 +1,9 @@
-r"""Gradient accumulation: one optimizer step from the mean of ``k`` micro-batch gradients.
-
-.. math::
-
-   S \leftarrow S + g_t; \qquad
-   \text{if } t \bmod k = 0: \ u_t = \text{inner}(S / k),\ S \leftarrow 0;
-   \quad \text{else } u_t = 0
-
-The inner optimizer's state advances once per ``k`` calls, so ``k`` micro-batches of
-size ``B`` give the same step as one batch of size ``kB`` (for a loss that is a mean over
-the batch), up to floating-point rounding of the sum.
+r"""Gradient accumulation (``accumulate_gradients``) as a plain transformation.
 
 The inner update is computed on every call and selected with ``jnp.where`` on one
 scalar: no ``lax.cond`` over trees, so it compiles once, fuses and works under
 ``shard_map``. The price is one inner update's arithmetic per micro-batch, small next
 to the forward and backward pass that produced the gradient.
-
-Differences: ``optax.MultiSteps`` wraps the optimizer in an object of its own with its
-``lax.cond`` and keeps a running (Welford) mean; this is a plain transformation that composes in a
-chain, keeps the sum and divides once.
 """
 
 from __future__ import annotations
@@ -49,26 +35,46 @@ def accumulate_gradients(
     inner: optax.GradientTransformation,
     every_k: int | Callable[[jax.Array], jax.Array],
     *,
-    accumulator_dtype=None,
+    accumulator_dtype: Any = None,
     should_skip_update_fn: Callable | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-    """Apply ``inner`` to the mean of every ``every_k`` consecutive gradients.
+    r"""Apply ``inner`` to the mean of every ``every_k`` consecutive gradients.
+
+    $$
+    S \leftarrow S + g_t; \qquad
+    \text{if } t \bmod k = 0:\ u_t = \text{inner}(S / k),\ S \leftarrow 0;
+    \quad \text{else } u_t = 0
+    $$
+
+    The inner optimizer's state advances once per $k$ calls, so $k$ micro-batches of size
+    $B$ give the same step as one batch of size $kB$ (for a loss that is a mean over the
+    batch), up to the rounding of the sum.
 
     Args:
       inner: the optimizer to step once per group.
-      every_k: an int ``>= 1``, the number of micro-batches per step (``1`` is ``inner``);
-        or a schedule ``gradient_step -> k`` of the number of inner steps already taken,
-        as ``optax.MultiSteps``' ``every_k_schedule`` (its value is read at the start of
-        each group and must be an int ``>= 1``).
-      accumulator_dtype: dtype of the gradient sum; defaults to each parameter's dtype.
+      every_k: an int $\ge 1$, the number of micro-batches per step (``1`` is ``inner``);
+        or a schedule ``inner_step -> k`` of the number of inner steps already taken, as
+        ``optax.MultiSteps``' ``every_k_schedule`` (read at the start of each group; its
+        value must be an int $\ge 1$).
+      accumulator_dtype: dtype of the gradient sum (default: each parameter's dtype).
       should_skip_update_fn: ``fn(updates, gradient_step, params) -> (skip, skip_state)``
-        with ``skip`` a scalar bool, the signature of ``optax.MultiSteps``' argument (so
-        ``optax.skip_not_finite`` works): a skipped micro-batch is left out of the sum and
-        does not count towards ``k``; its update is zero and nothing else changes.
+        with ``skip`` a scalar bool (default ``None``), the signature of
+        ``optax.MultiSteps``' argument, so ``optax.skip_not_finite`` works: a skipped
+        micro-batch is left out of the sum and does not count towards $k$.
 
-    Returns zero updates on the first ``k - 1`` calls of each group. Extra keyword
-    arguments of ``update`` are passed to ``inner`` on every call (its state is kept only
-    from the last call of each group).
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with an ``AccumulateGradientsState``:
+      zero updates on the first $k - 1$ calls of each group. Extra keyword arguments of
+      ``update`` are passed to ``inner`` on every call.
+
+    Differences from PyTorch and optax:
+      ``optax.MultiSteps`` wraps the optimizer in an object of its own with a ``lax.cond``
+      and keeps a running (Welford) mean; this is a plain transformation that composes in a
+      chain, keeps the sum and divides once. In PyTorch one calls ``step()`` every $k$
+      ``backward()`` calls.
+
+    Examples:
+      >>> tx = optjx.accumulate_gradients(optjx.adamw(3e-4), every_k=4)
     """
     if should_skip_update_fn is not None and not callable(should_skip_update_fn):
         raise TypeError(
@@ -118,7 +124,9 @@ def accumulate_gradients(
             total = jax.tree.map(
                 lambda s, g: jnp.where(skip, s, s + g.astype(s.dtype)), state.gradient_sum, updates
             )
-        mean = jax.tree.map(lambda s, g: (s / jnp.asarray(k, s.dtype)).astype(g.dtype), total, updates)
+        mean = jax.tree.map(
+            lambda s, g: (s / jnp.asarray(k, s.dtype)).astype(g.dtype), total, updates
+        )
         step_updates, new_inner = inner.update(mean, state.inner_state, params, **extra_args)
         last = (state.micro_step == k - 1) & jnp.logical_not(skip)
         out = jax.tree.map(lambda u: jnp.where(last, u, jnp.zeros_like(u)), step_updates)

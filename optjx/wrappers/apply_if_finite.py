@@ -1,29 +1,8 @@
-r"""Skip updates whose gradients hold a NaN or an Inf, up to a limit.
-
-One scalar flag ``finite`` (every element of every gradient leaf finite) decides the step:
-
-* finite: the inner optimizer's update and new state are used; the streak of
-  consecutive non-finite steps restarts at 0.
-* not finite and fewer than ``max_consecutive_errors`` non-finite steps in a row so far:
-  the update is zero and the inner state (its step count included) is kept exactly as it
-  was, so the skipped step leaves no trace in the optimizer.
-* not finite and the streak already at ``max_consecutive_errors``: the guard gives up
-  and applies the update anyway (the NaN or Inf reaches the params, so a diverged run
-  fails visibly instead of skipping forever); the streak restarts at 0, so the next
-  ``max_consecutive_errors`` non-finite steps are skipped again.
-
-``total_notfinite`` counts every non-finite step, applied or not; ``last_finite`` records
-the flag of the latest step.
+r"""Skip updates whose gradients hold a NaN or an Inf, up to a limit (``apply_if_finite``).
 
 The inner update is computed on every step and selected with ``jnp.where``: no host
 callback and no ``lax.cond``, so the wrapper works under ``jit``, ``pmap`` and
-``shard_map``. The flag is computed from the gradients this transform receives: on many
-devices put it after the cross-replica mean so that every replica takes the same
-decision.
-
-Differences: optax's ``apply_if_finite`` (0.2.8) keeps counting after it gives up, so
-once past the limit every later non-finite step is applied until a finite one comes
-(google-deepmind/optax PR 1746 proposes the reset); it also chooses with ``lax.cond``.
+``shard_map``.
 """
 
 from __future__ import annotations
@@ -55,14 +34,38 @@ def _all_finite(tree) -> jax.Array:
 def apply_if_finite(
     inner: optax.GradientTransformation, *, max_consecutive_errors: int
 ) -> optax.GradientTransformationExtraArgs:
-    """Zero the update and keep ``inner``'s state when the gradients are not all finite.
+    r"""Zero the update and keep ``inner``'s state when the gradients are not all finite.
+
+    One scalar flag (every element of every gradient leaf finite) decides the step:
+
+    * finite: the inner update and new state are used; the streak of consecutive
+      non-finite steps restarts at 0.
+    * not finite, fewer than ``max_consecutive_errors`` in a row so far: the update is zero
+      and the inner state (its step count included) is kept exactly as it was.
+    * not finite with the streak at the limit: the update is applied anyway (a diverged
+      run fails visibly instead of skipping forever) and the streak restarts at 0.
+
+    ``total_notfinite`` in the state counts every non-finite step; ``last_finite`` records
+    the latest flag. On many devices put it after the cross-replica mean so that every
+    replica takes the same decision.
 
     Args:
       inner: the guarded optimizer.
-      max_consecutive_errors: an int ``>= 1``, the longest run of non-finite steps that
-        is skipped; the next non-finite step in the same run is applied.
+      max_consecutive_errors: an int $\ge 1$ (required), the longest run of non-finite
+        steps that is skipped.
 
-    Extra keyword arguments of ``update`` are passed to ``inner``.
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with an ``ApplyIfFiniteState`` (optax's
+      fields); extra keyword arguments of ``update`` are passed to ``inner``.
+
+    Differences from PyTorch and optax:
+      ``optax.apply_if_finite`` (0.2.8) keeps counting after it gives up, so once past the
+      limit every later non-finite step is applied until a finite one comes (optax PR 1746
+      proposes the reset); it also chooses with ``lax.cond``. PyTorch's ``GradScaler``
+      skips non-finite steps in mixed precision only.
+
+    Examples:
+      >>> tx = optjx.apply_if_finite(optjx.adam(1e-3), max_consecutive_errors=5)
     """
     check_int("max_consecutive_errors", max_consecutive_errors, 1)
     inner = optax.with_extra_args_support(inner)

@@ -1,37 +1,10 @@
-r"""Lookahead: slow weights that follow the fast weights every ``k`` steps.
+r"""Lookahead (``lookahead``) on plain params, and ``slow_params`` to read its slow weights.
 
-Zhang, Lucas, Hinton & Ba (2019), "Lookahead Optimizer: k steps forward, 1 step back",
-Algorithm 1. The inner optimizer moves the fast weights ``theta``; every ``k`` of its
-updates the slow weights ``phi`` move part of the way towards them and the fast weights
-restart from the slow ones:
-
-.. math::
-
-   \theta_{t} = \theta_{t-1} + u_t \quad (u_t \text{ from the inner optimizer})
-
-   \text{if } t \bmod k = 0: \quad
-   \phi \leftarrow \phi + \alpha_j (\theta_t - \phi), \qquad \theta_t \leftarrow \phi
-
-with ``phi`` starting at the initial params and ``alpha`` evaluated at ``j`` = updates
-already applied (0 on the first).
-
-The fast weights are the params the user holds, as plain params: the slow weights live in
-the state (``slow_params(state)`` reads them, for evaluation or export). On a sync step
-the returned update is ``phi_new - theta_{t-1}``, so ``apply_updates`` lands the params on
-the new slow weights; on the other steps the inner update passes through unchanged. The
-slow weights stored are ``theta_{t-1} + update`` itself, the value ``apply_updates``
-computes (it differs from ``phi_new`` by at most one rounding), so after a sync the fast
-and slow weights are equal exactly, and XLA computes that sum once for both.
-
-``reset_state=True`` re-initialises the inner optimizer's state at every sync (from the new
-slow weights), as some Lookahead implementations do for Adam's moments.
-
-Differences: optax's ``lookahead`` needs a ``LookaheadParams(fast, slow)`` params type
-that every caller (loss, ``TrainState``, ``nnx.Optimizer``) must know about; here the params
-stay plain and the wrapper composes anywhere in a chain. optax resets the inner state with
-the blend ``(1 - s) * state + s * init``, which fails on PRNG key leaves and turns a NaN or
-Inf in the old state into NaN; here each leaf is selected with ``jnp.where``. optax takes
-``slow_step_size`` as a constant; here it may also be a schedule or a traced array.
+On a sync step the returned update is $\phi_{new} - \theta_{t-1}$, so ``apply_updates``
+lands the params on the new slow weights. The slow weights stored are
+$\theta_{t-1} + u_t$ itself, the value ``apply_updates`` computes (it differs from
+$\phi_{new}$ by at most one rounding), so after a sync the fast and slow weights are
+equal exactly, and XLA computes that sum once for both.
 """
 
 from __future__ import annotations
@@ -48,11 +21,13 @@ from optjx.wrappers._find import check_int, copy_params, fill_from, find_unique,
 
 
 class LookaheadState(NamedTuple):
-    """Updates applied, the slow weights, and the inner optimizer's state."""
+    """Updates applied, the slow weights, the inner optimizer's state, and the updates
+    since the latest sync (0 right after one; read by ``optjx.diagnostics``)."""
 
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     slow: optax.Params
     inner_state: optax.OptState
+    steps_since_sync: jax.Array
 
 
 def lookahead(
@@ -62,18 +37,50 @@ def lookahead(
     slow_step_size: _hyper.Hyper = 0.5,
     reset_state: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
-    """Wrap ``inner`` in Lookahead (Zhang et al. 2019, Algorithm 1) on plain params.
+    r"""Wrap ``inner`` in Lookahead: slow weights that follow the fast weights every $k$ steps.
+
+    The inner optimizer moves the fast weights $\theta$ (the params you hold); every $k$ of
+    its updates the slow weights $\phi$ move part of the way towards them and the fast
+    weights restart from the slow ones:
+
+    $$
+    \theta_t = \theta_{t-1} + u_t, \qquad
+    \text{if } t \bmod k = 0:\quad
+    \phi \leftarrow \phi + \alpha_j (\theta_t - \phi), \quad \theta_t \leftarrow \phi
+    $$
+
+    with $\phi$ starting at the initial params and $\alpha$ evaluated at $j$ = updates
+    already applied. The slow weights live in the state: ``slow_params(state)`` reads them,
+    for evaluation or export. On the other steps the inner update passes through unchanged.
+
+    References:
+      Zhang, Lucas, Hinton & Ba (2019), "Lookahead Optimizer: k steps forward, 1 step
+      back", Algorithm 1.
 
     Args:
       inner: the fast optimizer, producing parameter updates (e.g. ``optjx.adam(1e-3)``).
-      sync_period: ``k``, an int ``>= 1``: the slow weights move every ``k`` updates.
-      slow_step_size: ``alpha`` in ``[0, 1]``; a number, an array or a schedule.
-        ``alpha = 1`` with ``k = 1`` is the inner optimizer itself; ``alpha = 0`` sends
-        the params back to their initial values at every sync.
-      reset_state: re-initialise the inner optimizer's state at every sync.
+      sync_period: $k$, an int $\ge 1$ (default 6): the slow weights move every $k$ updates.
+      slow_step_size: $\alpha \in [0, 1]$ (default 0.5); a number, an array or a schedule.
+        $\alpha = 1$ with $k = 1$ is the inner optimizer itself; $\alpha = 0$ sends the
+        params back to their initial values at every sync.
+      reset_state: re-initialise the inner optimizer's state from the new slow weights at
+        every sync (default ``False``), as some implementations do for Adam's moments.
 
-    Needs the params in ``update``. Extra keyword arguments of ``update`` are passed to
-    ``inner``.
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``LookaheadState``; its
+      ``update`` needs ``params`` and passes extra keyword arguments to ``inner``.
+
+    Differences from PyTorch and optax:
+      Not in ``torch.optim``. ``optax.lookahead`` needs a ``LookaheadParams(fast, slow)``
+      params type that every caller (loss, ``TrainState``, ``nnx.Optimizer``) must know
+      about; here the params stay plain and the wrapper composes anywhere in a chain. optax
+      resets the inner state with the blend $(1 - s)\,\text{state} + s\,\text{init}$, which
+      fails on PRNG key leaves and turns a NaN in the old state into NaN; here each leaf is
+      selected. optax's ``slow_step_size`` is a constant; here it may be a schedule.
+
+    Examples:
+      >>> tx = optjx.lookahead(optjx.adam(1e-3), sync_period=5, slow_step_size=0.5)
+      >>> slow = optjx.slow_params(opt_state)  # evaluate with these
     """
     check_int("sync_period", sync_period, 1)
     hypers = _hyper.Hyperparameters(slow_step_size=(slow_step_size, _hyper.UNIT))
@@ -81,7 +88,10 @@ def lookahead(
 
     def init_fn(params):
         return LookaheadState(
-            count=_tree.zero_count(), slow=copy_params(params), inner_state=inner.init(params)
+            count=_tree.zero_count(),
+            slow=copy_params(params),
+            inner_state=inner.init(params),
+            steps_since_sync=_tree.zero_count(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -113,22 +123,34 @@ def lookahead(
         if reset_state:
             fresh = inner.init(jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params))
             inner_state = select_tree(is_sync, fresh, inner_state)
-        return out, LookaheadState(_tree.next_count(state.count), slow, inner_state)
+        since = jnp.where(is_sync, 0, _tree.next_count(state.steps_since_sync))
+        return out, LookaheadState(
+            _tree.next_count(state.count), slow, inner_state, since.astype(jnp.int32)
+        )
 
     return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def slow_params(state, params=None) -> optax.Params:
-    """The slow weights of the one ``lookahead`` state inside ``state``.
+def slow_params(state: optax.OptState, params: optax.Params | None = None) -> optax.Params:
+    r"""The slow weights of the one ``lookahead`` state inside ``state``.
 
-    ``state`` may be the lookahead state itself or any optimizer state that contains it:
-    a chain, nested chains, ``optax.masked`` or ``optax.multi_transform``, other wrappers'
-    states. ``ValueError`` when it holds no lookahead state or more than one.
+    Args:
+      state: the lookahead state itself or any optimizer state that contains it: a chain,
+        nested chains, ``optax.masked`` or ``optax.multi_transform``, other wrappers'
+        states.
+      params: the params you hold (optional). With them the result is a complete tree of
+        the params' structure: leaves the wrapper does not own (masked out, another
+        ``multi_transform`` group, integer leaves) come from ``params``. Without them those
+        leaves are ``optax.MaskedNode()`` or ``None``.
 
-    With ``params`` (the params the user holds) the result is a complete tree of the
-    params' structure: the leaves the wrapper does not own (masked out, another
-    ``multi_transform`` group, integer leaves) come from ``params``. Without it those
-    leaves are ``optax.MaskedNode()`` or ``None``.
+    Returns:
+      A tree shaped like the params.
+
+    Raises:
+      ValueError: ``state`` holds no lookahead state, or more than one.
+
+    Examples:
+      >>> logits = model.apply(optjx.slow_params(state.opt_state, state.params), x_test)
     """
     slow = find_unique(state, LookaheadState, "slow_params", "lookahead").slow
     return fill_from(slow, params)

@@ -1,27 +1,4 @@
-r"""Polyak averaging: a running average of the iterates, kept beside the optimizer.
-
-Polyak & Juditsky (1992), "Acceleration of stochastic approximation by averaging"
-(uniform average); Ruppert (1988); the exponential form is the weight EMA of deep-learning
-practice. With ``w_0`` the initial params and ``w_t = w_{t-1} + u_t`` the params after the
-``t``-th update of the inner transformation:
-
-.. math::
-
-   \text{uniform } (\texttt{decay=None}): \quad
-   \bar w_t = \frac{1}{t} \sum_{i=1}^{t} w_i
-            = \bar w_{t-1} + \frac{1}{t} (w_t - \bar w_{t-1})
-
-   \text{exponential}: \quad
-   \bar w_0 = w_0, \qquad \bar w_t = \beta_k \bar w_{t-1} + (1 - \beta_k) w_t
-
-with ``beta`` evaluated at ``k = t - 1`` updates already applied. The uniform average
-does not include ``w_0``: its first value is ``w_1``. The updates pass through unchanged;
-``averaged_params(state)`` reads the average (for evaluation or export).
-
-Differences: optax has no averaging wrapper over a whole optimizer (its ``ema`` averages
-updates, not iterates); ``torch.optim.swa_utils.AveragedModel`` keeps the same uniform
-average, started from the first averaged model, outside the optimizer.
-"""
+r"""Polyak averaging (``polyak_averaging``) of the iterates, and ``averaged_params``."""
 
 from __future__ import annotations
 
@@ -45,16 +22,47 @@ class PolyakState(NamedTuple):
 def polyak_averaging(
     inner: optax.GradientTransformation, *, decay: Optional[_hyper.Hyper] = None
 ) -> optax.GradientTransformationExtraArgs:
-    """Keep the average of the params that ``inner``'s updates produce.
+    r"""Keep the average of the params that ``inner``'s updates produce.
+
+    With $w_0$ the initial params and $w_t = w_{t-1} + u_t$ the params after the $t$-th
+    update:
+
+    $$
+    \text{uniform } (\texttt{decay=None}):\quad
+    \bar w_t = \frac{1}{t} \sum_{i=1}^{t} w_i = \bar w_{t-1} + \frac{1}{t} (w_t - \bar w_{t-1})
+    $$
+
+    $$
+    \text{exponential}:\quad
+    \bar w_0 = w_0, \qquad \bar w_t = \beta_k \bar w_{t-1} + (1 - \beta_k) w_t
+    $$
+
+    with $\beta$ evaluated at $k = t - 1$. The uniform average does not include $w_0$. The
+    updates pass through unchanged; ``averaged_params(state)`` reads the average.
+
+    References:
+      Polyak & Juditsky (1992), "Acceleration of stochastic approximation by averaging";
+      Ruppert (1988). The exponential form is the weight EMA of deep-learning practice.
 
     Args:
-      inner: the optimizer whose iterates are averaged; its updates pass through.
-      decay: ``None`` for the uniform average of all iterates since ``init``; otherwise
-        ``beta`` in ``[0, 1)`` (a number, an array or a schedule) for the exponential
-        average started from the initial params.
+      inner: the optimizer whose iterates are averaged.
+      decay: ``None`` (default) for the uniform average of all iterates since ``init``;
+        otherwise $\beta \in [0, 1)$ (a number, an array or a schedule) for the exponential
+        average started from the initial params, usually the better choice when the early
+        iterates are poor.
 
-    Needs the params in ``update``. The average has the params' dtypes. Extra keyword
-    arguments of ``update`` are passed to ``inner``.
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``PolyakState``; its ``update``
+      needs ``params``. The average has the params' dtypes.
+
+    Differences from PyTorch and optax:
+      optax has no averaging wrapper over a whole optimizer (its ``ema`` averages updates,
+      not iterates). ``torch.optim.swa_utils.AveragedModel`` keeps the same uniform
+      average, started from the first averaged model, outside the optimizer.
+
+    Examples:
+      >>> tx = optjx.polyak_averaging(optjx.sgd(0.1, 0.9), decay=0.999)
+      >>> averaged = optjx.averaged_params(opt_state)
     """
     hypers = _hyper.Hyperparameters(**({} if decay is None else {"decay": (decay, _hyper.DECAY)}))
     inner = optax.with_extra_args_support(inner)
@@ -95,14 +103,22 @@ def polyak_averaging(
     return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def averaged_params(state, params=None) -> optax.Params:
-    """The averaged params of the one ``polyak_averaging`` state inside ``state``.
+def averaged_params(state: optax.OptState, params: optax.Params | None = None) -> optax.Params:
+    r"""The averaged params of the one ``polyak_averaging`` state inside ``state``.
 
-    ``state`` may be the averaging state itself or any optimizer state that contains it
-    (chains, ``optax.masked``, ``optax.multi_transform``, other wrappers). ``ValueError``
-    when it holds no averaging state or more than one. With ``params``, the leaves the
-    wrapper does not own (masked out, integer leaves) come from ``params``, so the result
-    is a complete tree of the params' structure.
+    Args:
+      state: the averaging state itself or any optimizer state that contains it (chains,
+        ``optax.masked``, ``optax.multi_transform``, other wrappers).
+      params: the params you hold (optional): leaves the wrapper does not own (masked
+        out, integer leaves) come from them, so the result is a complete tree.
+
+    Returns:
+      A tree shaped like the params.
+
+    Raises:
+      ValueError: ``state`` holds no averaging state, or more than one.
     """
-    found = find_unique(state, (PolyakState, _state.counted(PolyakState)), "averaged_params", "polyak_averaging")
+    found = find_unique(
+        state, (PolyakState, _state.counted(PolyakState)), "averaged_params", "polyak_averaging"
+    )
     return fill_from(found.average, params)

@@ -1,35 +1,6 @@
-r"""Reduce the step when a monitored value stops improving.
+r"""Reduce the step when a monitored value stops improving (``reduce_on_plateau``).
 
-"Divide the learning rate by 10 when the validation loss stalls", as a transformation: it
-multiplies the updates by a scale ``s`` (1 at first) and reads the monitored value ``v_t``
-as the keyword ``value=`` of ``update``. With ``b`` the best value so far (``+inf`` at
-first), on each update:
-
-.. math::
-
-   \text{improved} = v_t < b - \text{rtol}\,|b|, \qquad
-   b \leftarrow v_t \text{ if improved}
-
-   n \leftarrow 0 \text{ if improved, else } n + 1; \qquad
-   \text{in a cooldown } (c > 0): \ c \leftarrow c - 1,\ n \leftarrow 0
-
-   \text{if } n > \text{patience}: \quad
-   s \leftarrow \max(s \cdot \text{factor}, \text{min\_scale}),\ n \leftarrow 0,\
-   c \leftarrow \text{cooldown}
-
-   u_t = s\, g_t \quad \text{(the scale after this update's decision)}
-
-``patience`` is the number of non-improving updates tolerated: the next one reduces the
-scale, as ``torch.optim.lr_scheduler.ReduceLROnPlateau`` counts it. The relative threshold
-uses ``|b|``, so a negative loss (a log-likelihood, an ELBO) must also fall by ``rtol``
-of its size to count as an improvement. A NaN value never improves.
-
-Differences: PyTorch and optax test ``v < b (1 - rtol)`` (optax also ``- atol``), which
-for a negative ``b`` accepts values slightly *above* the best as improvements. PyTorch
-changes the rate from the next ``optimizer.step()`` on; here, as in optax, the scale
-applies to the update of the same call. optax reduces one update earlier (at ``n =
-patience``), can average the value over ``accumulation_size`` calls, and chooses between
-cooldown and counting with ``lax.cond``.
+The scale, best value and counters are kept at JAX's default float precision.
 """
 
 from __future__ import annotations
@@ -62,19 +33,54 @@ def reduce_on_plateau(
     cooldown: int = 0,
     min_scale: _hyper.Hyper = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
-    """Scale updates by ``factor`` each time ``value`` has not improved for ``patience`` updates.
+    r"""Scale updates by ``factor`` each time ``value`` has not improved for ``patience`` updates.
+
+    "Divide the learning rate by 10 when the validation loss stalls", as a transformation:
+    it multiplies the updates by a scale $s$ (1 at first) and reads the monitored value
+    $v_t$ as the keyword ``value=`` of ``update``. With $b$ the best value so far
+    ($+\infty$ at first), on each update:
+
+    $$
+    \text{improved} = v_t < b - \text{rtol}\,|b|
+    $$
+
+    $$
+    n \leftarrow 0 \text{ if improved, else } n + 1 \quad (\text{in a cooldown: } c \leftarrow c - 1,\ n \leftarrow 0)
+    $$
+
+    $$
+    \text{if } n > \text{patience}:\quad
+    s \leftarrow \max(s \cdot \text{factor}, \text{min\_scale}),\ n \leftarrow 0,\
+    c \leftarrow \text{cooldown}; \qquad u_t = s\, g_t
+    $$
+
+    ``patience`` non-improving updates are tolerated: the next one reduces the scale, as
+    ``torch.optim.lr_scheduler.ReduceLROnPlateau`` counts. The relative threshold uses
+    $|b|$, so a negative loss must also fall by ``rtol`` of its size. A NaN never improves.
 
     Args:
-      factor: in ``(0, 1]``, the multiplier applied to the scale at each reduction.
-      patience: an int ``>= 0``, the non-improving updates tolerated before a reduction.
-      rtol: ``>= 0``, the relative improvement needed: ``v < best - rtol * |best|``.
-      cooldown: an int ``>= 0``, the updates after a reduction during which non-improving
-        values are not counted.
-      min_scale: ``>= 0``, the scale never goes below it.
+      factor: in $(0, 1]$ (default 0.1), the multiplier applied at each reduction.
+      patience: an int $\ge 0$ (default 10), non-improving updates tolerated.
+      rtol: $\ge 0$ (default 1e-4), the relative improvement needed.
+      cooldown: an int $\ge 0$ (default 0), updates after a reduction during which
+        non-improving values are not counted.
+      min_scale: $\ge 0$ (default 0), the scale never goes below it.
 
-    ``update(updates, state, params=None, *, value)`` needs ``value``, the monitored scalar
-    (e.g. the loss); inside ``optax.chain`` pass it to the chain's ``update``. The scale,
-    best value and counters are kept at JAX's default float precision.
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``ReduceOnPlateauState``; its
+      ``update(updates, state, params=None, *, value)`` needs ``value`` (inside
+      ``optax.chain`` pass it to the chain's ``update``).
+
+    Differences from PyTorch and optax:
+      PyTorch and optax test $v < b(1 - \text{rtol})$ (optax also ``- atol``), which for a
+      negative $b$ accepts values slightly *above* the best. PyTorch changes the rate from
+      the next ``optimizer.step()`` on; here, as in optax, the scale applies to the update
+      of the same call. optax reduces one update earlier (at $n$ = patience) and can
+      average the value over ``accumulation_size`` calls.
+
+    Examples:
+      >>> tx = optjx.chain(optjx.adam(1e-3), optjx.reduce_on_plateau(patience=5))
+      >>> updates, state = tx.update(grads, state, params, value=loss)
     """
     hypers = _hyper.Hyperparameters(
         factor=(factor, _hyper.Range(0.0, 1.0, low_inclusive=False)),

@@ -229,6 +229,12 @@ def main():
         path = OUT / f"{name}.npz"
         save_npz(path, arrays)
         print(f"{path.name}: {path.stat().st_size} bytes")
+    import generate_training  # parameter groups and per-epoch schedules
+
+    generate_training.main()
+    import generate_full_batch  # L-BFGS, strong-Wolfe and CG files (tests/full_batch)
+
+    generate_full_batch.main()
     import generate_schedule_free  # the schedulefree 1.4.1 references, in golden/schedule_free
 
     generate_schedule_free.main()

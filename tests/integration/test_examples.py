@@ -8,6 +8,7 @@ job, runs at its default length and must reach >= 95% test accuracy with the slo
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
@@ -15,8 +16,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cards
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+
+import optjx
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
@@ -42,7 +48,12 @@ EXAMPLES = {
         },
     ),
     "bias_correction.py": (["--quick"], {"bias_correction.png": (450, 1200)}),
-    "schedules.py": (["--quick"], {"schedules.png": (720, 1600)}),
+    "schedules.py": (["--quick"], {"schedules.png": (1080, 1600)}),
+    "full_batch.py": (
+        ["--quick"],
+        {"full_batch_digits.png": (800, 1200), "full_batch_sparse.png": (450, 1500)},
+    ),
+    "fine_tune.py": (["--quick"], {"fine_tune.png": (450, 1600)}),
     "schedule_free.py": (["--quick"], {"schedule_free.png": (400, 1500)}),
 }
 
@@ -114,18 +125,7 @@ def test_quickstart_reaches_95_percent_with_slow_weights(runs):
 def test_compare_optimizers_covers_every_alias(runs):
     result, _ = runs["compare_optimizers.py"]
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in [
-        "sgd",
-        "rmsprop",
-        "adagrad",
-        "adam",
-        "adamw",
-        "adadelta",
-        "radam",
-        "novograd",
-        "delta_bar_delta",
-        "lookahead",
-    ]:
+    for name in [*cards.EXAMPLES, "lookahead"]:
         assert re.search(rf"^{name}\s+[0-9.]+\s+[0-9.]+", result.stdout, re.M), (
             name,
             result.stdout,
@@ -146,3 +146,42 @@ def test_schedule_free_example_shows_the_warm_up_fix(runs):
     assert re.search(r"^schedule-free, at x\s+[0-9.]+\s+0\.9[5-9]", result.stdout, re.M), (
         result.stdout
     )
+
+
+# The examples that let a user pick an optimizer by name write the table out themselves
+# (a user reads the optimizer there); it must agree with the cards' example defaults.
+TABLES = ["compare_optimizers", "lr_sweep", "quickstart"]
+
+
+def _example_module(name):
+    sys.path.insert(0, str(EXAMPLES_DIR))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXAMPLES_DIR))
+
+
+def _first_updates(tx):
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.ones(3)}
+    state = tx.init(params)
+    out = []
+    for t in range(3):
+        grads = jax.tree.map(lambda p, t=t: jnp.sin(p * (t + 1.0)), params)
+        updates, state = tx.update(grads, state, params)
+        out.append(updates)
+    return jax.tree.structure(state), out
+
+
+@pytest.mark.parametrize("example", TABLES)
+def test_example_optimizer_tables_match_the_cards(example):
+    module = _example_module(example)
+    assert list(module.OPTIMIZERS) == list(cards.EXAMPLES), example
+    assert module.CONSTANT_RATE == {n for n, e in cards.EXAMPLES.items() if not e.scheduled}
+    for name, card_example in cards.EXAMPLES.items():
+        peak, make = module.OPTIMIZERS[name]
+        assert peak == card_example.learning_rate, (example, name)
+        rate = 0.05 if name in module.CONSTANT_RATE else optjx.schedules.cosine(0.05, 10)
+        ours, theirs = _first_updates(make(rate)), _first_updates(card_example.make(rate))
+        assert ours[0] == theirs[0], (example, name)
+        for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{example}: {name}")

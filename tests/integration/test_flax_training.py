@@ -9,12 +9,11 @@ accessor returns: Lookahead's slow weights, Polyak's average.
 
 from __future__ import annotations
 
+import cards
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import optjx
 
 STEPS = 200
 
@@ -28,32 +27,11 @@ def accuracy(logits, labels) -> float:
 
 
 TARGET = 0.95
-S = optjx.schedules
 
-# name -> (optimizer factory, accessor for the weights to evaluate, or None for the params)
-OPTIMIZERS = {
-    "lookahead_radam_cosine": (
-        lambda: optjx.lookahead(optjx.radam(S.cosine(0.1, STEPS))),
-        lambda state: optjx.slow_params(state),
-    ),
-    "novograd_weight_decay": (lambda: optjx.novograd(0.03, weight_decay=1e-3), None),
-    "sgd_nesterov_step_schedule": (
-        lambda: optjx.sgd(
-            S.piecewise_constant(0.3, {STEPS // 2: 0.1}), momentum=0.9, nesterov=True
-        ),
-        None,
-    ),
-    "rmsprop": (lambda: optjx.rmsprop(3e-3), None),
-    "adamw": (lambda: optjx.adamw(0.01, weight_decay=0.01), None),
-    "polyak_ema_adam": (
-        lambda: optjx.polyak_averaging(optjx.adam(0.01), decay=0.9),
-        lambda state: optjx.averaged_params(state),
-    ),
-    "polyak_uniform_sgd": (
-        lambda: optjx.polyak_averaging(optjx.sgd(0.3, momentum=0.9)),
-        lambda state: optjx.averaged_params(state),
-    ),
-}
+# name -> (optimizer factory, accessor for the weights to evaluate, or None for the params):
+# every card's Flax cases (tests/cards).
+OPTIMIZERS = cards.FLAX
+assert STEPS == cards.STEPS_FLAX
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

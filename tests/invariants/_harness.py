@@ -1,6 +1,11 @@
 """The harness every invariant test shares: the small problem, one compiled update per
 registry entry, and tree helpers.
 
+Two ways to drive an entry: random gradients (:func:`make_grads`, mixed signs and
+magnitudes, exact zeros at step 2) for transformations that only see gradients, and for
+loss-driven ones (``Entry.loss_driven``: full-batch methods that call the loss
+themselves) the gradient of :func:`loss` at the params, with ``value=`` and ``value_fn=``.
+
 Each entry's transformation is built once and its ``update`` jitted once
 (:func:`compiled`), then reused by every test module that runs the entry on the standard
 problem: the whole registry compiles once per suite run, not once per invariant.
@@ -44,11 +49,37 @@ def value_at(t: int, dtype=jnp.float32):
     return jnp.asarray(VALUES[t % len(VALUES)], dtype)
 
 
+def loss(params):
+    """The standard loss of loss-driven entries: a least-squares fit of every leaf to a
+    fixed target, ``1/2 sum_i c_i (p_i - t_i)^2`` with curvatures ``c`` in [0.5, 5]. Works
+    on any tree (each leaf gets its own target, seeded by its size), in the params' dtype."""
+
+    def one(p):
+        p = jnp.asarray(p)
+        rng = np.random.default_rng(300 + p.size)
+        target = jnp.asarray(rng.normal(size=p.shape), p.dtype)
+        curvature = jnp.asarray(rng.uniform(0.5, 5.0, size=p.shape), p.dtype)
+        return jnp.sum(curvature * (p - target) ** 2) / 2
+
+    return sum(one(p) for p in jax.tree.leaves(params))
+
+
 def update(entry: Entry, tx, grads, state, params, value):
-    """``tx.update`` with what the entry needs: the params always, ``value=`` if asked."""
+    """``tx.update`` with what the entry needs: the params always, ``value=`` if asked;
+    for a loss-driven entry ``value=loss(params)`` and ``value_fn=loss`` (``grads`` should
+    then be the loss's gradient: :meth:`Compiled.run` computes it so)."""
+    if entry.loss_driven:
+        value = loss(params) if params is not None else value
+        return tx.update(grads, state, params, value=value, value_fn=loss)
     if entry.needs_value:
         return tx.update(grads, state, params, value=value)
     return tx.update(grads, state, params)
+
+
+def gradient(entry: Entry, t: int, params):
+    """Gradient number ``t``: :func:`make_grads`' random one, or for a loss-driven entry
+    the gradient of :func:`loss` at ``params``."""
+    return jax.grad(loss)(params) if entry.loss_driven else make_grads(t)
 
 
 class Compiled:
@@ -94,7 +125,7 @@ class Compiled:
         state = self.tx.init(params) if state is None else state
         history = []
         for t in range(start, start + steps):
-            g = make_grads(t) if grads is None else grads(t)
+            g = gradient(self.entry, t, params) if grads is None else grads(t)
             params, updates, state = step(params, state, g, value_at(t))
             history.append(updates)
         return params, history, state

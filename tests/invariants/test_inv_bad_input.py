@@ -4,7 +4,8 @@
   a float or bool where an int is needed) raises ``ValueError`` at construction, with the
   argument's name in the message; so do the invalid flag combinations.
 * A gradient tree that does not match the state (a key missing, a key too many, a leaf of
-  the wrong shape) raises ``ValueError`` naming the key path, for every entry whose state
+  the wrong shape) raises ``ValueError`` naming the key path, eagerly and under
+  ``jax.jit``, for every entry whose state
   holds per-leaf arrays (``Entry.leaf_state``; a stateless transformation has nothing to
   match against, and the test checks that such a state really holds only scalars).
 * ``update`` without params raises ``ValueError`` saying that the params are needed,
@@ -21,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 import registry
+from registry import ENTRIES
 
 import optjx
-from registry import ENTRIES
 
 pytestmark = pytest.mark.usefixtures("strict_promotion")
 
@@ -100,14 +101,20 @@ def _mismatched(case):
 LEAF_STATE = [pytest.param(e, id=e.id) for e in ENTRIES if e.leaf_state]
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 @pytest.mark.parametrize("case", ["missing-key", "extra-key", "wrong-shape"])
 @pytest.mark.parametrize("entry", LEAF_STATE)
-def test_mismatched_gradient_tree_names_the_key_path(entry, case):
+def test_mismatched_gradient_tree_names_the_key_path(entry, case, jit):
     tx = harness.compiled(entry.id).tx
     params = harness.make_params()
     grads, path = _mismatched(case)
+
+    def update(grads, state, params, value):
+        return harness.update(entry, tx, grads, state, params, value)
+
+    update = jax.jit(update) if jit else update  # the check runs at trace time too
     with pytest.raises(ValueError, match=re.escape(path)):
-        harness.update(entry, tx, grads, tx.init(params), params, harness.value_at(0))
+        update(grads, tx.init(params), params, harness.value_at(0))
 
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if not e.leaf_state], ids=lambda e: e.id)

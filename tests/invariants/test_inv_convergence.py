@@ -50,13 +50,15 @@ def rosenbrock(p):
     return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
 
 
-def _minimise(tx, loss, start, steps):
+def _minimise(tx, loss, start, steps, loss_driven=False):
     tx = optax.with_extra_args_support(tx)  # reduce_on_plateau reads value=loss
+    # A loss-driven method (cards' loss_driven) also gets the loss itself.
+    extra = {"value_fn": loss} if loss_driven else {}
 
     def body(carry, _):
         p, s = carry
         value, grads = jax.value_and_grad(loss)(p)
-        updates, s = tx.update(grads, s, p, value=value)
+        updates, s = tx.update(grads, s, p, value=value, **extra)
         return (optax.apply_updates(p, updates), s), None
 
     (p, _), _ = jax.lax.scan(body, (start, tx.init(start)), None, length=steps)
@@ -65,11 +67,15 @@ def _minimise(tx, loss, start, steps):
 
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_converges_on_quadratic_and_rosenbrock(name):
-    tuned = registry.TUNED[name]
+    tuned, driven = registry.TUNED[name], registry.first(name).loss_driven
     quad, rosen = jax.jit(
         lambda: (
-            _minimise(tuned.quadratic(), quadratic, QUADRATIC_START, registry.QUADRATIC_STEPS),
-            _minimise(tuned.rosenbrock(), rosenbrock, ROSENBROCK_START, registry.ROSENBROCK_STEPS),
+            _minimise(
+                tuned.quadratic(), quadratic, QUADRATIC_START, registry.QUADRATIC_STEPS, driven
+            ),
+            _minimise(
+                tuned.rosenbrock(), rosenbrock, ROSENBROCK_START, registry.ROSENBROCK_STEPS, driven
+            ),
         )
     )()
     quad_error = float(jnp.max(jnp.abs(quad["x"] - TARGET)))

@@ -26,7 +26,8 @@ from optjx import schedules
 pytestmark = pytest.mark.usefixtures("strict_promotion")
 
 
-BOUNDED = {"micro_step", "notfinite_count", "total_notfinite", "plateau_count", "cooldown_count"}
+BOUNDED = {"micro_step", "notfinite_count", "total_notfinite", "plateau_count", "cooldown_count",
+           "steps_since_sync"}
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
@@ -73,6 +74,9 @@ SCHEDULES = {
         0.01,
     ),
     "warmup": (lambda: schedules.warmup(schedules.cosine(0.1, 1000), 100), 0.0),
+    "polynomial": (lambda: schedules.polynomial(0.1, 0.001, 2.0, 1000, 10), 0.001),
+    "inverse_time": (lambda: schedules.inverse_time(0.1, 1.0, 10), None),  # -> 0
+    "per_epoch": (lambda: schedules.per_epoch(schedules.exponential(0.1, 0.5, 10), 100), 0.0),
 }
 
 

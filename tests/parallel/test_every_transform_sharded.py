@@ -8,6 +8,7 @@ runs on ``jax.ShapeDtypeStruct`` params, and no ``update`` contains a ``lax.cond
 
 from __future__ import annotations
 
+import cards
 import jax
 import jax.extend
 import jax.numpy as jnp
@@ -18,38 +19,14 @@ from _parallel_problem import assert_tree_close, loss_fn, problem
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-import optjx
 from optjx import parallel
 
 AXIS = "data"
 STEPS = 6
 HIDDEN = 16
 
-CASES = {
-    "sgd_nesterov": lambda: optjx.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "rmsprop_centered_momentum": lambda: optjx.rmsprop(0.01, centered=True, momentum=0.9),
-    "adagrad": lambda: optjx.adagrad(0.1),
-    "adadelta": lambda: optjx.adadelta(1.0, weight_decay=1e-3),
-    "adam_amsgrad": lambda: optjx.adam(0.05, amsgrad=True),
-    "adamw": lambda: optjx.adamw(0.05),
-    "radam_decoupled": lambda: optjx.radam(0.05, weight_decay=1e-2, decoupled_weight_decay=True),
-    "novograd_averaging": lambda: optjx.novograd(0.05, weight_decay=1e-3, grad_averaging=True),
-    "delta_bar_delta": lambda: optjx.delta_bar_delta(0.05, kappa=1e-3, phi=0.1, gamma=0.7),
-    "clip_global_norm_adam": lambda: optjx.chain(optjx.clip_by_global_norm(0.1), optjx.adam(0.05)),
-    "clip_sgd": lambda: optjx.chain(optjx.clip(0.05), optjx.sgd(0.1)),
-    "ema_bias_correction": lambda: optjx.chain(
-        optjx.ema(0.9), optjx.bias_correction(0.9), optjx.scale_by_learning_rate(0.05)
-    ),
-    "lookahead_reset": lambda: optjx.lookahead(optjx.adam(0.05), sync_period=2, reset_state=True),
-    "polyak_adam": lambda: optjx.polyak_averaging(optjx.adam(0.05), decay=0.9),
-    "apply_if_finite_adam": lambda: optjx.apply_if_finite(
-        optjx.adam(0.05), max_consecutive_errors=2
-    ),
-    "accumulate_sgd": lambda: optjx.accumulate_gradients(optjx.sgd(0.1, momentum=0.5), 2),
-    "reduce_on_plateau_adam": lambda: optjx.chain(
-        optjx.adam(0.05), optjx.reduce_on_plateau(factor=0.5, patience=0)
-    ),
-}
+# Every card's sharded cases (tests/cards): one or more per optimizer that has any.
+CASES = cards.SHARDED
 
 
 def optimizers():

@@ -30,8 +30,9 @@ def run(*args, timeout=180):
     return done.stdout
 
 
-def test_data_parallel_example_agrees_three_ways():
-    out = run("data_parallel.py", "--quick")
+def test_data_parallel_example_agrees_three_ways(tmp_path):
+    out = run("data_parallel.py", "--quick", "--out", str(tmp_path))
+    assert (tmp_path / "data_parallel.png").stat().st_size > 10_000
     assert "8 devices" in out
     assert "they agree" in out
     for mechanism in ("pmap", "shard_map", "jit, sharded state"):
@@ -40,7 +41,18 @@ def test_data_parallel_example_agrees_three_ways():
 
 
 @pytest.mark.slow
-def test_multihost_example_runs_as_two_local_processes():
-    out = run("multihost.py", "--local-processes", "2", "--quick", "--timeout", "120", timeout=150)
+def test_multihost_example_runs_as_two_local_processes(tmp_path):
+    out = run(
+        "multihost.py",
+        "--local-processes",
+        "2",
+        "--quick",
+        "--timeout",
+        "120",
+        "--out",
+        str(tmp_path),
+        timeout=150,
+    )
     assert out.count("process ") >= 2
+    assert "identical params" in (tmp_path / "multihost.txt").read_text()
     assert "all 2 processes hold identical params" in out

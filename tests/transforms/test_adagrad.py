@@ -67,20 +67,6 @@ def test_goodfellow_adagrad(x64):
     assert_trajectories_close(actual, per_leaf(algorithm_8_4, grads), rtol=1e-9)
 
 
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(initial_accumulator_value=-0.1), "initial_accumulator_value"),
-        (dict(eps=-1e-10), "eps"),
-        (dict(eps_root=-1.0), "eps_root"),
-        (dict(eps=float("nan")), "eps"),
-    ],
-)
-def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=rf"\b{name}\b"):
-        optjx.scale_by_adagrad(**kwargs)
-
-
 def test_float16_gradients_into_float32_state(x64):
     # Mixed precision: float32 state, float16 gradients; 300**2 is inf in float16.
     values = np.array([300.0, -1e-3, 0.5, 0.0])

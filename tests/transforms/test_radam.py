@@ -221,38 +221,6 @@ def test_warm_up_branch_produces_no_nan(x64):
     assert np.isfinite(float(derivative(jnp.asarray(0.99))))
 
 
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        ({"b1": 1.0}, "b1"),
-        ({"b1": -0.1}, "b1"),
-        ({"b2": 1.0}, "b2"),
-        ({"eps": -1e-8}, "eps"),
-        ({"threshold": 3.9}, "threshold"),
-        ({"threshold": float("nan")}, "threshold"),
-    ],
-)
-def test_invalid_hyperparameters_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        optjx.scale_by_radam(**kwargs)
-    with pytest.raises(ValueError, match=name):
-        optjx.radam(1e-3, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        ({"learning_rate": -1.0}, "learning_rate"),
-        ({"weight_decay": -0.1}, "weight_decay"),
-        ({"weight_decay": -0.1, "decoupled_weight_decay": True}, "weight_decay"),
-    ],
-)
-def test_invalid_alias_arguments_name_the_argument(kwargs, name):
-    kwargs = {"learning_rate": 1e-3, **kwargs}
-    with pytest.raises(ValueError, match=name):
-        optjx.radam(**kwargs)
-
-
 def test_threshold_inf_is_momentum_only(x64):
     grads = mixed_gradients(12, seed=9)
     actual, _ = run(optjx.scale_by_radam(0.9, 0.99, threshold=math.inf), grads)

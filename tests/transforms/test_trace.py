@@ -145,21 +145,6 @@ def test_learning_rate_placements_agree_for_a_constant_rate(x64):
     assert_trajectories_close(pytorch, expected, rtol=1e-9)
 
 
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(decay=-0.1), "decay"),
-        (dict(decay=float("nan")), "decay"),
-        (dict(decay=0.9, dampening=-0.5), "dampening"),
-        (dict(decay=0.0, nesterov=True), "nesterov"),
-        (dict(decay=0.9, dampening=0.1, nesterov=True), "dampening"),
-    ],
-)
-def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=rf"\b{name}\b"):
-        optjx.trace(**kwargs)
-
-
 def test_all_zero_first_gradients(x64):
     # The buffer is created from the (zero) first gradient and damped from step 2 on,
     # as in PyTorch: a zero-started buffer would not be the same as "first step undamped".

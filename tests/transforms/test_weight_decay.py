@@ -5,6 +5,7 @@ import numpy as np
 import optax
 import pytest
 from _reference import (
+    adam_step,
     assert_trajectories_close,
     mixed_gradients,
     per_leaf,
@@ -65,12 +66,6 @@ def test_needs_params():
         tx.update(g, tx.init(g))
 
 
-@pytest.mark.parametrize("bad", [-1e-4, float("nan")])
-def test_negative_weight_decay_is_rejected(bad):
-    with pytest.raises(ValueError, match=r"\bweight_decay\b"):
-        optjx.add_decayed_weights(bad)
-
-
 # Coupled and decoupled decay through the aliases, closed loop (params move each step).
 
 LR, WD, B1, B2, EPS = 1e-2, 0.1, 0.9, 0.999, 1e-8
@@ -79,18 +74,15 @@ LR, WD, B1, B2, EPS = 1e-2, 0.1, 0.9, 0.999, 1e-8
 def _adam_loop(grads, params, coupled):
     """torch.optim.Adam (coupled: g += wd w) or torch.optim.AdamW (w *= 1 - lr wd)."""
     w = {name: leaf.copy() for name, leaf in params.items()}
-    m = {name: 0.0 for name in w}
-    v = {name: 0.0 for name in w}
+    state = {name: None for name in w}
     trajectory = []
-    for t, g in enumerate(grads, start=1):
+    for g in grads:
         for name in w:
             grad = g[name] + WD * w[name] if coupled else g[name]
             if not coupled:
                 w[name] = w[name] * (1 - LR * WD)
-            m[name] = B1 * m[name] + (1 - B1) * grad
-            v[name] = B2 * v[name] + (1 - B2) * grad * grad
-            m_hat, v_hat = m[name] / (1 - B1**t), v[name] / (1 - B2**t)
-            w[name] = w[name] - LR * m_hat / (np.sqrt(v_hat) + EPS)
+            direction, state[name] = adam_step(grad, state[name], b1=B1, b2=B2, eps=EPS)
+            w[name] = w[name] - LR * direction
         trajectory.append({name: leaf.copy() for name, leaf in w.items()})
     return trajectory
 
@@ -100,7 +92,7 @@ def test_adam_weight_decay_placement(x64, coupled):
     grads = mixed_gradients(50, seed=85)
     params = random_params(seed=86)
     alias = optjx.adam if coupled else optjx.adamw
-    actual = run_training(alias(LR, B1, B2, eps=EPS, weight_decay=WD), grads, params)
+    actual = run_training(alias(LR, B1, B2, eps=EPS, weight_decay=WD), grads, params).params
     assert_trajectories_close(actual, _adam_loop(grads, params, coupled), rtol=1e-9)
 
 
@@ -109,7 +101,8 @@ def test_sgd_weight_decay_with_momentum(x64):
     grads = mixed_gradients(50, seed=87)
     params = random_params(seed=88)
     lr, mu, wd = 1e-3, 0.9, 0.05
-    actual = run_training(optjx.sgd(lr, momentum=mu, nesterov=True, weight_decay=wd), grads, params)
+    tx = optjx.sgd(lr, momentum=mu, nesterov=True, weight_decay=wd)
+    actual = run_training(tx, grads, params).params
     w = {name: leaf.copy() for name, leaf in params.items()}
     b = {name: None for name in w}
     expected = []

@@ -9,7 +9,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
 from jax.sharding import Mesh, PartitionSpec
 
 import optjx
@@ -163,9 +162,3 @@ def test_under_shard_map():
     updates, state = update({"x": jnp.ones(8)}, state, params)
     np.testing.assert_array_equal(updates["x"], -1.0)
     assert int(state.notfinite_count) == 0 and int(state.total_notfinite) == 1
-
-
-@pytest.mark.parametrize("value", [0, -1, 1.5, True, None])
-def test_invalid_max_consecutive_errors(value):
-    with pytest.raises(ValueError, match="max_consecutive_errors"):
-        optjx.apply_if_finite(optjx.sgd(0.1), max_consecutive_errors=value)

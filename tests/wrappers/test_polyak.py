@@ -6,11 +6,10 @@ optimizer (torch SGD with momentum here, written out too):
     exponential:  a_0 = w_0,  a_t = beta_k a_{t-1} + (1 - beta_k) w_t,  k = t - 1
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
+from _reference import run_training
 
 import optjx
 
@@ -38,19 +37,8 @@ def iterates_reference(steps):
 
 
 def run_optjx(tx, steps):
-    @jax.jit
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    params = jax.tree.map(jnp.asarray, W0)
-    state = tx.init(params)
-    params_seen, averages = [], []
-    for t in range(steps):
-        params, state = step(params, state, jax.tree.map(jnp.asarray, gradient(params, t)))
-        params_seen.append(jax.tree.map(np.asarray, params))
-        averages.append(jax.tree.map(np.asarray, optjx.averaged_params(state)))
-    return params_seen, averages, state
+    run = run_training(tx, gradient, W0, steps)
+    return run.params, [optjx.averaged_params(s) for s in run.states], run.states[-1]
 
 
 def assert_close(actual, expected, what, rtol=1e-10):
@@ -107,9 +95,3 @@ def test_average_is_a_copy_and_needs_params():
     assert state.average["x"].unsafe_buffer_pointer() != params["x"].unsafe_buffer_pointer()
     with pytest.raises(ValueError, match="polyak_averaging needs the current params"):
         tx.update(params, state)
-
-
-@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5, float("nan")])
-def test_invalid_decay(decay):
-    with pytest.raises(ValueError, match="decay"):
-        optjx.polyak_averaging(optjx.sgd(0.1), decay=decay)

@@ -156,21 +156,3 @@ def test_value_is_required():
         tx.update(params, tx.init(params), params)
     with pytest.raises(ValueError, match="scalar"):
         tx.update(params, tx.init(params), params, value=jnp.zeros(2))
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(factor=0.0), "factor"),
-        (dict(factor=1.5), "factor"),
-        (dict(patience=-1), "patience"),
-        (dict(patience=1.5), "patience"),
-        (dict(rtol=-1e-3), "rtol"),
-        (dict(cooldown=-1), "cooldown"),
-        (dict(cooldown=0.5), "cooldown"),
-        (dict(min_scale=-0.1), "min_scale"),
-    ],
-)
-def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        optjx.reduce_on_plateau(**kwargs)

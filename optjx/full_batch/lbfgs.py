@@ -1,0 +1,221 @@
+"""L-BFGS, step for step as ``torch.optim.LBFGS``."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from optjx import _hyper, _state, _tree
+from optjx.full_batch import _common as c
+from optjx.full_batch._packing import Packing
+
+_CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
+
+
+class LbfgsState(NamedTuple):
+    """L-BFGS state: torch's global counters, diagnostics, the memory of ``(s, y)`` pairs.
+
+    ``steps``/``grad_diffs`` are ring buffers (leading axis ``history_size``): the
+    ``pairs`` newest entries ending just before slot ``head`` are the memory.
+    """
+
+    n_iter: jax.Array  # int32: iterations over all updates (torch's state["n_iter"])
+    func_evals: jax.Array  # int32: evaluations over all updates (torch's state["func_evals"])
+    iterations: jax.Array  # int32: iterations in the last update
+    evaluations: jax.Array  # int32: evaluations in the last update (the given value included)
+    stop_reason: jax.Array  # int32: a StopReason, why the last update stopped
+    step_size: jax.Array  # t of the last iteration
+    direction: Any  # d of the last iteration
+    prev_grad: Any
+    prev_value: jax.Array
+    diag: jax.Array  # gamma = s.y / y.y, the initial inverse Hessian scale
+    steps: Any  # s = t d
+    grad_diffs: Any  # y = g_new - g_old
+    rho: jax.Array  # 1 / y.s
+    head: jax.Array
+    pairs: jax.Array
+
+
+class _Memory(NamedTuple):
+    diag: Any
+    steps: Any
+    grad_diffs: Any
+    rho: Any
+    head: Any
+    pairs: Any
+
+
+def _take(tree, j):
+    return jax.tree.map(lambda buf: lax.dynamic_index_in_dim(buf, j, 0, keepdims=False), tree)
+
+
+def _remember(s: c.Carry, first, history_size: int, dtype) -> _Memory:
+    """Store the last iteration's pair when ``y.s > 1e-10`` (torch's rule)."""
+    mem = s.memory
+    y = c.sub(s.g, s.prev_g)
+    step = c.scale(s.t, s.d)
+    ys = c.dot(y, step, dtype)
+    keep = ~first & (ys > _CURVATURE_MIN)
+
+    def write(buf, new):
+        old = lax.dynamic_index_in_dim(buf, mem.head, 0, keepdims=False)
+        return lax.dynamic_update_index_in_dim(buf, jnp.where(keep, new, old), mem.head, 0)
+
+    return _Memory(
+        diag=jnp.where(first, 1, jnp.where(keep, ys / c.dot(y, y, dtype), mem.diag)).astype(dtype),
+        steps=jax.tree.map(write, mem.steps, step),
+        grad_diffs=jax.tree.map(write, mem.grad_diffs, y),
+        rho=mem.rho.at[mem.head].set(jnp.where(keep, 1 / ys, mem.rho[mem.head])),
+        head=jnp.where(keep, (mem.head + 1) % history_size, mem.head),
+        pairs=jnp.where(first, 0, jnp.where(keep, jnp.minimum(mem.pairs + 1, history_size), mem.pairs)),
+    )
+
+
+def _two_loop(g, mem: _Memory, history_size: int, dtype):
+    """``-H g`` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4), oldest pair
+    ``(head - pairs) mod history_size``; the order of operations is torch's."""
+    oldest = (mem.head - mem.pairs) % history_size
+
+    def newest_first(k, carry):
+        q, alphas = carry
+        i = mem.pairs - 1 - k
+        j = (oldest + i) % history_size
+        alpha = c.dot(_take(mem.steps, j), q, dtype) * mem.rho[j]
+        return c.axpy(-alpha, _take(mem.grad_diffs, j), q), alphas.at[i].set(alpha)
+
+    start = (c.neg(g), jnp.zeros(history_size, dtype))
+    q, alphas = lax.fori_loop(0, mem.pairs, newest_first, start)
+
+    def oldest_first(i, r):
+        j = (oldest + i) % history_size
+        beta = c.dot(_take(mem.grad_diffs, j), r, dtype) * mem.rho[j]
+        return c.axpy(alphas[i] - beta, _take(mem.steps, j), r)
+
+    return lax.fori_loop(0, mem.pairs, oldest_first, c.scale(mem.diag, q))
+
+
+def lbfgs(
+    learning_rate: _hyper.Hyper = 1.0,
+    *,
+    max_iter: int = 20,
+    max_eval: Optional[int] = None,
+    tolerance_grad: _hyper.Hyper = 1e-7,
+    tolerance_change: _hyper.Hyper = 1e-9,
+    history_size: int = 100,
+    line_search_fn: Optional[str] = None,
+    respect_max_eval: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    r"""L-BFGS: one ``update`` is one ``torch.optim.LBFGS.step(closure)``.
+
+    Limited-memory BFGS (Nocedal & Wright 2006, Algorithm 7.5; Liu & Nocedal 1989) with
+    the iteration of ``torch.optim.LBFGS`` (torch 2.13). Each iteration ``k``:
+
+    .. math::
+
+       y = g_k - g_{k-1},\; s = t_{k-1} d_{k-1};\quad
+       \text{keep } (s, y) \text{ if } y^\top s > 10^{-10}
+       \text{ (at most history\_size, oldest dropped)},\;
+       \gamma = \frac{y^\top s}{y^\top y}
+
+       d_k = -H_k g_k \text{ (two-loop recursion, } H^0_k = \gamma I),\qquad
+       x_{k+1} = x_k + t_k d_k
+
+    with ``d_1 = -g_1`` and ``t = min(1, 1/||g_1||_1) lr`` on the very first iteration,
+    ``t = lr`` after, or ``t`` from :func:`optjx.full_batch.line_search.strong_wolfe`
+    (``c1=1e-4, c2=0.9``) started there. An update stops, in torch's order: at once when
+    ``max|g| <= tolerance_grad``; when ``g.d > -tolerance_change``; then after a step when
+    ``max_iter`` iterations or ``max_eval`` evaluations were used in this update, when
+    ``max|g| <= tolerance_grad``, ``max|t d| <= tolerance_change`` or
+    ``|f - f_prev| < tolerance_change``. The memory, ``d``, ``t`` and the iteration count
+    carry over to the next update as in torch (the first-step rule applies once ever).
+
+    Args:
+      learning_rate: ``lr >= 0`` (a number, array or schedule of the update count), default 1.
+      max_iter: iterations per update, int ``>= 1``, default 20.
+      max_eval: evaluations per update, int ``>= 1``; default ``max_iter * 5 // 4`` (torch).
+      tolerance_grad: ``>= 0``, default ``1e-7``. tolerance_change: ``>= 0``, default ``1e-9``.
+      history_size: pairs kept, int ``>= 1``, default 100 (memory: ``2 history_size + 2``
+        copies of the params).
+      line_search_fn: ``None`` (fixed step ``t``) or ``"strong_wolfe"``.
+      respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
+        pytorch issue 91581). Default ``False``, as torch.
+
+    Returns:
+      A ``GradientTransformationExtraArgs``. ``update(grads, state, params, *, value,
+      value_fn)`` takes the gradient and loss at ``params`` and ``value_fn``, the loss as a
+      deterministic function of the params alone; ``apply_updates(params, updates)`` is
+      torch's params after ``step``. ``value`` may be omitted (one forward pass is then
+      made); optax's ``grad=`` and unknown keywords are ignored. With
+      ``line_search_fn=None`` and ``max_iter=1`` an update evaluates nothing more: the
+      stochastic use. The state (:class:`LbfgsState`) reports ``iterations``,
+      ``evaluations``, ``stop_reason`` (see ``optjx.stop_reason``) and ``step_size``.
+
+    A NaN or Inf value or gradient stops the update: the update is zero, the state keeps
+    its memory and counters, and ``stop_reason`` is ``NON_FINITE`` (torch would go on).
+
+    Differences: from torch, only that NaN rule and ``respect_max_eval``; the iteration
+    runs on the params tree leaf by leaf (dot products are sums over leaves) instead of
+    one flat vector, so mixed dtypes and sharded params work. From ``optax.lbfgs``: one
+    update runs up to ``max_iter`` iterations (optax's: one iteration), torch's first
+    step, stopping tests and (for ``"strong_wolfe"``) line search instead of optax's zoom.
+
+    Example::
+
+        opt = optjx.lbfgs(line_search_fn="strong_wolfe")
+        state = opt.init(params)
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = opt.update(grads, state, params, value=value, value_fn=loss)
+        params = optax.apply_updates(params, updates)
+    """
+    hypers = _hyper.Hyperparameters(
+        learning_rate=(learning_rate, _hyper.NONNEGATIVE),
+        tolerance_grad=(tolerance_grad, _hyper.NONNEGATIVE),
+        tolerance_change=(tolerance_change, _hyper.NONNEGATIVE),
+    )
+    max_eval = c.check_max_eval(max_iter, max_eval)
+    c.check_int("history_size", history_size, 1)
+    if line_search_fn not in (None, "strong_wolfe"):
+        raise ValueError(f'line_search_fn must be None or "strong_wolfe", got {line_search_fn!r}')
+    m = int(history_size)
+
+    def init_fn(params):
+        dtype = c.scalar_dtype(params)
+        scalar = jnp.zeros([], dtype)
+        return _state.init(
+            LbfgsState, hypers.scheduled,
+            n_iter=_tree.zero_count(), func_evals=_tree.zero_count(),
+            iterations=_tree.zero_count(), evaluations=_tree.zero_count(),
+            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
+            step_size=scalar, direction=_tree.zeros_like(params),
+            prev_grad=_tree.zeros_like(params), prev_value=scalar, diag=jnp.ones([], dtype),
+            steps=Packing(params).zeros(m), grad_diffs=Packing(params).zeros(m),
+            rho=jnp.zeros([m], dtype), head=_tree.zero_count(), pairs=_tree.zero_count(),
+        )  # fmt: skip
+
+    def step_fn(grads, state, params, value, value_and_grad):
+        dtype = state.prev_value.dtype
+        hp = hypers.at(_state.count_of(state))
+        lr = jnp.asarray(hp.learning_rate, dtype)
+
+        def direction(s: c.Carry, first):
+            memory = _remember(s, first, m, dtype)
+            inv_l1 = 1 / c.sum_abs(s.g, dtype)
+            t = jnp.where(first, jnp.where(inv_l1 < 1, inv_l1, 1) * lr, lr)
+            return memory, _two_loop(s.g, memory, m, dtype), t
+
+        memory = _Memory(state.diag, state.steps, state.grad_diffs, state.rho, state.head,
+                         state.pairs)  # fmt: skip
+        line_search = None
+        if line_search_fn == "strong_wolfe":
+            line_search = {"respect_max_eval": respect_max_eval}
+        s = c.iterate(state, params, grads, value, value_and_grad, memory, direction, lr=lr,
+                      tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
+                      tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
+                      max_iter=max_iter, max_eval=max_eval, line_search=line_search)  # fmt: skip
+        return c.finish(state, params, s, **s.memory._asdict())
+
+    return c.full_batch_transformation("lbfgs", init_fn, step_fn)

@@ -1,0 +1,246 @@
+r"""The strong-Wolfe line search shared by L-BFGS and nonlinear conjugate gradients."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from optjx.full_batch import _common as c
+
+
+class LineSearchResult(NamedTuple):
+    """What :func:`strong_wolfe` returns (scalars in the dtype of ``value``)."""
+
+    value: jax.Array  # f(x + t d)
+    grad: Any  # the gradient at x + t d, a tree like x
+    step_size: jax.Array  # t
+    evaluations: jax.Array  # int32: calls of value_and_grad_fn made
+    non_finite: jax.Array  # bool: some evaluation gave a NaN or an Inf; stopped there
+
+
+def cubic_minimizer(x1, f1, g1, x2, f2, g2, low=None, high=None):
+    """Minimiser of the cubic through ``(x1, f1, g1)`` and ``(x2, f2, g2)`` in ``[low, high]``.
+
+    Nocedal & Wright (2006), eq. (3.59). When the cubic has no real critical point the
+    midpoint of the bounds is returned; bounds default to the interval between the points.
+    """
+    if low is None:
+        low = jnp.where(x1 <= x2, x1, x2)
+        high = jnp.where(x1 <= x2, x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1 * d1 - g1 * g2
+    real = d2_square >= 0  # False for NaN as well: then bisect
+    d2 = jnp.sqrt(jnp.where(real, d2_square, 0))
+    # Written from the side of the larger point, which keeps the ratio well conditioned.
+    from_x2 = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    from_x1 = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    t = jnp.where(x1 <= x2, from_x2, from_x1)
+    # Clamp as Python's min(max(t, low), high): a NaN t stays NaN, as in torch.
+    t = jnp.where(low > t, low, t)
+    t = jnp.where(high < t, high, t)
+    return jnp.where(real, t, (low + high) / 2)
+
+
+_INIT, _BRACKET, _ZOOM = 0, 1, 2  # the phases of the one loop
+
+
+class _Search(NamedTuple):
+    """The line search's loop state. Bracketing keeps ``(t_prev, t)`` in slots 0 and 1
+    (``g0`` the gradient at ``t_prev``, ``g1`` at ``t``); the zoom keeps the bracket."""
+
+    t: Any  # (2,)
+    f: Any  # (2,)
+    gtd: Any  # (2,)
+    g0: Any  # gradient at t[0]
+    g1: Any  # gradient at t[1]
+    low0: Any  # zoom: the lower end is t[0]
+    done: Any
+    insufficient: Any
+    ls_iter: Any
+    bad: Any
+    phase: Any  # _INIT (first trial), _BRACKET or _ZOOM
+
+
+def strong_wolfe(
+    value_and_grad_fn,
+    params,
+    direction,
+    step_size,
+    value,
+    grad,
+    slope,
+    *,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    tolerance_change: float = 1e-9,
+    max_ls=25,
+    respect_max_eval: bool = False,
+) -> LineSearchResult:
+    r"""A step ``t`` along ``direction`` satisfying the strong Wolfe conditions.
+
+    Finds ``t > 0`` with, for :math:`\phi(t) = f(x + t d)`,
+
+    .. math::
+
+       \phi(t) \le \phi(0) + c_1 t \phi'(0) \quad\text{(sufficient decrease)}, \qquad
+       |\phi'(t)| \le -c_2 \phi'(0) \quad\text{(curvature)},
+
+    with ``0 < c1 < c2 < 1``: Nocedal & Wright (2006), Algorithm 3.5 (bracketing) and 3.6
+    (zoom), trial points from the cubic through the two newest points (eq. 3.59). The
+    bracketing phase extrapolates into ``[t + 0.01 (t - t_prev), 10 t]``; in the zoom, a
+    trial point within a tenth of the bracket's length from an end is moved to that
+    distance when the previous trial was also that close. This is the schedule of
+    ``torch.optim.lbfgs._strong_wolfe`` (from minFunc's ``lswolfe``), reproduced test for
+    test, so that :func:`optjx.lbfgs` follows ``torch.optim.LBFGS``.
+
+    Args:
+      value_and_grad_fn: ``x -> (f(x), grad f(x))`` on trees like ``params``; ``f`` a scalar.
+      params: the point ``x`` (a tree).
+      direction: the search direction ``d`` (a tree like ``params``), a descent direction.
+      step_size: the first trial step ``t0 > 0``.
+      value, grad, slope: ``f(x)``, ``grad f(x)`` and ``phi'(0) = grad f(x) . d < 0``.
+      c1: sufficient-decrease constant, default ``1e-4``.
+      c2: curvature constant, default ``0.9`` (quasi-Newton); ``0.1`` suits conjugate
+        gradients (Nocedal & Wright, sec. 5.2).
+      tolerance_change: stop the zoom when the bracket's length times ``max|d|`` falls
+        below this (default ``1e-9``).
+      max_ls: the iteration budget (an int, traced allowed). As in torch, the first trial
+        is evaluated before the budget is checked, so up to ``max_ls + 1`` evaluations are
+        made: ``torch.optim.LBFGS`` passes ``max_eval - evaluations so far`` and so can
+        exceed ``max_eval`` by one (pytorch issue 91581).
+      respect_max_eval: count the first trial against ``max_ls``: at most
+        ``max(1, max_ls)`` evaluations, so L-BFGS never exceeds ``max_eval`` past its first
+        iteration. Default ``False``, torch's count.
+
+    Returns:
+      A :class:`LineSearchResult`. When the budget runs out during bracketing, the better
+      of ``t = 0`` and the last trial is returned (``t = 0`` means no progress), as torch
+      does. An evaluation that gives a NaN or an Inf stops the search with
+      ``non_finite=True``; the other fields are then meaningless.
+
+    Example::
+
+        res = strong_wolfe(jax.value_and_grad(f), x, d, 1.0, f(x), g, dot(g, d))
+        x_new = jax.tree.map(lambda p, v: p + res.step_size * v, x, d)
+    """
+    dtype = jnp.asarray(value).dtype
+    f = jnp.asarray(value, dtype)
+    gtd = jnp.asarray(slope, dtype)
+    t = jnp.asarray(step_size, dtype)
+    limit = jnp.asarray(max_ls, jnp.int32) - (1 if respect_max_eval else 0)
+    d_norm = c.max_abs(direction, dtype)
+
+    def evaluate(t):
+        f_new, g_new = value_and_grad_fn(c.axpy(t, direction, params))
+        f_new = jnp.asarray(f_new).astype(dtype)
+        bad = ~(jnp.isfinite(f_new) & c.all_finite(g_new))
+        return f_new, g_new, c.dot(g_new, direction, dtype), bad
+
+    def armijo_fails(s: _Search):  # bracketing: t_prev, t in slots 0, 1
+        return (s.f[1] > f + c1 * s.t[1] * gtd) | ((s.ls_iter > 1) & (s.f[1] >= s.f[0]))
+
+    def curvature_holds(gtd_new):
+        return jnp.abs(gtd_new) <= -c2 * gtd
+
+    def bracketing_goes_on(s: _Search):
+        stop = armijo_fails(s) | curvature_holds(s.gtd[1]) | (s.gtd[1] >= 0)
+        return (s.ls_iter < limit) & ~stop & ~s.bad
+
+    def to_zoom(s: _Search) -> _Search:
+        # The bracket torch leaves: [0, t] when the budget ran out (checked first: the
+        # last trial is not tested), [t, t] when t satisfies both conditions, else
+        # [t_prev, t].
+        exhausted = s.ls_iter >= limit
+        done = ~exhausted & ~armijo_fails(s) & curvature_holds(s.gtd[1])
+        first = jnp.where(exhausted, 0, jnp.where(done, 1, 2))  # which point is t[0]
+
+        def pick(at_zero, at_t, at_prev):
+            return jnp.where(first == 0, at_zero, jnp.where(first == 1, at_t, at_prev))
+
+        f0 = pick(f, s.f[1], s.f[0])
+        return _Search(
+            t=jnp.stack([pick(zero, s.t[1], s.t[0]), s.t[1]]),
+            f=jnp.stack([f0, s.f[1]]),
+            gtd=jnp.stack([pick(gtd, s.gtd[1], s.gtd[0]), s.gtd[1]]),
+            g0=c.select(first == 0, grad, c.select(first == 1, s.g1, s.g0)),
+            g1=s.g1, low0=f0 <= s.f[1], done=done, insufficient=jnp.asarray(False),
+            ls_iter=s.ls_iter, bad=s.bad, phase=jnp.asarray(_ZOOM, jnp.int32),
+        )  # fmt: skip
+
+    def zoom_goes_on(z: _Search):
+        tiny = jnp.abs(z.t[1] - z.t[0]) * d_norm < tolerance_change
+        return ~z.done & (z.ls_iter < limit) & ~tiny & ~z.bad
+
+    def zoom_trial(z: _Search):
+        t = cubic_minimizer(z.t[0], z.f[0], z.gtd[0], z.t[1], z.f[1], z.gtd[1])
+        top, bottom = jnp.max(z.t), jnp.min(z.t)
+        eps = 0.1 * (top - bottom)
+        # Safeguard: a trial next to an end twice in a row (or outside) moves inwards.
+        near_end = jnp.minimum(top - t, t - bottom) < eps
+        at_end = z.insufficient | (t >= top) | (t <= bottom)
+        moved = jnp.where(jnp.abs(t - top) < jnp.abs(t - bottom), top - eps, bottom + eps)
+        return jnp.where(near_end & at_end, moved, t), near_end & ~at_end
+
+    def zoomed(z: _Search, t, insufficient, f_new, g_new, gtd_new, bad) -> _Search:
+        f_low = jnp.where(z.low0, z.f[0], z.f[1])
+        t_low, t_high = jnp.where(z.low0, z.t[0], z.t[1]), jnp.where(z.low0, z.t[1], z.t[0])
+        higher = (f_new > f + c1 * t * gtd) | (f_new >= f_low)
+        wolfe = curvature_holds(gtd_new)
+        # Not higher: t becomes the low end; the old low becomes the high end when the
+        # slope at t points away from the old high end (N&W Algorithm 3.6).
+        flip = ~higher & ~wolfe & (gtd_new * (t_high - t_low) >= 0)
+        new_at = [(higher & ~z.low0) | (~higher & z.low0), (higher & z.low0) | (~higher & ~z.low0)]
+        copy_at = [~higher & ~z.low0 & flip, ~higher & z.low0 & flip]
+        old_low = (t_low, f_low, jnp.where(z.low0, z.gtd[0], z.gtd[1]))
+        t2, f2, gtd2 = [], [], []
+        for i in range(2):
+            for out, new, low, old in zip((t2, f2, gtd2), (t, f_new, gtd_new), old_low,
+                                          (z.t[i], z.f[i], z.gtd[i])):  # fmt: skip
+                out.append(jnp.where(new_at[i], new, jnp.where(copy_at[i], low, old)))
+        g_low = c.select(z.low0, z.g0, z.g1)
+        g0 = c.select(new_at[0], g_new, c.select(copy_at[0], g_low, z.g0))
+        g1 = c.select(new_at[1], g_new, c.select(copy_at[1], g_low, z.g1))
+        low0 = jnp.where(higher, f2[0] <= f2[1], z.low0)
+        return _Search(jnp.stack(t2), jnp.stack(f2), jnp.stack(gtd2), g0, g1, low0,
+                       ~higher & wolfe, insufficient, z.ls_iter + 1, bad, z.phase)  # fmt: skip
+
+    def goes_on(z: _Search):
+        return (z.phase != _ZOOM) | zoom_goes_on(z)
+
+    def body(z: _Search) -> _Search:
+        # One evaluation per pass, whatever the phase: value_and_grad_fn (the user's loss
+        # and its gradient) appears once in the compiled program, not three times.
+        in_zoom, init = z.phase == _ZOOM, z.phase == _INIT
+        t_ext = cubic_minimizer(z.t[0], z.f[0], z.gtd[0], z.t[1], z.f[1], z.gtd[1],
+                                z.t[1] + 0.01 * (z.t[1] - z.t[0]), z.t[1] * 10)  # fmt: skip
+        t_zoom, insufficient = zoom_trial(z)
+        trial = jnp.where(init, t, jnp.where(in_zoom, t_zoom, t_ext))
+        f_new, g_new, gtd_new, bad = evaluate(trial)
+        # Bracketing (and the first trial): (t_prev, t) <- (t, trial).
+        b = _Search(
+            t=jnp.stack([jnp.where(init, zero, z.t[1]), trial]),
+            f=jnp.stack([jnp.where(init, f, z.f[1]), f_new]),
+            gtd=jnp.stack([jnp.where(init, gtd, z.gtd[1]), gtd_new]),
+            g0=c.select(init, grad, z.g1), g1=g_new, low0=z.low0, done=z.done,
+            insufficient=z.insufficient, ls_iter=jnp.where(init, 0, z.ls_iter + 1), bad=bad,
+            phase=jnp.asarray(_BRACKET, jnp.int32),
+        )  # fmt: skip
+        b = c.select(bracketing_goes_on(b), b, to_zoom(b))
+        return c.select(in_zoom, zoomed(z, t_zoom, insufficient, f_new, g_new, gtd_new, bad), b)
+
+    zero = jnp.zeros([], dtype)
+    pair = jnp.zeros([2], dtype)
+    start = _Search(pair, pair, pair, grad, grad, jnp.asarray(False), jnp.asarray(False),
+                    jnp.asarray(False), jnp.zeros([], jnp.int32), jnp.asarray(False),
+                    jnp.asarray(_INIT, jnp.int32))  # fmt: skip
+    z = lax.while_loop(goes_on, body, start)
+    return LineSearchResult(
+        value=jnp.where(z.low0, z.f[0], z.f[1]),
+        grad=c.select(z.low0, z.g0, z.g1),
+        step_size=jnp.where(z.low0, z.t[0], z.t[1]),
+        evaluations=(z.ls_iter + 1).astype(jnp.int32),
+        non_finite=z.bad,
+    )

@@ -1,0 +1,28 @@
+r"""Schedules: functions ``count -> value``, jittable, evaluated at the number of updates
+already applied (0 on the first update).
+
+Any float hyperparameter of any optjx transform accepts one of these (or any function
+of the same shape): learning rates, momentum (the 0.5 -> 0.9 annealing of the course
+notes is ``linear(0.5, 0.9, 1000)``), betas, weight decay.
+
+Values are computed at JAX's default float precision (float64 when x64 is enabled).
+The count is converted to a float first, so counts past ``2**31`` stay finite, and step
+arguments (``transition_steps``, ``transition_begin``, boundaries) may be any int that
+fits int64. A float argument of the wrong type raises ``TypeError`` naming it; a NaN,
+an infinity or a value out of range raises ``ValueError`` naming it.
+
+PyTorch's epoch schedulers step once per epoch: wrap a schedule written in epochs in
+:func:`per_epoch` (see the porting table in the README).
+"""
+
+from optjx.schedules.compose import join as join
+from optjx.schedules.compose import per_epoch as per_epoch
+from optjx.schedules.compose import piecewise_constant as piecewise_constant
+from optjx.schedules.compose import warmup as warmup
+from optjx.schedules.decay import constant as constant
+from optjx.schedules.decay import cosine as cosine
+from optjx.schedules.decay import exponential as exponential
+from optjx.schedules.decay import inverse_sqrt as inverse_sqrt
+from optjx.schedules.decay import inverse_time as inverse_time
+from optjx.schedules.decay import linear as linear
+from optjx.schedules.decay import polynomial as polynomial

@@ -1,0 +1,1 @@
+"""Pure helpers around the optimizer: early stopping, parameter groups."""
