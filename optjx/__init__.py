@@ -71,8 +71,12 @@ from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPla
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
 from optjx.wrappers.schedule_free import ScheduleFreeState as ScheduleFreeState
 from optjx.wrappers.schedule_free import schedule_free as schedule_free
-from optjx.wrappers.schedule_free import schedule_free_eval_params as schedule_free_eval_params
-from optjx.wrappers.schedule_free import schedule_free_train_params as schedule_free_train_params
+from optjx.wrappers.schedule_free_params import (
+    schedule_free_eval_params as schedule_free_eval_params,
+)
+from optjx.wrappers.schedule_free_params import (
+    schedule_free_train_params as schedule_free_train_params,
+)
 
 try:
     __version__ = _version("optjx")

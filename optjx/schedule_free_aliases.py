@@ -17,13 +17,13 @@ import optax
 
 from optjx import _hyper, _tree
 from optjx.transforms.radam import first_adaptive_step, variance_rectification
-from optjx.wrappers.schedule_free import (
+from optjx.wrappers._schedule_free_warmup import (
     OPEN_UNIT,
-    build,
     check_warmup,
     has_no_warmup,
     warmup_factor,
 )
+from optjx.wrappers.schedule_free import build
 
 
 class SecondMoment(NamedTuple):

@@ -1,34 +1,11 @@
 r"""Schedule-free learning: the iterate average and the momentum of one method, joined.
 
 Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less Scheduled",
-NeurIPS, Algorithm 1; exact to the ``schedulefree`` package 1.4.1 (``ScheduleFreeWrapper``
-and the optimizers built on it in :mod:`optjx.schedule_free_aliases`).
-
-Three sequences. ``z`` takes the base method's steps, ``x`` is a weighted average of the
-``z``'s, and the gradient is taken at ``y``, between the two:
-
-.. math::
-
-   y_t = (1 - \beta) z_t + \beta x_t, \qquad
-   z_{t+1} = z_t - \gamma_t \, (d_t + \lambda y_t), \quad d_t = \text{direction}(\nabla f(y_t))
-
-   x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}, \qquad
-   c_{t+1} = \frac{w_t}{\sum_{i \le t} w_i}, \quad
-   w_t = (t + 1)^r \, (\max_{i \le t} \gamma_i)^{p}
-
-with ``gamma_t`` the learning rate of step ``t`` (0 on the first step), ``lambda`` the
-weight decay taken at ``y``, ``r`` and ``p = weight_lr_power`` the averaging weights'
-powers. The params the user holds are ``y``; the state holds ``z`` and the last ``beta``,
-and ``x = y + (1 - 1/beta)(z - y)`` (:func:`schedule_free_eval_params`). Substituting
-``x_t`` gives the update returned (the memory-efficient form of the reference):
-
-.. math::
-
-   y_{t+1} - y_t = c_{t+1} (z_t - y_t) + (1 - \beta (1 - c_{t+1})) (z_{t+1} - z_t)
-
-for a constant ``beta``. A changing ``beta`` (a schedule) recovers ``x_t`` with the
-``beta`` that formed ``y_t``, so ``x`` stays the weighted average of the ``z``'s (the
-reference takes ``momentum`` as a constant).
+NeurIPS, Algorithm 1; exact to the ``schedulefree`` package 1.4.1. Here: the state, the
+three-sequence update shared with the aliases (``build``) and the general wrapper
+``schedule_free`` (``ScheduleFreeWrapper``), whose docstring carries the rule. The
+aliases are in ``optjx.schedule_free_aliases``, the accessors of $x$ in
+``optjx.wrappers.schedule_free_params``, the warm-up in ``_schedule_free_warmup``.
 """
 
 from __future__ import annotations
@@ -38,22 +15,32 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx.wrappers._find import _not_owned, check_int, copy_params, fill_from, find_unique
-
-# beta = 0 makes y = z, so x cannot be recovered from (y, z); beta = 1 makes y = x and
-# z unused. The reference forbids both; the limits are documented, not accepted.
-OPEN_UNIT = _hyper.Range(low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+from optjx.wrappers._find import copy_params
+from optjx.wrappers._schedule_free_warmup import (
+    OPEN_UNIT,
+    check_warmup,
+    has_no_warmup,
+    warmup_factor,
+)
 
 
 class ScheduleFreeState(NamedTuple):
-    """``z``, the sum of the averaging weights, the largest learning rate so far, the
-    ``beta`` of the latest step (so ``x`` is found from ``y`` and ``z`` alone) and the
-    direction's state. With a warm-up, ``r > 0``, a schedule or a bias correction the
-    step count comes first (``ScheduleFreeStateWithCount``)."""
+    r"""The state of a schedule-free optimizer.
+
+    With a warm-up, $r > 0$ (any array $r$), a schedule or a bias correction the step
+    count comes first (``ScheduleFreeStateWithCount``).
+
+    Attributes:
+      z: the base method's iterate $z_t$, a copy of the params' tree.
+      weight_sum: $\sum_{i \le t} w_i$, the sum of the averaging weights so far.
+      lr_max: $\max_{i \le t} \gamma_i$, the largest learning rate so far.
+      momentum: the $\beta$ of the latest step, which formed the params $y_t$ (so $x$ is
+        found from $y$ and $z$ alone).
+      inner_state: the direction's state.
+    """
 
     z: optax.Params
     weight_sum: jax.Array
@@ -62,32 +49,23 @@ class ScheduleFreeState(NamedTuple):
     inner_state: optax.OptState
 
 
-def warmup_factor(count, warmup_steps):
-    """``min(1, (k + 1) / warmup_steps)`` at ``k`` applied updates (the reference's
-    linear warm-up, which reaches the full rate on step ``warmup_steps``); 1 for 0 steps.
-    ``warmup_steps`` may be an integer array (``optax.inject_hyperparams`` injects it)."""
-    if has_no_warmup(warmup_steps):
-        return 1.0
-    steps = jnp.asarray(warmup_steps, jnp.int32)
-    ramp = _tree.default_float(jnp.minimum(count + 1, steps)) / _tree.default_float(
-        jnp.maximum(steps, 1)
-    )
-    return jnp.where(steps > 0, ramp, 1.0)
-
-
-def has_no_warmup(warmup_steps) -> bool:
-    """A Python 0: the warm-up (and the counter it reads) is dropped; an array never is."""
-    return isinstance(warmup_steps, int) and warmup_steps == 0
-
-
 def build(init_direction, direction, scalars, *, with_count: bool, who: str):
     """The schedule-free transformation around a direction, for the aliases and the wrapper.
 
-    ``scalars(count)`` gives the step's ``lr`` (the one value feeding both the ``z`` step
-    and the weights), ``momentum``, ``decay`` and ``r`` (``None`` when a Python zero) and
-    ``power``; ``direction(grads, inner_state, z, count, **extra) -> (d, inner_state)``
-    a descent direction (its learning rate excluded), given ``z`` after the decay at ``y``
-    as the params, as the reference's base optimizer sees them.
+    Args:
+      init_direction: ``params -> inner_state``, the direction's state.
+      direction: ``(grads, inner_state, z, count, **extra) -> (d, inner_state)``, a
+        descent direction without its learning rate, given as params ``z`` after the decay
+        at ``y`` (as the reference's base optimizer sees them).
+      scalars: ``count -> namespace`` with the step's ``lr`` (the one value feeding both
+        the ``z`` step and the weights), ``momentum``, ``decay`` and ``r`` (``None`` for a
+        Python zero: the stage is dropped) and ``power``.
+      with_count: whether the state keeps a step count (something reads it).
+      who: the public name, for the error raised when ``update`` gets no params.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState`` (or its
+      counted sibling); its ``update`` returns $y_{t+1} - y_t$.
     """
 
     def init_fn(params):
@@ -185,68 +163,98 @@ def schedule_free(
     weight_lr_power: _hyper.Hyper = 2.0,
     warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Make a momentum-free descent direction schedule-free (Defazio et al. 2024, Alg. 1).
+    r"""Make a momentum-free descent direction schedule-free (``ScheduleFreeWrapper``).
 
-    ``z`` moves by ``-learning_rate * direction(g)``, with ``g`` the gradient at the params
-    ``y`` the user holds; ``x``, the average of the ``z``'s weighted by the learning rates,
-    is the point to evaluate (:func:`schedule_free_eval_params`), and ``y`` interpolates:
+    $z$ takes the direction's steps, $x$ averages the $z$'s with weights from the
+    learning rates, and the gradient is taken at the params $y$ you hold, between them
+    (update $t = 1, 2, \dots$; $x_1 = z_1 = y_1$ the initial params):
 
-    .. math::
+    $$
+    y_t = (1 - \beta) z_t + \beta x_t, \qquad
+    z_{t+1} = z_t - \gamma_t \big(d_t + \lambda y_t\big), \qquad
+    x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}
+    $$
 
-       y_t = (1-\beta) z_t + \beta x_t, \quad
-       z_{t+1} = z_t - \gamma_t (d_t + \lambda y_t), \quad
-       x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}, \quad
-       c_{t+1} = \frac{(t+1)^r \max_{i\le t}\gamma_i^p}{\sum_{j \le t} (j+1)^r
-                 \max_{i\le j}\gamma_i^p}
+    $$
+    c_{t+1} = \frac{w_t}{\sum_{i=1}^{t} w_i}, \qquad
+    w_t = t^{\,r} \big(\max_{i \le t} \gamma_i\big)^{p}, \qquad
+    \gamma_t = \eta_{t-1} \min\Big(1, \frac{t}{n}\Big)
+    $$
 
-    The course's two averages are its limits: ``momentum -> 0`` evaluates the gradient at
-    ``z`` and ``x`` is the Polyak-Ruppert average of the ``z`` iterates; ``momentum -> 1``
-    evaluates it at ``x`` itself (primal averaging). The averaging weights come from the
-    learning rates (``weight_lr_power``), so a warm-up puts little weight on the first
-    iterates. No schedule is needed: the constant rate with averaging matches a tuned decay.
+    with $d_t$ = ``direction`` of the gradient at $y_t$ (given $z_t - \gamma_t \lambda
+    y_t$ as its params), $\eta$ = ``learning_rate``, $n$ = ``warmup_steps``. The state
+    keeps $z$ but not $x$; ``update`` returns the step of $y$ (the memory-efficient form):
 
-    Evaluate (and export for inference) at ``x``: ``schedule_free_eval_params(state,
-    params)``; keep training from ``y``. BatchNorm's running statistics were collected at
-    ``y``: recompute them at ``x`` (a few training batches through the model at ``x``)
-    before evaluating. GroupNorm and LayerNorm, which the course recommends, need nothing.
+    $$
+    y_{t+1} - y_t = c_{t+1} (z_t - y_t) + \big(1 - \beta (1 - c_{t+1})\big)(z_{t+1} - z_t)
+    $$
+
+    The course's two averages are its limits ($\beta$ itself stays in $(0, 1)$: at 0,
+    $x$ cannot be recovered from $y$ and $z$; at 1, $z$ is unused). $\beta \to 0$ takes
+    the gradient at $z$, and $x$ is the Polyak-Ruppert average of the $z$ iterates
+    (uniform with $p = r = 0$); $\beta \to 1$ takes it at the average $x$ itself (primal
+    averaging). In between $\beta$ acts as momentum. The weights grow with the learning
+    rate ($p$ = ``weight_lr_power``), so the warm-up's small first steps weigh little;
+    the warm-up belongs to the wrapper because one rate feeds both the $z$ step and the
+    weights. No decay schedule is needed: a constant rate with the average matches a tuned
+    cosine decay, with no run length fixed in advance.
+
+    Evaluate and export at $x$ ([`schedule_free_eval_params`][optjx.schedule_free_eval_params]);
+    keep training from $y$. BatchNorm's running statistics were collected at $y$:
+    recompute them at $x$ (a few training batches through the model at $x$) before
+    evaluating. GroupNorm and LayerNorm, which the course recommends, need nothing.
+
+    References:
+      Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less
+      Scheduled", NeurIPS, Algorithm 1; the ``schedulefree`` package 1.4.1,
+      ``ScheduleFreeWrapper``.
 
     Args:
-      direction: a momentum-free descent direction (``optjx.scale_by_rms()``,
-        ``optjx.scale_by_adagrad()``, ``optax.identity()`` for SGD, a chain with
-        ``optjx.add_decayed_weights`` for decay at ``z``): the wrapper supplies the
-        momentum and the learning rate. Its ``update`` sees ``z`` as the params.
-      learning_rate: ``gamma >= 0``, a number, an array or a schedule ``count -> value``.
-        A schedule replaces the built-in warm-up (put the warm-up inside it); the one
-        value per step feeds both the ``z`` step and the averaging weights.
-      momentum: ``beta`` in ``(0, 1)`` (number, array or schedule): where between ``z``
-        and ``x`` the gradient is taken.
-      weight_decay_at_y: ``lambda >= 0``, decoupled weight decay computed at ``y`` and
-        applied to ``z`` (the reference's ``weight_decay_at_y``).
-      r: ``>= 0``, the polynomial weighting ``(t + 1)^r`` of the average (0: none).
-      weight_lr_power: ``p >= 0``: weights ``max_i gamma_i ** p`` (0: uniform).
-      warmup_steps: an int ``>= 0``: the rate rises linearly, ``min(1, (k+1)/n)``.
+      direction: a momentum-free descent direction (``optjx.scale_by_rms(0.99)``,
+        ``optjx.scale_by_adagrad()``, ``optax.identity()`` for SGD; a chain with
+        ``optjx.add_decayed_weights`` for decay at $z$). The wrapper supplies the momentum
+        and the learning rate; the direction's ``update`` sees $z$ as the params.
+      learning_rate: $\eta \ge 0$ (required), a number, an array or a schedule
+        ``count -> value``. A schedule replaces the built-in warm-up (put the warm-up
+        inside it); the one value per step feeds both the $z$ step and the weights.
+      momentum: $\beta \in (0, 1)$ (default 0.9), a number, an array or a schedule: where
+        between $z$ and $x$ the gradient is taken.
+      weight_decay_at_y: $\lambda \ge 0$ (default 0), decoupled weight decay computed at
+        $y$ and applied to $z$ (the reference's ``weight_decay_at_y``).
+      r: $r \ge 0$ (default 0: none), the polynomial weighting $t^r$ of the average.
+      weight_lr_power: $p \ge 0$ (default 2), the power of the largest rate so far in the
+        weights (0: weights independent of the rate).
+      warmup_steps: $n$, an int $\ge 0$ (default 0: no warm-up), or an integer scalar
+        array; the rate rises linearly, $\min(1, t/n)$, reaching $\eta$ at update $n$.
 
     Returns:
-      A ``GradientTransformationExtraArgs`` whose ``update(grads, state, params)`` needs
-      the params (``y``) and returns the step ``y_{t+1} - y_t``; extra keyword arguments
-      go to ``direction``.
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState``; its
+      ``update(grads, state, params)`` needs the params $y$ and returns $y_{t+1} - y_t$.
+      Extra keyword arguments of ``update`` go to ``direction``.
 
-    Differences: ``schedulefree.ScheduleFreeWrapper`` keeps ``z`` in the base optimizer's
-    per-parameter state, so a base that creates its state lazily (``torch.optim.RMSprop``,
-    ``Adam``) raises ``KeyError`` on the first step; here ``z`` is the wrapper's own. It
-    has no warm-up (the base optimizer's ``lr`` scheduler is used) and divides by zero
-    when the first rate is 0; here the average starts when a rate is positive.
-    ``optax.contrib.schedule_free`` evaluates the base step's schedule at count 0 but the
-    averaging weights at count 1, so with a warm-up its first update does nothing and a
-    trajectory drifts from the reference; its ``schedule_free_eval_params`` only accepts
-    the bare schedule-free state.
+    Raises:
+      ValueError: a concrete hyperparameter out of range (``momentum`` outside $(0, 1)$,
+        a negative one), ``warmup_steps`` not an int $\ge 0$ or positive with a schedule
+        ``learning_rate``; at ``update``, missing params or a tree that does not match.
+      TypeError: a hyperparameter of the wrong type.
 
-    Example::
+    Differences from PyTorch and optax:
+      ``schedulefree.ScheduleFreeWrapper`` keeps $z$ in the base optimizer's
+      per-parameter state, so a base that creates its state lazily (``torch.optim.RMSprop``,
+      ``Adam``) raises ``KeyError`` on the first step; here $z$ is the wrapper's own. It
+      has no warm-up (the base optimizer's ``lr`` scheduler is used) and divides by zero
+      when the first rate is 0; here the average starts when a rate is positive, and the
+      params stay $y$ (no in-place ``train()``/``eval()`` swap).
+      ``optax.contrib.schedule_free`` evaluates the base step's schedule at count 0 but the
+      averaging weights at count 1: an off-by-one, so with a warm-up its first update does
+      nothing and the trajectory drifts about 1e-2 from the reference. Its
+      ``schedule_free_eval_params`` only accepts the bare schedule-free state.
 
-        tx = optjx.schedule_free(optjx.scale_by_rms(0.99), learning_rate=1e-3,
-                                 warmup_steps=100)
-        updates, state = tx.update(grads, state, params)      # params are y
-        x = optjx.schedule_free_eval_params(state, params)    # evaluate at x
+    Examples:
+      >>> tx = optjx.schedule_free(optjx.scale_by_rms(0.99), learning_rate=1e-3,
+      ...                          warmup_steps=100, weight_decay_at_y=1e-4)
+      >>> updates, opt_state = tx.update(grads, opt_state, params)  # params are y
+      >>> x = optjx.schedule_free_eval_params(opt_state, params)    # evaluate at x
     """
     hypers = _hyper.Hyperparameters(
         learning_rate=(learning_rate, _hyper.NONNEGATIVE),
@@ -274,57 +282,3 @@ def schedule_free(
 
     with_count = hypers.scheduled or not has_no_warmup(warmup_steps) or not hypers.is_zero("r")
     return build(direction.init, step, scalars, with_count=with_count, who="schedule_free")
-
-
-def check_warmup(warmup_steps, learning_rate) -> None:
-    """``warmup_steps`` is an int ``>= 0`` (or an integer scalar array, as injected by
-    ``optax.inject_hyperparams``), and 0 when the learning rate is a schedule."""
-    if isinstance(warmup_steps, (jax.Array, np.ndarray, np.generic)):
-        if np.ndim(warmup_steps) or not jnp.issubdtype(warmup_steps.dtype, jnp.integer):
-            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
-        if _hyper.is_concrete(warmup_steps) and int(warmup_steps) < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {int(warmup_steps)}")
-    else:
-        check_int("warmup_steps", warmup_steps, 0)
-    if callable(learning_rate) and not has_no_warmup(warmup_steps):
-        raise ValueError(
-            f"warmup_steps must be 0 when learning_rate is a schedule, got {warmup_steps}: "
-            "the schedule replaces the built-in warm-up, so put the warm-up inside it"
-        )
-
-
-def _find(state):
-    classes = (ScheduleFreeState, _state.counted(ScheduleFreeState))
-    return find_unique(state, classes, "schedule_free_eval_params", "a schedule-free optimizer")
-
-
-def _move(state, params, toward_z):
-    found = _find(state)
-
-    def one(z, p):
-        if _not_owned(z):
-            return z
-        weight = toward_z(found.momentum).astype(z.dtype)
-        return (p.astype(z.dtype) + weight * (z - p.astype(z.dtype))).astype(p.dtype)
-
-    moved = jax.tree.map(one, found.z, params, is_leaf=_not_owned)
-    return fill_from(moved, params)
-
-
-def schedule_free_eval_params(state, params) -> optax.Params:
-    """The evaluation weights ``x = y + (1 - 1/beta)(z - y)`` from the params ``y``.
-
-    ``state`` may be the schedule-free state itself or any optimizer state that holds
-    exactly one (chains, nested chains, ``optax.masked``, ``optax.inject_hyperparams``,
-    other wrappers). Leaves the schedule-free stage does not own (masked out, integer
-    leaves) are returned from ``params`` unchanged. Checkpoint or export either form;
-    :func:`schedule_free_train_params` is the inverse.
-    """
-    return _move(state, params, lambda beta: 1.0 - 1.0 / beta)
-
-
-def schedule_free_train_params(state, eval_params) -> optax.Params:
-    """The training params ``y = x + (1 - beta)(z - x)`` from evaluation weights ``x``:
-    the inverse of :func:`schedule_free_eval_params` (up to rounding), for resuming
-    training from exported ``x``."""
-    return _move(state, eval_params, lambda beta: 1.0 - beta)
