@@ -1,9 +1,9 @@
 r"""Schedule-free SGD, AdamW and RAdam, exact to the ``schedulefree`` package 1.4.1.
 
 Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less Scheduled",
-NeurIPS. Each is :func:`optjx.schedule_free`'s three sequences (``z`` steps, ``x``
-averages, gradients at ``y``) around one direction; see that function for the rule, and
-:func:`optjx.schedule_free_eval_params` for the evaluation weights ``x``.
+NeurIPS. Each is the three sequences of ``optjx.schedule_free`` ($z$ steps, $x$
+averages, gradients at $y$) around one direction; see that function for the rule, and
+``optjx.schedule_free_eval_params`` for the evaluation weights $x$.
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ from optjx.wrappers.schedule_free import build
 
 
 class SecondMoment(NamedTuple):
-    """The running mean of the squared gradient of a schedule-free Adam or RAdam."""
+    """The direction's state of a schedule-free Adam or RAdam.
+
+    Attributes:
+      nu: $v_t$, the running mean of the squared gradient (one copy of the params).
+    """
 
     nu: optax.Updates
 
@@ -69,39 +73,60 @@ def sgd_schedule_free(
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free SGD: ``schedulefree.SGDScheduleFree``, step for step.
 
-    .. math::
+    $$
+    y_t = (1 - \beta) z_t + \beta x_t, \qquad g_t = \nabla f(y_t), \qquad
+    z_{t+1} = z_t - \gamma_t (g_t + \lambda y_t)
+    $$
 
-       z_{t+1} = z_t - \gamma_t (g_t + \lambda y_t), \quad
-       x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}, \quad
-       y_{t+1} = (1 - \beta) z_{t+1} + \beta x_{t+1}
+    $$
+    x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}, \qquad
+    c_{t+1} = \frac{w_t}{\sum_{i=1}^{t} w_i}, \qquad
+    w_t = t^{\,r} \big(\max_{i \le t} \gamma_i\big)^{p}
+    $$
 
-    with ``g_t`` the gradient at ``y_t`` (the params) and ``c_{t+1}`` the averaging
-    weight of :func:`optjx.schedule_free`. ``momentum -> 0`` is the Polyak-Ruppert
-    average of SGD's iterates, ``momentum -> 1`` primal averaging.
+    with $\gamma_t = \eta_{t-1} \min(1, t/n)$ the warmed-up rate and $x_1 = z_1 = y_1$
+    the initial params. The params you hold are $y$; ``update`` returns $y_{t+1} - y_t$.
+    The course's two averages are its limits: $\beta \to 0$ is SGD on $z$ with $x$ the
+    Polyak-Ruppert average of its iterates; $\beta \to 1$ takes the gradient at the average
+    (primal averaging). No schedule is needed and no run length is fixed in advance.
+
+    References:
+      Defazio et al. (2024), "The Road Less Scheduled", NeurIPS, Algorithm 1 (SGD form);
+      the ``schedulefree`` package 1.4.1, ``SGDScheduleFree``.
 
     Args:
-      learning_rate: ``gamma >= 0`` (number, array or schedule; a schedule replaces the
-        warm-up). Schedule-free SGD takes rates ~10-50x larger than SGD with a schedule.
-      momentum: ``beta`` in ``(0, 1)``.
-      weight_decay: ``lambda >= 0``, computed at ``y``.
-      warmup_steps: an int ``>= 0``: ``gamma_k = lr * min(1, (k + 1) / warmup_steps)``.
-      r: ``>= 0``, polynomial weighting ``(t + 1)^r`` of the average.
-      weight_lr_power: ``>= 0``, the power of the largest rate so far in the weights.
+      learning_rate: $\eta \ge 0$ (default 1.0, the reference's), a number, an array or a
+        schedule (a schedule replaces the warm-up). Schedule-free SGD takes rates about
+        10-50x larger than SGD with a schedule.
+      momentum: $\beta \in (0, 1)$ (default 0.9), the interpolation between $z$ and $x$.
+      weight_decay: $\lambda \ge 0$ (default 0), decoupled, computed at $y$.
+      warmup_steps: $n$, an int $\ge 0$ (default 0): $\gamma_t = \eta \min(1, t/n)$.
+      r: $r \ge 0$ (default 0), the polynomial weighting $t^r$ of the average.
+      weight_lr_power: $p \ge 0$ (default 2), the power of the largest rate so far in
+        the weights.
 
-    Returns the step ``y_{t+1} - y_t``; ``update`` needs the params. Evaluate, checkpoint
-    for inference and export at ``x = optjx.schedule_free_eval_params(state, params)``.
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState``;
+      ``update`` needs the params $y$ and returns $y_{t+1} - y_t$. Evaluate, checkpoint for
+      inference and export at ``x = optjx.schedule_free_eval_params(state, params)``.
 
-    Differences: the reference is stateful (``optimizer.train()`` / ``.eval()`` swap ``y``
-    and ``x`` in place); here the params stay ``y`` and ``x`` is computed on demand.
-    ``optax.contrib.schedule_free_sgd`` is wrong with a warm-up (see
-    :func:`optjx.schedule_free`) and has no ``r``.
+    Raises:
+      ValueError: a concrete hyperparameter out of range, or ``warmup_steps`` not an int
+        $\ge 0$ or positive with a schedule ``learning_rate``.
+      TypeError: a hyperparameter of the wrong type.
 
-    Example::
+    Differences from PyTorch and optax:
+      The reference is stateful (``optimizer.train()`` / ``.eval()`` swap $y$ and $x$ in
+      place); here the params stay $y$ and $x$ is computed on demand.
+      ``optax.contrib.schedule_free_sgd`` evaluates the warm-up at count 0 for the step
+      but count 1 for the averaging weights (an off-by-one: its first warm-up update does
+      nothing) and has no ``r``.
 
-        tx = optjx.sgd_schedule_free(0.5, warmup_steps=100)
-        updates, state = tx.update(grads, state, params)
-        params = optax.apply_updates(params, updates)
-        x = optjx.schedule_free_eval_params(state, params)
+    Examples:
+      >>> tx = optjx.sgd_schedule_free(0.5, warmup_steps=100)
+      >>> updates, opt_state = tx.update(grads, opt_state, params)
+      >>> params = optax.apply_updates(params, updates)
+      >>> x = optjx.schedule_free_eval_params(opt_state, params)
     """
     hypers = _common(learning_rate, "momentum", momentum, weight_decay, r, weight_lr_power)
     check_warmup(warmup_steps, learning_rate)
@@ -137,41 +162,64 @@ def adamw_schedule_free(
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free AdamW: ``schedulefree.AdamWScheduleFree`` (or ``...Paper``).
 
-    Adam's second moment, no first moment (``b1`` is the schedule-free interpolation):
+    Adam's second moment, no first moment ($\beta_1$ is the schedule-free
+    interpolation):
 
-    .. math::
+    $$
+    v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \qquad
+    z_{t+1} = z_t - \gamma_t \Big(\frac{g_t}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
+              + \lambda y_t\Big)
+    $$
 
-       v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \qquad
-       z_{t+1} = z_t - \gamma_t \Big(\frac{g_t}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
-                 + \lambda y_t\Big)
-
-    and ``x``, ``y`` as in :func:`optjx.sgd_schedule_free` with ``beta = b1``.
+    with $g_t$ the gradient at $y_t = (1 - \beta_1) z_t + \beta_1 x_t$ and $x$, $c_t$,
+    the weights $w_t$ and $\gamma_t$ as in [`sgd_schedule_free`][optjx.sgd_schedule_free].
     ``variant="paper"`` (``AdamWScheduleFreePaper``, the paper's Algorithm 1) folds the
-    bias correction into the rate, ``gamma_t = lr_t sqrt(1 - b2^t)``, and divides by
-    ``sqrt(v_t) + eps``: the rate, hence the averaging weights, then rise with the
-    correction as with a warm-up.
+    bias correction into the rate and divides by $\sqrt{v_t} + \epsilon$:
+
+    $$
+    \gamma_t = \eta_{t-1} \min(1, t/n) \sqrt{1 - \beta_2^t}
+    $$
+
+    so the rate, hence the averaging weights, rise with the correction as with a warm-up.
+
+    References:
+      Defazio et al. (2024), "The Road Less Scheduled", NeurIPS, Algorithm 1; the
+      ``schedulefree`` package 1.4.1, ``AdamWScheduleFree`` and
+      ``AdamWScheduleFreePaper``.
 
     Args:
-      learning_rate: ``>= 0`` (number, array or schedule; a schedule replaces the warm-up).
-      b1: ``beta`` in ``(0, 1)``, the interpolation momentum.
-      b2: in ``[0, 1)``, the second-moment decay.
-      eps: ``>= 0``, added to the root.
-      weight_decay: ``lambda >= 0``, decoupled and computed at ``y``.
-      warmup_steps: an int ``>= 0`` (linear warm-up of the rate).
-      r: ``>= 0``, polynomial weighting of the average.
-      weight_lr_power: ``>= 0``, the power of the largest rate in the weights.
-      variant: ``"reference"`` or ``"paper"``.
+      learning_rate: $\eta \ge 0$ (default 0.0025), a number, an array or a schedule (a
+        schedule replaces the warm-up).
+      b1: $\beta_1 \in (0, 1)$ (default 0.9), the interpolation momentum.
+      b2: $\beta_2 \in [0, 1)$ (default 0.999), the second-moment decay.
+      eps: $\epsilon \ge 0$ (default 1e-8), added to the root.
+      weight_decay: $\lambda \ge 0$ (default 0), decoupled and computed at $y$.
+      warmup_steps: $n$, an int $\ge 0$ (default 0), the linear warm-up of the rate.
+      r: $r \ge 0$ (default 0), the polynomial weighting $t^r$ of the average.
+      weight_lr_power: $p \ge 0$ (default 2), the power of the largest rate in the
+        weights.
+      variant: ``"reference"`` (default, ``AdamWScheduleFree``) or ``"paper"``
+        (``AdamWScheduleFreePaper``).
 
-    Returns the step ``y_{t+1} - y_t``; ``update`` needs the params. State: ``z`` and
-    ``v`` (two copies of the params; ``optax.contrib.schedule_free_adamw`` keeps three).
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeStateWithCount``
+      ($z$ and $v$: two copies of the params; ``optax.contrib.schedule_free_adamw`` keeps
+      three); ``update`` needs the params $y$ and returns $y_{t+1} - y_t$.
 
-    Differences: as :func:`optjx.sgd_schedule_free`; optax's version also has no paper
-    variant.
+    Raises:
+      ValueError: a concrete hyperparameter out of range, ``warmup_steps`` not an int
+        $\ge 0$ or positive with a schedule ``learning_rate``, an unknown ``variant``, or
+        complex params at ``init``.
+      TypeError: a hyperparameter of the wrong type.
 
-    Example::
+    Differences from PyTorch and optax:
+      As [`sgd_schedule_free`][optjx.sgd_schedule_free]: no in-place ``train()``/
+      ``eval()``; ``optax.contrib.schedule_free_adamw`` has the warm-up off-by-one, no
+      ``r`` and no paper variant.
 
-        tx = optjx.adamw_schedule_free(2.5e-3, warmup_steps=100, weight_decay=1e-4)
-        x = optjx.schedule_free_eval_params(state, params)   # for evaluation
+    Examples:
+      >>> tx = optjx.adamw_schedule_free(2.5e-3, warmup_steps=100, weight_decay=1e-4)
+      >>> x = optjx.schedule_free_eval_params(opt_state, params)  # for evaluation
     """
     if variant not in ("reference", "paper"):
         raise ValueError(f"variant must be 'reference' or 'paper', got {variant!r}")
@@ -222,39 +270,59 @@ def radam_schedule_free(
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free RAdam: ``schedulefree.RAdamScheduleFree``, step for step.
 
-    RAdam's rectification (Liu et al. 2020, Alg. 2; optjx's :func:`optjx.scale_by_radam`
-    helpers) replaces the warm-up: while ``rho_t <= 4`` the rate is 0
-    (``silent_sgd_phase=True``: nothing moves and nothing is averaged) or ``lr`` on the
-    raw gradient (SGD); after, ``gamma_t = lr * r_t`` on Adam's normalised gradient:
+    RAdam's variance rectification replaces the warm-up. While $\rho_t \le 4$ the rate
+    is 0 (``silent_sgd_phase=True``: nothing moves and nothing is averaged) or $\eta$ on
+    the raw gradient (SGD); after, $\gamma_t = \eta\, r_t$ on Adam's normalised gradient:
 
-    .. math::
+    $$
+    z_{t+1} = z_t - \eta_{t-1} r_t \Big(\frac{g_t}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon}
+              + \lambda y_t\Big), \qquad
+    r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}
+                     {(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}}
+    $$
 
-       z_{t+1} = z_t - \text{lr}\, r_t \Big(\frac{g_t}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon}
-                 + \lambda y_t\Big), \qquad
-       r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\rho_\infty}
-                        {(\rho_\infty - 4)(\rho_\infty - 2)\rho_t}}
+    $$
+    \rho_\infty = \frac{2}{1 - \beta_2} - 1, \qquad
+    \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}
+    $$
 
-    and ``x``, ``y`` as in :func:`optjx.sgd_schedule_free` with ``beta = b1``. The
-    averaging weights use ``lr * r_t``, so the rectified start weighs little.
+    with $v_t$ as in [`adamw_schedule_free`][optjx.adamw_schedule_free] and $x$, $y$ and
+    the weights as in [`sgd_schedule_free`][optjx.sgd_schedule_free] with
+    $\beta = \beta_1$. The averaging weights use $\gamma_t = \eta\, r_t$, so the
+    rectified start weighs little.
+
+    References:
+      Defazio et al. (2024), "The Road Less Scheduled", NeurIPS; Liu et al. (2020), "On
+      the variance of the adaptive learning rate and beyond", Algorithm 2; the
+      ``schedulefree`` package 1.4.1, ``RAdamScheduleFree``.
 
     Args:
-      learning_rate: ``>= 0`` (number, array or schedule).
-      b1: ``beta`` in ``(0, 1)``.
-      b2: in ``[0, 1)``; ``b2 <= 0.6`` never switches the adaptive step on.
-      eps: ``>= 0``.
-      weight_decay: ``lambda >= 0``, computed at ``y``.
-      r: ``>= 0``, polynomial weighting of the average.
-      weight_lr_power: ``>= 0``.
-      silent_sgd_phase: no step before the rectification switches on (else SGD steps).
+      learning_rate: $\eta \ge 0$ (default 0.0025), a number, an array or a schedule.
+      b1: $\beta_1 \in (0, 1)$ (default 0.9), the interpolation momentum.
+      b2: $\beta_2 \in [0, 1)$ (default 0.999); $\beta_2 \le 0.6$ never switches the
+        adaptive step on.
+      eps: $\epsilon \ge 0$ (default 1e-8).
+      weight_decay: $\lambda \ge 0$ (default 0), computed at $y$.
+      r: $r \ge 0$ (default 0), the polynomial weighting $t^r$ of the average.
+      weight_lr_power: $p \ge 0$ (default 2).
+      silent_sgd_phase: no step before the rectification switches on (default ``True``);
+        ``False`` takes SGD steps at rate $\eta$ there.
 
-    Returns the step ``y_{t+1} - y_t``; ``update`` needs the params.
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeStateWithCount``;
+      ``update`` needs the params $y$ and returns $y_{t+1} - y_t$.
 
-    Differences: optax has no schedule-free RAdam. The switch is the reference's strict
-    ``rho_t > 4`` (``scale_by_radam``'s default threshold is 5).
+    Raises:
+      ValueError: a concrete hyperparameter out of range, or complex params at ``init``.
+      TypeError: a hyperparameter of the wrong type.
 
-    Example::
+    Differences from PyTorch and optax:
+      optax has no schedule-free RAdam. The switch is the reference's strict
+      $\rho_t > 4$ ([`scale_by_radam`][optjx.scale_by_radam]'s default threshold is 5).
+      No ``warmup_steps``: the rectification is the warm-up, as in the reference.
 
-        tx = optjx.radam_schedule_free(2.5e-3, weight_decay=1e-4)
+    Examples:
+      >>> tx = optjx.radam_schedule_free(2.5e-3, weight_decay=1e-4)
     """
     hypers = _common(
         learning_rate, "b1", b1, weight_decay, r, weight_lr_power,
