@@ -146,7 +146,7 @@ def variance_rectification(count, b2, threshold, first_adaptive=None):
       count: $t \ge 1$, the 1-based index of the step (an int32 scalar, traced or not).
       b2: $\beta_2 \in [0, 1)$, a number or a scalar array (traced too).
       threshold: the switch, $\ge 4$ ($r_t$ is real only for $\rho_t \ge 4$).
-      first_adaptive: [`first_adaptive_step`][optjx.transforms.radam.first_adaptive_step]
+      first_adaptive: ``first_adaptive_step``
         of the same concrete ``b2`` and ``threshold``, when known (default ``None``): the
         predicate becomes an integer comparison ``count >= first_adaptive``, which
         compiles faster than the $\rho_t$ series in every leaf.

@@ -32,7 +32,7 @@ def _move(state, params, toward_z):
     return fill_from(moved, params)
 
 
-def schedule_free_eval_params(state, params) -> optax.Params:
+def schedule_free_eval_params(state: optax.OptState, params: optax.Params) -> optax.Params:
     r"""The evaluation weights $x$ of a schedule-free optimizer, from the params $y$.
 
     $$
@@ -76,7 +76,7 @@ def schedule_free_eval_params(state, params) -> optax.Params:
     return _move(state, params, lambda beta: 1.0 - 1.0 / beta)
 
 
-def schedule_free_train_params(state, eval_params) -> optax.Params:
+def schedule_free_train_params(state: optax.OptState, eval_params: optax.Params) -> optax.Params:
     r"""The training params $y$ from evaluation weights $x$: the inverse of the above.
 
     $$
