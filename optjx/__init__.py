@@ -21,6 +21,9 @@ from optjx.optimizers import radam as radam
 from optjx.optimizers import rmsprop as rmsprop
 from optjx.optimizers import sgd as sgd
 from optjx.parallel import cross_replica_mean as cross_replica_mean
+from optjx.schedule_free_aliases import adamw_schedule_free as adamw_schedule_free
+from optjx.schedule_free_aliases import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free_aliases import sgd_schedule_free as sgd_schedule_free
 from optjx.training.early_stopping import EarlyStopping as EarlyStopping
 from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
 from optjx.training.early_stopping import early_stopping as early_stopping
@@ -66,6 +69,14 @@ from optjx.wrappers.polyak import averaged_params as averaged_params
 from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
+from optjx.wrappers.schedule_free import ScheduleFreeState as ScheduleFreeState
+from optjx.wrappers.schedule_free import schedule_free as schedule_free
+from optjx.wrappers.schedule_free_params import (
+    schedule_free_eval_params as schedule_free_eval_params,
+)
+from optjx.wrappers.schedule_free_params import (
+    schedule_free_train_params as schedule_free_train_params,
+)
 
 try:
     __version__ = _version("optjx")

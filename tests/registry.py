@@ -66,6 +66,8 @@ NOT_TRANSFORMS = {
     "parallel": "module: cross_replica_mean (above) and sharding helpers",
     "diagnostics": "accessor: reads monitor's records (and other stages' counters) from a state",
     "group_of": "accessor: the tree of group names a param_groups transformation gives params",
+    "schedule_free_eval_params": "accessor: the evaluation weights x of a schedule-free state",
+    "schedule_free_train_params": "accessor: the training params y from x (the inverse)",
     "early_stopping": "returns EarlyStopping(init, update) over (state, value, params), called "
     "after each evaluation, not a gradient transformation (tests/training/test_early_stopping.py)",
 }

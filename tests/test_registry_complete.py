@@ -32,9 +32,13 @@ UNCHECKED_ARGS = {
     "accumulator_dtype": "a dtype",
 }
 INTEGER_ARGS = {"sync_period", "patience", "cooldown", "max_consecutive_errors", "every_k"}
+INTEGER_ARGS |= {"warmup_steps"}
 # scale's step_size: any real number is allowed (plain arithmetic, negative included).
 # A function argument: its wrong type is a TypeError (tests/invariants/test_inv_bad_input.py).
 UNCHECKED_BY_NAME = {"scale": {"step_size"}, "accumulate_gradients": {"should_skip_update_fn"}}
+# A choice between two strings: its bad value is listed without NaN (not a float).
+UNCHECKED_BY_NAME["adamw_schedule_free"] = {"variant"}
+UNCHECKED_BY_NAME["schedule_free"] = {"direction"}  # a transformation, as "inner"
 
 
 # Names that optjx/__init__.py imports for its own use and must keep private.

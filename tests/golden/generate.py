@@ -235,6 +235,9 @@ def main():
     import generate_full_batch  # L-BFGS, strong-Wolfe and CG files (tests/full_batch)
 
     generate_full_batch.main()
+    import generate_schedule_free  # the schedulefree 1.4.1 references, in golden/schedule_free
+
+    generate_schedule_free.main()
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ EXAMPLES = {
         {"full_batch_digits.png": (800, 1200), "full_batch_sparse.png": (450, 1500)},
     ),
     "fine_tune.py": (["--quick"], {"fine_tune.png": (450, 1600)}),
+    "schedule_free.py": (["--quick"], {"schedule_free.png": (400, 1500)}),
 }
 
 
@@ -129,6 +130,22 @@ def test_compare_optimizers_covers_every_alias(runs):
             name,
             result.stdout,
         )
+
+
+def test_schedule_free_example_shows_the_warm_up_fix(runs):
+    result, _ = runs["schedule_free.py"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name, bound in [("optjx.adamw_schedule_free", 1e-12), ("optax.contrib", None)]:
+        row = re.search(rf"^{re.escape(name)}\S*\s+([0-9.e+-]+)\s+([0-9.e+-]+)", result.stdout, re.M)
+        assert row, result.stdout
+        first, last = float(row.group(1)), float(row.group(2))
+        if bound is None:  # optax's first update does nothing: off by the whole first step
+            assert first > 1e-3 and last > 1e-3, result.stdout
+        else:
+            assert first < bound and last < bound, result.stdout
+    assert re.search(r"^schedule-free, at x\s+[0-9.]+\s+0\.9[5-9]", result.stdout, re.M), (
+        result.stdout
+    )
 
 
 # The examples that let a user pick an optimizer by name write the table out themselves

@@ -1,0 +1,111 @@
+r"""The schedule-free accessors: the evaluation weights $x$ from the params $y$, and back.
+
+The params a schedule-free optimizer trains are $y_t = (1 - \beta) z_t + \beta x_t$; its
+state holds $z_t$ and the $\beta$ that formed $y_t$, so $x_t$ is computed on demand.
+"""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+from optjx import _state
+from optjx.wrappers._find import _not_owned, fill_from, find_unique
+from optjx.wrappers.schedule_free import ScheduleFreeState
+
+
+def _find(state):
+    classes = (ScheduleFreeState, _state.counted(ScheduleFreeState))
+    return find_unique(state, classes, "schedule_free_eval_params", "a schedule-free optimizer")
+
+
+def _move(state, params, toward_z):
+    found = _find(state)
+
+    def one(z, p):
+        if _not_owned(z):
+            return z
+        weight = toward_z(found.momentum).astype(z.dtype)
+        return (p.astype(z.dtype) + weight * (z - p.astype(z.dtype))).astype(p.dtype)
+
+    moved = jax.tree.map(one, found.z, params, is_leaf=_not_owned)
+    return fill_from(moved, params)
+
+
+def schedule_free_eval_params(state: optax.OptState, params: optax.Params) -> optax.Params:
+    r"""The evaluation weights $x$ of a schedule-free optimizer, from the params $y$.
+
+    $$
+    x_t = y_t + \Big(1 - \frac{1}{\beta}\Big)(z_t - y_t)
+    $$
+
+    the inverse of $y_t = (1 - \beta) z_t + \beta x_t$, with $z_t$ and $\beta$ (the one
+    that formed $y_t$) read from the state. $x$ is the weighted average of the $z$
+    iterates: evaluate, report and export the model at $x$, keep training from $y$. With
+    BatchNorm, the running statistics were collected at $y$: recompute them at $x$ (a few
+    training batches through the model at $x$, statistics updated, params not) before
+    evaluating. GroupNorm and LayerNorm have no running statistics and need nothing.
+
+    References:
+      Defazio et al. (2024), "The Road Less Scheduled", NeurIPS, Algorithm 1.
+
+    Args:
+      state: the schedule-free state itself, or any optimizer state that holds exactly
+        one (chains, nested chains, ``optax.masked``, ``optax.inject_hyperparams``,
+        ``optjx.apply_if_finite``, ``optjx.accumulate_gradients``, ...).
+      params: the params $y$ being trained, the tree the optimizer was initialised with.
+
+    Returns:
+      $x$, a tree like ``params`` in its dtypes. Leaves the schedule-free stage does not
+      own (masked out, integer leaves) come from ``params`` unchanged.
+
+    Raises:
+      ValueError: ``state`` holds no schedule-free state, or more than one.
+
+    Differences from PyTorch and optax:
+      The ``schedulefree`` reference swaps $y$ and $x$ inside the parameters in place
+      (``optimizer.eval()`` / ``optimizer.train()``), so forgetting a call trains or
+      evaluates at the wrong point; here the params stay $y$ and $x$ is a new tree.
+      ``optax.contrib.schedule_free_eval_params`` accepts only the bare schedule-free
+      state, not a chain or a wrapper around it.
+
+    Examples:
+      >>> x = optjx.schedule_free_eval_params(state.opt_state, state.params)
+      >>> logits = state.apply_fn(x, x_test)
+    """
+    return _move(state, params, lambda beta: 1.0 - 1.0 / beta)
+
+
+def schedule_free_train_params(state: optax.OptState, eval_params: optax.Params) -> optax.Params:
+    r"""The training params $y$ from evaluation weights $x$: the inverse of the above.
+
+    $$
+    y_t = x_t + (1 - \beta)(z_t - x_t)
+    $$
+
+    with $z_t$ and $\beta$ read from the state, for resuming training from an exported
+    $x$ (with the optimizer state saved beside it). Up to rounding,
+    ``schedule_free_train_params(s, schedule_free_eval_params(s, y))`` is ``y``.
+
+    References:
+      Defazio et al. (2024), "The Road Less Scheduled", NeurIPS, Algorithm 1.
+
+    Args:
+      state: an optimizer state holding exactly one schedule-free state (as for
+        [`schedule_free_eval_params`][optjx.schedule_free_eval_params]).
+      eval_params: the evaluation weights $x$, a tree like the trained params.
+
+    Returns:
+      $y$, a tree like ``eval_params`` in its dtypes; leaves the schedule-free stage does
+      not own come from ``eval_params`` unchanged.
+
+    Raises:
+      ValueError: ``state`` holds no schedule-free state, or more than one.
+
+    Differences from PyTorch and optax:
+      The reference's ``optimizer.train()`` does this in place; optax has no inverse.
+
+    Examples:
+      >>> y = optjx.schedule_free_train_params(state.opt_state, x)
+    """
+    return _move(state, eval_params, lambda beta: 1.0 - beta)
