@@ -11,6 +11,13 @@ from optax import chain as chain
 
 from optjx import parallel as parallel
 from optjx import schedules as schedules
+from optjx.full_batch._common import stop_reason as stop_reason
+from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
+from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
+from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
+from optjx.full_batch.lbfgs import lbfgs as lbfgs
+from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
+from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
 from optjx.optimizers import adadelta as adadelta
 from optjx.optimizers import adagrad as adagrad
 from optjx.optimizers import adam as adam
@@ -82,10 +89,3 @@ try:
     __version__ = _version("optjx")
 except _PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
-from optjx.full_batch._common import stop_reason as stop_reason
-from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
-from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
-from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
-from optjx.full_batch.lbfgs import lbfgs as lbfgs
-from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
-from optjx.full_batch.line_search import strong_wolfe as strong_wolfe

@@ -36,7 +36,7 @@ class StopReason(enum.IntEnum):
     NON_FINITE = 8  # a NaN or Inf value or gradient: update zeroed, state kept
 
 
-def stop_reason(state) -> str:
+def stop_reason(state: Any) -> str:
     r"""The name of the reason ``state``'s last update stopped, e.g. ``"MAX_ITER"``.
 
     The tests are torch's, in torch's order; after a step of length $t$ along $d$:
@@ -214,7 +214,9 @@ def full_batch_transformation(who: str, init_fn, step_fn) -> optax.GradientTrans
         if value is None:  # one forward pass; torch's closure would have returned it
             value = value_fn(params)
         if jnp.shape(value) != ():
-            raise ValueError(f"{who}.update: value= must be a scalar loss, got shape {jnp.shape(value)}.")
+            raise ValueError(
+                f"{who}.update: value= must be a scalar loss, got shape {jnp.shape(value)}."
+            )
         return inner.update(updates, state, params, value=value, value_fn=merged_value_fn)
 
     return optax.GradientTransformationExtraArgs(inner.init, update)
@@ -331,7 +333,9 @@ def finish(state, params, s: Carry, **memory):
                           prev_grad=packing.unpack(s.prev_g), prev_value=s.prev_f,
                           **memory)  # fmt: skip
     new_state = select(failed, state, kept)._replace(
-        func_evals=state.func_evals + s.evals, iterations=s.n_local, evaluations=s.evals,
+        func_evals=state.func_evals + s.evals,
+        iterations=s.n_local,
+        evaluations=s.evals,
         stop_reason=s.reason,
     )
     return updates, _state.advance(new_state)

@@ -98,4 +98,6 @@ class Packing:
 
     def zeros(self, *lead: int) -> tuple:
         """Zero buffers of shape ``(*lead, n)`` per dtype group (history ring buffers)."""
-        return tuple(jnp.zeros((*lead, n), dt) for n, dt in zip(self.lengths, self.dtypes, strict=True))
+        return tuple(
+            jnp.zeros((*lead, n), dt) for n, dt in zip(self.lengths, self.dtypes, strict=True)
+        )

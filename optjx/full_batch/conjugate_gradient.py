@@ -27,15 +27,19 @@ class ConjugateGradientState(NamedTuple):
     Built by :func:`conjugate_gradient`'s ``init``; with a scheduled learning rate its
     sibling ``ConjugateGradientStateWithCount`` has an int32 ``count`` first.
 
-    Args:
-      n_iter, func_evals: iterations and evaluations over all updates.
-      iterations, evaluations, stop_reason: what the last update did and why it stopped.
-      step_size, direction, prev_grad, prev_value, prev_slope: $t$, $p$, $g$, $f$ and
-        $g^\top p$ of the last iteration (``direction``, ``prev_grad``: trees like the
-        params).
+    Attributes:
+      n_iter: iterations over all updates.
+      func_evals: evaluations over all updates.
+      iterations: iterations in the last update.
+      evaluations: evaluations in the last update (the given value included).
+      stop_reason: a ``StopReason``, why the last update stopped.
+      step_size: $t$ of the last iteration.
+      direction: $p$ of the last iteration (a tree like the params).
+      prev_grad: $g$ of the last iteration (a tree like the params).
+      prev_value: $f$ of the last iteration.
+      prev_slope: $g^\top p$ of the last iteration.
 
-    Returns:
-      A NamedTuple (a pytree).
+    A NamedTuple (a pytree).
 
     References:
       Nocedal & Wright (2006), Algorithm 5.4 and eq. (3.60).

@@ -33,15 +33,24 @@ class LbfgsState(NamedTuple):
     :func:`lbfgs`'s ``init``; with a scheduled learning rate its sibling
     ``LbfgsStateWithCount`` has an int32 ``count`` first.
 
-    Args:
-      n_iter, func_evals: torch's ``state["n_iter"]`` and ``state["func_evals"]``.
-      iterations, evaluations, stop_reason: what the last update did and why it stopped.
-      step_size, direction, prev_grad, prev_value: $t$, $d$, $g$ and $f$ of the last
-        iteration.
-      diag, steps, grad_diffs, rho, head, pairs: the memory described above.
+    Attributes:
+      n_iter: torch's ``state["n_iter"]``, iterations over all updates.
+      func_evals: torch's ``state["func_evals"]``, evaluations over all updates.
+      iterations: iterations in the last update.
+      evaluations: evaluations in the last update (the given value included).
+      stop_reason: a ``StopReason``, why the last update stopped.
+      step_size: $t$ of the last iteration.
+      direction: $d$ of the last iteration (a tree like the params).
+      prev_grad: $g$ of the last iteration (a tree like the params).
+      prev_value: $f$ of the last iteration.
+      diag: $\gamma$, the initial inverse Hessian scale.
+      steps: the ring buffer of $s = t d$, one ``(history_size, n)`` matrix per dtype.
+      grad_diffs: the ring buffer of $y = g_{new} - g_{old}$, likewise.
+      rho: $1 / y^\top s$ per stored pair.
+      head: the ring buffer's next row.
+      pairs: the number of stored pairs.
 
-    Returns:
-      A NamedTuple (a pytree: checkpoint it, shard it, pass it through ``jit``).
+    A NamedTuple: a pytree to checkpoint, shard or pass through ``jit``.
 
     References:
       Nocedal & Wright (2006), Algorithm 7.4; ``torch.optim.LBFGS``'s state.
@@ -105,7 +114,9 @@ def _remember(s: c.Carry, first, history_size: int, dtype) -> _Memory:
         grad_diffs=jax.tree.map(write, mem.grad_diffs, y),
         rho=mem.rho.at[mem.head].set(jnp.where(keep, 1 / ys, mem.rho[mem.head])),
         head=jnp.where(keep, (mem.head + 1) % history_size, mem.head),
-        pairs=jnp.where(first, 0, jnp.where(keep, jnp.minimum(mem.pairs + 1, history_size), mem.pairs)),
+        pairs=jnp.where(
+            first, 0, jnp.where(keep, jnp.minimum(mem.pairs + 1, history_size), mem.pairs)
+        ),
     )
 
 

@@ -2,6 +2,7 @@ r"""The strong-Wolfe line search shared by L-BFGS and nonlinear conjugate gradie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -65,18 +66,18 @@ class _Search(NamedTuple):
 
 
 def strong_wolfe(
-    value_and_grad_fn,
-    params,
-    direction,
-    step_size,
-    value,
-    grad,
-    slope,
+    value_and_grad_fn: Callable[[Any], tuple[jax.Array, Any]],
+    params: Any,
+    direction: Any,
+    step_size: jax.typing.ArrayLike,
+    value: jax.typing.ArrayLike,
+    grad: Any,
+    slope: jax.typing.ArrayLike,
     *,
     c1: float = 1e-4,
     c2: float = 0.9,
     tolerance_change: float = 1e-9,
-    max_ls=25,
+    max_ls: int | jax.Array = 25,
     respect_max_eval: bool = False,
 ) -> LineSearchResult:
     r"""A step $t$ along ``direction`` satisfying the strong Wolfe conditions.
@@ -218,7 +219,7 @@ def strong_wolfe(
         gtd2: list[Any] = []
         for i in range(2):
             for out, new, low, old in zip((t2, f2, gtd2), (t, f_new, gtd_new), old_low,
-                                          (z.t[i], z.f[i], z.gtd[i])):  # fmt: skip
+                                          (z.t[i], z.f[i], z.gtd[i]), strict=True):  # fmt: skip
                 out.append(jnp.where(new_at[i], new, jnp.where(copy_at[i], low, old)))
         g_low = c.select(z.low0, z.g0, z.g1)
         g0 = c.select(new_at[0], g_new, c.select(copy_at[0], g_low, z.g0))

@@ -61,7 +61,9 @@ def _matcher(index: int, match):
         try:
             pattern = re.compile(match)
         except re.error as e:
-            raise ValueError(f"groups[{index}]: match {match!r} is not a regular expression: {e}")
+            raise ValueError(
+                f"groups[{index}]: match {match!r} is not a regular expression: {e}"
+            ) from e
         return lambda path, leaf: pattern.search(path) is not None
     raise ValueError(
         f"groups[{index}]: match must be a regular expression or a function (path, leaf) -> "

@@ -19,7 +19,6 @@ import json
 
 import numpy as np
 import torch
-
 from generate import OUT, STEPS, ZERO_STEP, make_data, save_npz  # noqa: I001
 
 STEPS_PER_EPOCH = 4  # STEPS = 32 updates: 8 epochs

@@ -193,7 +193,7 @@ def test_vmap_over_problems_equals_a_loop(name, x64):
     batched = jax.tree.map(lambda *xs: jnp.stack(xs), *starts)
     got = jax.jit(jax.vmap(lambda p: step(tx, p, tx.init(p))))(batched)
     for i, want in enumerate(looped):
-        harness.assert_trees_close(jax.tree.map(lambda x: x[i], got), want, f"problem {i}",
+        harness.assert_trees_close(jax.tree.map(lambda x, i=i: x[i], got), want, f"problem {i}",
                                    rtol=1e-9)  # fmt: skip
 
 
