@@ -50,19 +50,23 @@ _INIT, _BRACKET, _ZOOM = 0, 1, 2  # the phases of the one loop
 
 class _Search(NamedTuple):
     """The line search's loop state. Bracketing keeps ``(t_prev, t)`` in slots 0 and 1
-    (``g0`` the gradient at ``t_prev``, ``g1`` at ``t``); the zoom keeps the bracket."""
+    (``g0`` indexes the gradient at ``t_prev``, ``g1`` at ``t``); the zoom keeps the
+    bracket. The gradients themselves sit in ``grads``, a ring of three rows (per leaf):
+    ``g0``/``g1`` are row numbers, ``-1`` for the gradient at ``t = 0`` (the argument),
+    so moving a gradient between slots is a scalar assignment, not a vector select."""
 
     t: Any  # (2,)
     f: Any  # (2,)
     gtd: Any  # (2,)
-    g0: Any  # gradient at t[0]
-    g1: Any  # gradient at t[1]
+    g0: Any  # int32: row of the gradient at t[0], -1 for the given grad
+    g1: Any  # int32: row of the gradient at t[1]
     low0: Any  # zoom: the lower end is t[0]
     done: Any
     insufficient: Any
     ls_iter: Any
     bad: Any
     phase: Any  # _INIT (first trial), _BRACKET or _ZOOM
+    grads: Any  # a tree like grad, each leaf (3, *shape): the evaluated gradients
 
 
 def strong_wolfe(
@@ -184,9 +188,9 @@ def strong_wolfe(
             t=jnp.stack([pick(zero, s.t[1], s.t[0]), s.t[1]]),
             f=jnp.stack([f0, s.f[1]]),
             gtd=jnp.stack([pick(gtd, s.gtd[1], s.gtd[0]), s.gtd[1]]),
-            g0=c.select(first == 0, grad, c.select(first == 1, s.g1, s.g0)),
+            g0=pick(-1, s.g1, s.g0).astype(jnp.int32),
             g1=s.g1, low0=f0 <= s.f[1], done=done, insufficient=jnp.asarray(False),
-            ls_iter=s.ls_iter, bad=s.bad, phase=jnp.asarray(_ZOOM, jnp.int32),
+            ls_iter=s.ls_iter, bad=s.bad, phase=jnp.asarray(_ZOOM, jnp.int32), grads=s.grads,
         )  # fmt: skip
 
     def zoom_goes_on(z: _Search):
@@ -203,7 +207,7 @@ def strong_wolfe(
         moved = jnp.where(jnp.abs(t - top) < jnp.abs(t - bottom), top - eps, bottom + eps)
         return jnp.where(near_end & at_end, moved, t), near_end & ~at_end
 
-    def zoomed(z: _Search, t, insufficient, f_new, g_new, gtd_new, bad) -> _Search:
+    def zoomed(z: _Search, t, insufficient, f_new, row, gtd_new, bad, grads) -> _Search:
         f_low = jnp.where(z.low0, z.f[0], z.f[1])
         t_low, t_high = jnp.where(z.low0, z.t[0], z.t[1]), jnp.where(z.low0, z.t[1], z.t[0])
         higher = (f_new > f + c1 * t * gtd) | (f_new >= f_low)
@@ -221,12 +225,13 @@ def strong_wolfe(
             for out, new, low, old in zip((t2, f2, gtd2), (t, f_new, gtd_new), old_low,
                                           (z.t[i], z.f[i], z.gtd[i]), strict=True):  # fmt: skip
                 out.append(jnp.where(new_at[i], new, jnp.where(copy_at[i], low, old)))
-        g_low = c.select(z.low0, z.g0, z.g1)
-        g0 = c.select(new_at[0], g_new, c.select(copy_at[0], g_low, z.g0))
-        g1 = c.select(new_at[1], g_new, c.select(copy_at[1], g_low, z.g1))
+        g_low = jnp.where(z.low0, z.g0, z.g1)
+        g0 = jnp.where(new_at[0], row, jnp.where(copy_at[0], g_low, z.g0))
+        g1 = jnp.where(new_at[1], row, jnp.where(copy_at[1], g_low, z.g1))
         low0 = jnp.where(higher, f2[0] <= f2[1], z.low0)
         return _Search(jnp.stack(t2), jnp.stack(f2), jnp.stack(gtd2), g0, g1, low0,
-                       ~higher & wolfe, insufficient, z.ls_iter + 1, bad, z.phase)  # fmt: skip
+                       ~higher & wolfe, insufficient, z.ls_iter + 1, bad, z.phase,
+                       grads)  # fmt: skip
 
     def goes_on(z: _Search):
         return (z.phase != _ZOOM) | zoom_goes_on(z)
@@ -240,27 +245,42 @@ def strong_wolfe(
         t_zoom, insufficient = zoom_trial(z)
         trial = jnp.where(init, t, jnp.where(in_zoom, t_zoom, t_ext))
         f_new, g_new, gtd_new, bad = evaluate(trial)
+        # The new gradient goes to the row neither slot points at; everything else moves
+        # row numbers only: one in-place row write per pass instead of vector selects.
+        row = jnp.where((z.g0 != 0) & (z.g1 != 0), 0,
+                        jnp.where((z.g0 != 1) & (z.g1 != 1), 1, 2)).astype(jnp.int32)  # fmt: skip
+        grads = jax.tree.map(lambda buf, new: lax.dynamic_update_index_in_dim(buf, new, row, 0),
+                             z.grads, g_new)  # fmt: skip
         # Bracketing (and the first trial): (t_prev, t) <- (t, trial).
         b = _Search(
             t=jnp.stack([jnp.where(init, zero, z.t[1]), trial]),
             f=jnp.stack([jnp.where(init, f, z.f[1]), f_new]),
             gtd=jnp.stack([jnp.where(init, gtd, z.gtd[1]), gtd_new]),
-            g0=c.select(init, grad, z.g1), g1=g_new, low0=z.low0, done=z.done,
+            g0=jnp.where(init, -1, z.g1).astype(jnp.int32), g1=row, low0=z.low0, done=z.done,
             insufficient=z.insufficient, ls_iter=jnp.where(init, 0, z.ls_iter + 1), bad=bad,
-            phase=jnp.asarray(_BRACKET, jnp.int32),
+            phase=jnp.asarray(_BRACKET, jnp.int32), grads=grads,
         )  # fmt: skip
         b = c.select(bracketing_goes_on(b), b, to_zoom(b))
-        return c.select(in_zoom, zoomed(z, t_zoom, insufficient, f_new, g_new, gtd_new, bad), b)
+        out = c.select(in_zoom, zoomed(z, t_zoom, insufficient, f_new, row, gtd_new, bad, grads), b)
+        return out._replace(grads=grads)  # scalars selected above; the rows are shared
 
     zero = jnp.zeros([], dtype)
     pair = jnp.zeros([2], dtype)
-    start = _Search(pair, pair, pair, grad, grad, jnp.asarray(False), jnp.asarray(False),
-                    jnp.asarray(False), jnp.zeros([], jnp.int32), jnp.asarray(False),
-                    jnp.asarray(_INIT, jnp.int32))  # fmt: skip
+    minus_one = jnp.asarray(-1, jnp.int32)
+    rows = jax.tree.map(lambda g: jnp.zeros((3, *jnp.shape(g)), jnp.result_type(g)), grad)
+    start = _Search(pair, pair, pair, minus_one, minus_one, jnp.asarray(False),
+                    jnp.asarray(False), jnp.asarray(False), jnp.zeros([], jnp.int32),
+                    jnp.asarray(False), jnp.asarray(_INIT, jnp.int32), rows)  # fmt: skip
     z = lax.while_loop(goes_on, body, start)
+    chosen = jnp.where(z.low0, z.g0, z.g1)
+
+    def gradient_at(g, buf):  # one pass per leaf, after the loop
+        row = lax.dynamic_index_in_dim(buf, jnp.maximum(chosen, 0), 0, keepdims=False)
+        return jnp.where(chosen < 0, g, row)
+
     return LineSearchResult(
         value=jnp.where(z.low0, z.f[0], z.f[1]),
-        grad=c.select(z.low0, z.g0, z.g1),
+        grad=jax.tree.map(gradient_at, grad, z.grads),
         step_size=jnp.where(z.low0, z.t[0], z.t[1]),
         evaluations=(z.ls_iter + 1).astype(jnp.int32),
         non_finite=z.bad,
