@@ -21,8 +21,8 @@ from optjx.schedules.compose import piecewise_constant as piecewise_constant
 from optjx.schedules.compose import warmup as warmup
 from optjx.schedules.decay import constant as constant
 from optjx.schedules.decay import cosine as cosine
-from optjx.schedules.decay import exponential as exponential
-from optjx.schedules.decay import inverse_sqrt as inverse_sqrt
-from optjx.schedules.decay import inverse_time as inverse_time
 from optjx.schedules.decay import linear as linear
 from optjx.schedules.decay import polynomial as polynomial
+from optjx.schedules.rates import exponential as exponential
+from optjx.schedules.rates import inverse_sqrt as inverse_sqrt
+from optjx.schedules.rates import inverse_time as inverse_time
