@@ -28,9 +28,9 @@ from optjx.optimizers import radam as radam
 from optjx.optimizers import rmsprop as rmsprop
 from optjx.optimizers import sgd as sgd
 from optjx.parallel import cross_replica_mean as cross_replica_mean
-from optjx.radam_schedule_free import radam_schedule_free as radam_schedule_free
 from optjx.schedule_free_aliases import adamw_schedule_free as adamw_schedule_free
 from optjx.schedule_free_aliases import sgd_schedule_free as sgd_schedule_free
+from optjx.schedule_free_radam import radam_schedule_free as radam_schedule_free
 from optjx.training.early_stopping import EarlyStopping as EarlyStopping
 from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
 from optjx.training.early_stopping import early_stopping as early_stopping

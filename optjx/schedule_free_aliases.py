@@ -1,4 +1,4 @@
-r"""Schedule-free SGD and AdamW (RAdam in ``radam_schedule_free.py``, re-exported here),
+r"""Schedule-free SGD and AdamW (RAdam in ``schedule_free_radam.py``, re-exported here),
 exact to the ``schedulefree`` package 1.4.1.
 
 Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less Scheduled",
@@ -15,7 +15,7 @@ import optax
 
 from optjx import _hyper, _tree
 from optjx import _schedule_free_parts as _parts
-from optjx.radam_schedule_free import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free_radam import radam_schedule_free as radam_schedule_free
 from optjx.wrappers._schedule_free_warmup import (
     check_warmup,
     has_no_warmup,
