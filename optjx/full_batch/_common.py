@@ -255,18 +255,20 @@ class Carry(NamedTuple):
 
 
 def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *, lr,
-            tolerance_grad, tolerance_change, max_iter: int, max_eval: int, line_search):  # fmt: skip
+            tolerance_grad, tolerance_change, max_iter: int, max_eval: int, line_search,
+            pack: bool = True):  # fmt: skip
     """Run one update's iterations (torch's ``while n_iter < max_iter`` loop) to a stop.
 
     ``direction_fn(carry, first) -> (memory, d, t)`` gives the iteration's direction and
     first trial step (it sees ``carry.g``, ``carry.prev_g``, ``carry.d``, ``carry.t`` of
     the previous iteration). ``line_search``: ``None`` for a fixed step, else the keyword
-    arguments of :func:`strong_wolfe`. Returns the final :class:`Carry`.
+    arguments of :func:`strong_wolfe`. ``pack``: the methods' keyword (one group per dtype,
+    or per leaf). Returns the final :class:`Carry`.
     """
     from optjx.full_batch.line_search import strong_wolfe
 
     dtype = state.prev_value.dtype
-    packing = Packing(params)
+    packing = Packing(params, pack)
 
     def packed_value_and_grad(x):  # the loops' view: packed in, packed out
         f, g = value_and_grad(packing.unpack(x))
@@ -321,9 +323,9 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
     return lax.while_loop(lambda s: s.reason < 0, iteration, carry)
 
 
-def finish(state, params, s: Carry, **memory):
+def finish(state, params, s: Carry, *, pack: bool = True, **memory):
     """The updates and new state of a finished loop; a NaN or Inf keeps the old state."""
-    packing = Packing(params)
+    packing = Packing(params, pack)
     failed = s.reason == StopReason.NON_FINITE
     updates = jax.tree.map(
         lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old),

@@ -18,6 +18,12 @@ else a ``ValueError`` says so) are resharded to replicated before packing and ba
 their own sharding when unpacked for ``value_fn``, so that the user's loss sees the
 sharding it was written for: correct, at the cost of an all-gather of the params and
 gradients per evaluation and replicated history buffers.
+
+``pack=False`` (the methods' keyword): every leaf is its own group, kept in its own shape
+and sharding (never raveled, concatenated or resharded), so sharded params cost no gather;
+only the inner products are reduced across devices. The history buffers are then
+``(*lead, *leaf.shape)`` arrays made with the leaf's sharding (the leading axes
+replicated). The program then grows with the number of leaves again.
 """
 
 from __future__ import annotations
@@ -44,14 +50,46 @@ def _explicit_sharding(leaf) -> Optional[NamedSharding]:
     return sharding if names & set(explicit) else None
 
 
+def _concrete_sharding(leaf) -> Optional[NamedSharding]:
+    """A concrete array's ``NamedSharding`` (``None`` for tracers and other shardings)."""
+    if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, jax.Array):
+        return None
+    sharding = getattr(leaf, "sharding", None)
+    return sharding if isinstance(sharding, NamedSharding) else None
+
+
+def _zeros(shape, dtype, sharding: Optional[NamedSharding], n_lead: int):
+    """Zeros of ``shape``, sharded as ``sharding`` on the trailing axes (leading replicated)."""
+    if sharding is None:
+        return jnp.zeros(shape, dtype)
+    spec = PartitionSpec(*([None] * n_lead), *sharding.spec)
+    target = NamedSharding(sharding.mesh, spec)
+    if jax.sharding.get_abstract_mesh().empty or not _is_explicit(sharding):
+        return jax.device_put(jnp.zeros(shape, dtype), target)
+    return jnp.zeros(shape, dtype, out_sharding=target)
+
+
+def _is_explicit(sharding) -> bool:
+    explicit = set(getattr(sharding.mesh, "explicit_axes", ()))
+    return any(
+        n in explicit
+        for p in sharding.spec
+        if p is not None
+        for n in ((p,) if isinstance(p, str) else p)
+    )
+
+
 class Packing:
     """How a tree of arrays packs into a tuple of flat vectors, one per dtype.
 
     Built from the params (arrays, tracers or ``ShapeDtypeStruct`` leaves); ``pack`` and
-    ``unpack`` convert trees of that structure, shapes and dtypes.
+    ``unpack`` convert trees of that structure, shapes and dtypes. With ``pack=False``
+    every leaf is its own group, in its own shape and sharding (``pack`` and ``unpack``
+    only flatten and unflatten the tree).
     """
 
-    def __init__(self, tree):
+    def __init__(self, tree, pack: bool = True):
+        self.packed = bool(pack)
         leaves, self.treedef = jax.tree.flatten(tree)
         self.shapes = [tuple(np.shape(x)) for x in leaves]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
@@ -62,6 +100,15 @@ class Packing:
                 "call init and update under the mesh: `with jax.set_mesh(mesh): ...` "
                 "(or make the mesh with axis_types=(jax.sharding.AxisType.Auto,))."
             )
+        if not self.packed:
+            # The leaves' own placement: Explicit typed or, for concrete arrays, committed.
+            self.shardings = [
+                s or _concrete_sharding(x) for s, x in zip(self.shardings, leaves, strict=True)
+            ]
+            self.dtypes = [jnp.dtype(leaf.dtype) for leaf in leaves]
+            self.groups = [[i] for i in range(len(leaves))]
+            self.lengths = list(self.sizes)
+            return
         groups: dict[Any, list[int]] = {}
         for i, leaf in enumerate(leaves):
             groups.setdefault(jnp.dtype(leaf.dtype), []).append(i)
@@ -72,6 +119,8 @@ class Packing:
     def pack(self, tree) -> tuple:
         """One flat vector per dtype group (a fresh array: never an alias of ``tree``)."""
         leaves = self.treedef.flatten_up_to(tree)
+        if not self.packed:
+            return tuple(jnp.asarray(leaf) for leaf in leaves)
         out = []
         for group in self.groups:
             parts = []
@@ -85,6 +134,8 @@ class Packing:
 
     def unpack(self, packed):
         """The tree of ``packed``: each leaf its slice, reshaped (and resharded)."""
+        if not self.packed:
+            return self.treedef.unflatten(list(packed))
         leaves: list[Any] = [None] * len(self.shapes)
         for group, vector in zip(self.groups, packed, strict=True):
             offset = 0
@@ -97,7 +148,18 @@ class Packing:
         return self.treedef.unflatten(leaves)
 
     def zeros(self, *lead: int) -> tuple:
-        """Zero buffers of shape ``(*lead, n)`` per dtype group (history ring buffers)."""
+        """Zero buffers of shape ``(*lead, n)`` per dtype group (history ring buffers).
+
+        With ``pack=False``: ``(*lead, *leaf.shape)`` per leaf, sharded as the leaf along
+        its own axes (the leading axes replicated).
+        """
+        if not self.packed:
+            return tuple(
+                _zeros((*lead, *shape), dt, sharding, len(lead))
+                for shape, dt, sharding in zip(
+                    self.shapes, self.dtypes, self.shardings, strict=True
+                )
+            )
         return tuple(
             jnp.zeros((*lead, n), dt) for n, dt in zip(self.lengths, self.dtypes, strict=True)
         )

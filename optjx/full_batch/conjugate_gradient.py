@@ -89,6 +89,7 @@ def conjugate_gradient(
     c2: float = 0.1,
     restart_every: Optional[int] = None,
     respect_max_eval: bool = False,
+    pack: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Nonlinear conjugate gradients with the strong-Wolfe line search.
 
@@ -137,6 +138,11 @@ def conjugate_gradient(
       restart_every: ``None`` or an int $\ge 1$: restart every so many iterations (N&W
         suggest $n$, the number of parameters).
       respect_max_eval: as in :func:`lbfgs`.
+      pack: default ``True``: one flat vector per dtype in the loops (compile time does not
+        grow with the number of leaves; sharded leaves may be gathered to be
+        concatenated). ``False``: every leaf stays its own array in its own sharding, so
+        sharded params are never gathered, at the cost of a program that grows with the
+        number of leaves. As in :func:`lbfgs`.
 
     Returns:
       A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *, value,
@@ -214,7 +220,8 @@ def conjugate_gradient(
         s = c.iterate(state, params, grads, value, value_and_grad, state.prev_slope, direction,
                       lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                      max_iter=max_iter, max_eval=max_eval, line_search=line_search)  # fmt: skip
-        return c.finish(state, params, s, prev_slope=s.memory)
+                      max_iter=max_iter, max_eval=max_eval, line_search=line_search,
+                      pack=pack)  # fmt: skip
+        return c.finish(state, params, s, pack=pack, prev_slope=s.memory)
 
     return c.full_batch_transformation("conjugate_gradient", init_fn, step_fn)

@@ -21,7 +21,8 @@ class LbfgsState(NamedTuple):
 
     ``steps`` ($s = t d$) and ``grad_diffs`` ($y = g_{new} - g_{old}$) are ring buffers,
     one ``(history_size, n)`` matrix per dtype of the params (the leaves of that dtype
-    raveled and concatenated in tree order): the ``pairs`` newest rows ending just before
+    raveled and concatenated in tree order; with ``pack=False`` one ``(history_size,
+    *leaf.shape)`` array per leaf, sharded like it): the ``pairs`` newest rows ending just before
     row ``head`` are the memory, with ``rho`` $= 1 / y^\top s$ and the initial scale
     ``diag`` $= \gamma$:
 
@@ -44,7 +45,8 @@ class LbfgsState(NamedTuple):
       prev_grad: $g$ of the last iteration (a tree like the params).
       prev_value: $f$ of the last iteration.
       diag: $\gamma$, the initial inverse Hessian scale.
-      steps: the ring buffer of $s = t d$, one ``(history_size, n)`` matrix per dtype.
+      steps: the ring buffer of $s = t d$, one ``(history_size, n)`` matrix per dtype
+        (``pack=False``: one ``(history_size, *leaf.shape)`` array per leaf).
       grad_diffs: the ring buffer of $y = g_{new} - g_{old}$, likewise.
       rho: $1 / y^\top s$ per stored pair.
       head: the ring buffer's next row.
@@ -153,6 +155,7 @@ def lbfgs(
     history_size: int = 100,
     line_search_fn: Optional[str] = None,
     respect_max_eval: bool = False,
+    pack: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
     r"""L-BFGS: one ``update`` is one ``torch.optim.LBFGS.step(closure)``.
 
@@ -187,7 +190,8 @@ def lbfgs(
     ``(history_size, n)`` matrix per dtype), so the compiled program does not grow with
     the number of leaves. Params sharded over ``Explicit`` mesh axes are supported under
     ``with jax.set_mesh(mesh):`` (replicated inside the update: an all-gather per
-    evaluation); ``Auto`` axes are placed by XLA.
+    evaluation); ``Auto`` axes are placed by XLA. ``pack=False`` keeps every leaf in its
+    own shape and sharding instead: no gather of sharded params.
 
     References:
       Liu & Nocedal (1989), "On the limited memory BFGS method for large scale
@@ -206,6 +210,15 @@ def lbfgs(
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
         pytorch issue 91581). Default ``False``, as torch.
+      pack: default ``True``: the loops run on one flat vector per dtype (the leaves
+        raveled and concatenated), so compile time does not grow with the number of
+        leaves; sharded leaves may be gathered to be concatenated (``Explicit`` ones are
+        replicated: an all-gather per evaluation). ``False``: every leaf stays its own
+        array, in its own shape and sharding (history buffers ``(history_size,
+        *leaf.shape)`` sharded like the leaf), so sharded params are never gathered (only
+        the inner products are reduced across devices), at the cost of a program (and
+        compile time) that grows with the number of leaves. Use it for a few large
+        sharded leaves.
 
     Returns:
       A ``GradientTransformationExtraArgs`` with an :class:`LbfgsState`.
@@ -261,7 +274,7 @@ def lbfgs(
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
             step_size=scalar, direction=_tree.zeros_like(params),
             prev_grad=_tree.zeros_like(params), prev_value=scalar, diag=jnp.ones([], dtype),
-            steps=Packing(params).zeros(m), grad_diffs=Packing(params).zeros(m),
+            steps=Packing(params, pack).zeros(m), grad_diffs=Packing(params, pack).zeros(m),
             rho=jnp.zeros([m], dtype), head=_tree.zero_count(), pairs=_tree.zero_count(),
         )  # fmt: skip
 
@@ -284,7 +297,8 @@ def lbfgs(
         s = c.iterate(state, params, grads, value, value_and_grad, memory, direction, lr=lr,
                       tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                      max_iter=max_iter, max_eval=max_eval, line_search=line_search)  # fmt: skip
-        return c.finish(state, params, s, **s.memory._asdict())
+                      max_iter=max_iter, max_eval=max_eval, line_search=line_search,
+                      pack=pack)  # fmt: skip
+        return c.finish(state, params, s, pack=pack, **s.memory._asdict())
 
     return c.full_batch_transformation("lbfgs", init_fn, step_fn)

@@ -267,7 +267,8 @@ def strong_wolfe(
     zero = jnp.zeros([], dtype)
     pair = jnp.zeros([2], dtype)
     minus_one = jnp.asarray(-1, jnp.int32)
-    rows = jax.tree.map(lambda g: jnp.zeros((3, *jnp.shape(g)), jnp.result_type(g)), grad)
+    # Broadcast from the gradient, so that the rows have its sharding (Explicit mesh axes).
+    rows = jax.tree.map(lambda g: jnp.broadcast_to(jnp.zeros_like(g), (3, *jnp.shape(g))), grad)
     start = _Search(pair, pair, pair, minus_one, minus_one, jnp.asarray(False),
                     jnp.asarray(False), jnp.asarray(False), jnp.zeros([], jnp.int32),
                     jnp.asarray(False), jnp.asarray(_INIT, jnp.int32), rows)  # fmt: skip
