@@ -90,7 +90,8 @@ class Packing:
 
     def __init__(self, tree, pack: bool = True):
         self.packed = bool(pack)
-        leaves, self.treedef = jax.tree.flatten(tree)
+        leaves, treedef = jax.tree.flatten(tree)
+        self.treedef: Any = treedef  # jax's stubs lack PyTreeDef.flatten_up_to
         self.shapes = [tuple(np.shape(x)) for x in leaves]
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.shardings = [_explicit_sharding(x) for x in leaves]
