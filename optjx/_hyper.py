@@ -137,8 +137,7 @@ class Hyperparameters:
     * ``hypers.at(count)``: a namespace of the values at ``count`` applied updates
       (``count`` may be ``None`` when nothing is scheduled);
     * ``hypers.is_zero(name)``: the value is a Python number exactly zero (may drop a
-      stage or a term; an array never does);
-    * ``hypers.b1``: the value as given.
+      stage or a term; an array never does).
     """
 
     def __init__(self, **specs: tuple[Any, Range]):
@@ -146,12 +145,6 @@ class Hyperparameters:
             check_type(name, value)
             allowed.check(name, value)
         self._values = {name: value for name, (value, _) in specs.items()}
-
-    def __getattr__(self, name: str):
-        values = self.__dict__.get("_values", {})
-        if name in values:
-            return values[name]
-        raise AttributeError(f"no hyperparameter {name!r} was declared")
 
     @property
     def scheduled(self) -> bool:

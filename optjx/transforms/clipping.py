@@ -12,9 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _state, _tree
-
-ClipState = _state.ScheduleState  # a scheduled bound's counter; EmptyState without
+from optjx import _hyper, _tree
 
 
 def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import jax
 import optax
 
-from optjx import _hyper, _state, _tree
-
-ScaleState = _state.ScheduleState  # a scheduled step size's counter; EmptyState without
+from optjx import _hyper, _tree
 
 
 def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:

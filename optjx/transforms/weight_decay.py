@@ -8,9 +8,7 @@ from typing import Any, Optional, Union
 import jax
 import optax
 
-from optjx import _hyper, _state, _tree
-
-AddDecayedWeightsState = _state.ScheduleState  # a scheduled decay's counter; else EmptyState
+from optjx import _hyper, _tree
 
 
 def add_decayed_weights(
