@@ -1,4 +1,5 @@
-"""Small pytree helpers shared by every transform: counters, moments, structure checks."""
+"""Small pytree helpers shared by every transform: moments, dtypes, structure checks, the leaf
+filter every stage is built with."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import numpy as np
 import optax
 
 from optjx import _hyper, _state
-from optjx._state import INT32_MAX as INT32_MAX
-from optjx._state import next_count as next_count
-from optjx._state import zero_count as zero_count
 
 
 def zeros_like(params, dtype=None):

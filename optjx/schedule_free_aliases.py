@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx import _schedule_free_parts as _parts
 from optjx.schedule_free_radam import radam_schedule_free as radam_schedule_free
 from optjx.wrappers._schedule_free_warmup import (
@@ -197,7 +197,7 @@ def adamw_schedule_free(
     paper = variant == "paper"
 
     def correction(h, count):  # 1 - b2^t at step t = count + 1
-        return _tree.power_complement(h.b2, _tree.next_count(count))
+        return _tree.power_complement(h.b2, _state.next_count(count))
 
     def scalars(count):
         h = hypers.at(count)

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx import _schedule_free_parts as _parts
 from optjx.transforms.radam import first_adaptive_step, variance_rectification
 from optjx.wrappers.schedule_free import build
@@ -90,7 +90,7 @@ def radam_schedule_free(
     first_adaptive = first_adaptive_step(b2, 4.0) if not callable(b2) else None
 
     def rectified(h, count):
-        return variance_rectification(_tree.next_count(count), h.b2, 4.0, first_adaptive)
+        return variance_rectification(_state.next_count(count), h.b2, 4.0, first_adaptive)
 
     def scalars(count):
         h = hypers.at(count)
@@ -104,7 +104,7 @@ def radam_schedule_free(
         h = hypers.at(count)
         adaptive, _ = rectified(h, count)
         nu = _tree.update_moment(grads, inner_state.nu, h.b2, order=2)
-        correction = _tree.power_complement(h.b2, _tree.next_count(count))
+        correction = _tree.power_complement(h.b2, _state.next_count(count))
         at = _hyper.per_dtype(correction=correction, eps=h.eps)
 
         def one(g, v):

@@ -185,7 +185,7 @@ def conjugate_gradient(
 
     def init_fn(params):
         scalar = jnp.zeros([], c.scalar_dtype(params))
-        zero = _tree.zero_count
+        zero = _state.zero_count
         return _state.init(
             ConjugateGradientState, hypers.scheduled, n_iter=zero(), func_evals=zero(),
             iterations=zero(), evaluations=zero(),

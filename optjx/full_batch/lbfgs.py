@@ -269,13 +269,13 @@ def lbfgs(
         scalar = jnp.zeros([], dtype)
         return _state.init(
             LbfgsState, hypers.scheduled,
-            n_iter=_tree.zero_count(), func_evals=_tree.zero_count(),
-            iterations=_tree.zero_count(), evaluations=_tree.zero_count(),
+            n_iter=_state.zero_count(), func_evals=_state.zero_count(),
+            iterations=_state.zero_count(), evaluations=_state.zero_count(),
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
             step_size=scalar, direction=_tree.zeros_like(params),
             prev_grad=_tree.zeros_like(params), prev_value=scalar, diag=jnp.ones([], dtype),
             steps=Packing(params, pack).zeros(m), grad_diffs=Packing(params, pack).zeros(m),
-            rho=jnp.zeros([m], dtype), head=_tree.zero_count(), pairs=_tree.zero_count(),
+            rho=jnp.zeros([m], dtype), head=_state.zero_count(), pairs=_state.zero_count(),
         )  # fmt: skip
 
     def step_fn(grads, state, params, value, value_and_grad):

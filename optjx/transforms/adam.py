@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByAdamState(NamedTuple):
@@ -94,7 +94,7 @@ def scale_by_adam(
         _tree.require_real(params, "scale_by_adam")
         nu = _tree.zeros_like(params, nu_dtype)
         return ScaleByAdamState(
-            count=_tree.zero_count(),
+            count=_state.zero_count(),
             mu=_tree.zeros_like(params, mu_dtype),
             nu=nu,
             nu_max=_tree.zeros_like(params, nu_dtype) if amsgrad else None,
@@ -105,7 +105,7 @@ def scale_by_adam(
         _tree.check_matching(updates, state.mu)
         h = hypers.at(state.count)
         beta1, beta2 = h.b1, h.b2
-        count = _tree.next_count(state.count)
+        count = _state.next_count(state.count)
         correction1 = _tree.power_complement(beta1, count)
         correction2 = _tree.power_complement(beta2, count)
         eps_t, eps_root_t = h.eps, h.eps_root

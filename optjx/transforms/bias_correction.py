@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class BiasCorrectionState(NamedTuple):
@@ -49,12 +49,12 @@ def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
 
     def init_fn(params):
         del params
-        return BiasCorrectionState(count=_tree.zero_count())
+        return BiasCorrectionState(count=_state.zero_count())
 
     def update_fn(updates, state, params=None):
         del params
         beta = hypers.at(state.count).decay
-        count = _tree.next_count(state.count)
+        count = _state.next_count(state.count)
         correction = _tree.power_complement(beta, count)
         updates = jax.tree.map(lambda u: u / _hyper.cast_like(correction, u), updates)
         return updates, BiasCorrectionState(count=count)

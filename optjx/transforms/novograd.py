@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByNovogradState(NamedTuple):
@@ -91,7 +91,7 @@ def scale_by_novograd(
     def init_fn(params):
         _tree.require_real(params, "scale_by_novograd")
         return ScaleByNovogradState(
-            count=_tree.zero_count(),
+            count=_state.zero_count(),
             mu=_tree.zeros_like(params),
             nu=jax.tree.map(lambda p: jnp.zeros([], _norm_dtype(p.dtype)), params),
         )
@@ -133,6 +133,6 @@ def scale_by_novograd(
         else:
             mu = jax.tree.map(lambda g, m, v: first_moment(g, m, v, None), updates, state.mu, nu)
         out = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, mu)
-        return out, ScaleByNovogradState(count=_tree.next_count(state.count), mu=mu, nu=nu)
+        return out, ScaleByNovogradState(count=_state.next_count(state.count), mu=mu, nu=nu)
 
     return _tree.transformation(init_fn, update_fn)

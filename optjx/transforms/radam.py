@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 
 
 class ScaleByRadamState(NamedTuple):
@@ -97,7 +97,7 @@ def first_adaptive_step(b2, threshold):
         return None
     one_minus_b2 = 1.0 - float(b2)
     if one_minus_b2 >= 1.0:  # b2 = 0: rho_inf = 1, never above a threshold >= 4
-        return int(_tree.INT32_MAX) + 1
+        return int(_state.INT32_MAX) + 1
     u = -np.log1p(-one_minus_b2)  # -log(b2)
     rho_inf = 2.0 / one_minus_b2 - 1.0
     limit = float(threshold)
@@ -105,7 +105,7 @@ def first_adaptive_step(b2, threshold):
     def crossed(t):  # rho_t > threshold, with 1 - b2^t = -expm1(-t u)
         return rho_inf - 2.0 * t * np.exp(-t * u) / -np.expm1(-t * u) > limit
 
-    low, high = 0, int(_tree.INT32_MAX)  # t = 0 never counts as crossed
+    low, high = 0, int(_state.INT32_MAX)  # t = 0 never counts as crossed
     if not crossed(high):
         return high + 1
     while high - low > 1:
@@ -171,7 +171,7 @@ def variance_rectification(count, b2, threshold, first_adaptive=None):
     if first_adaptive is not None:
         # An integer comparison: otherwise XLA repeats the rho_t series inside every
         # leaf's fused loop, which costs compile time per leaf.
-        adaptive = count >= first_adaptive if first_adaptive <= _tree.INT32_MAX else False
+        adaptive = count >= first_adaptive if first_adaptive <= _state.INT32_MAX else False
     else:
         adaptive = rho_t > _tree.default_float(threshold)
     # Both branches are evaluated. Off the adaptive branch rho_t <= threshold, so
@@ -261,7 +261,7 @@ def scale_by_radam(
     def init_fn(params):
         _tree.require_real(params, "scale_by_radam")
         return ScaleByRadamState(
-            count=_tree.zero_count(),
+            count=_state.zero_count(),
             mu=_tree.zeros_like(params),
             nu=_tree.zeros_like(params),
             rectifier=_tree.default_float(0.0),
@@ -272,7 +272,7 @@ def scale_by_radam(
         _tree.check_matching(updates, state.mu)
         h = hypers.at(state.count)
         beta1, beta2, eps_t = h.b1, h.b2, h.eps
-        count = _tree.next_count(state.count)
+        count = _state.next_count(state.count)
 
         # The scalars are computed once at full precision; each leaf casts the result.
         # 1 - beta is taken before rounding to the float type (exact for a Python number,

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _tree
+from optjx import _state, _tree
 from optjx.wrappers._find import check_int, select_tree
 
 
@@ -72,8 +72,8 @@ def apply_if_finite(
 
     def init_fn(params):
         return ApplyIfFiniteState(
-            notfinite_count=_tree.zero_count(),
-            total_notfinite=_tree.zero_count(),
+            notfinite_count=_state.zero_count(),
+            total_notfinite=_state.zero_count(),
             last_finite=jnp.asarray(True),
             inner_state=inner.init(params),
         )
@@ -85,8 +85,8 @@ def apply_if_finite(
         apply = finite | give_up
         out = jax.tree.map(lambda u: jnp.where(apply, u, jnp.zeros_like(u)), new_updates)
         inner_state = select_tree(apply, new_inner, state.inner_state)
-        streak = jnp.where(apply, 0, _tree.next_count(state.notfinite_count))
-        total = jnp.where(finite, state.total_notfinite, _tree.next_count(state.total_notfinite))
+        streak = jnp.where(apply, 0, _state.next_count(state.notfinite_count))
+        total = jnp.where(finite, state.total_notfinite, _state.next_count(state.total_notfinite))
         return out, ApplyIfFiniteState(
             notfinite_count=streak.astype(jnp.int32),
             total_notfinite=total,

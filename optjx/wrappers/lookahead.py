@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx.wrappers._find import check_int, copy_params, fill_from, find_unique, select_tree
 
 
@@ -88,10 +88,10 @@ def lookahead(
 
     def init_fn(params):
         return LookaheadState(
-            count=_tree.zero_count(),
+            count=_state.zero_count(),
             slow=copy_params(params),
             inner_state=inner.init(params),
-            steps_since_sync=_tree.zero_count(),
+            steps_since_sync=_state.zero_count(),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -123,9 +123,9 @@ def lookahead(
         if reset_state:
             fresh = inner.init(jax.tree.map(lambda s, p: s.astype(p.dtype), slow, params))
             inner_state = select_tree(is_sync, fresh, inner_state)
-        since = jnp.where(is_sync, 0, _tree.next_count(state.steps_since_sync))
+        since = jnp.where(is_sync, 0, _state.next_count(state.steps_since_sync))
         return out, LookaheadState(
-            _tree.next_count(state.count), slow, inner_state, since.astype(jnp.int32)
+            _state.next_count(state.count), slow, inner_state, since.astype(jnp.int32)
         )
 
     return _tree.transformation(init_fn, update_fn, extra_args=True)

@@ -97,8 +97,8 @@ def reduce_on_plateau(
             hypers.scheduled,
             scale=_tree.default_float(1.0),
             best_value=_tree.default_float(jnp.inf),
-            plateau_count=_tree.zero_count(),
-            cooldown_count=_tree.zero_count(),
+            plateau_count=_state.zero_count(),
+            cooldown_count=_state.zero_count(),
         )
 
     def update_fn(updates, state, params=None, *, value=None, **extra_args):
@@ -118,7 +118,7 @@ def reduce_on_plateau(
         threshold = jnp.where(jnp.isfinite(best), best - tol * jnp.abs(best), best)
         improved = value < threshold
         best = jnp.where(improved, value, best)
-        plateau = jnp.where(improved, 0, _tree.next_count(state.plateau_count))
+        plateau = jnp.where(improved, 0, _state.next_count(state.plateau_count))
         in_cooldown = state.cooldown_count > 0
         plateau = jnp.where(in_cooldown, 0, plateau)
         cooling = jnp.where(in_cooldown, state.cooldown_count - 1, state.cooldown_count)
