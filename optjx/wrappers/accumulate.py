@@ -21,9 +21,10 @@ from optjx.wrappers._find import check_int, select_tree
 
 class AccumulateGradientsState(NamedTuple):
     """The position in the current group, the gradient sum, the inner state and the skip
-    function's state (``None`` without one). With a scheduled ``every_k`` the number of
-    inner steps taken comes first (``AccumulateGradientsStateWithCount``): the schedule's
-    argument, as in ``optax.MultiSteps``."""
+    function's state (``None`` without one). With a scheduled ``every_k`` or a skip
+    function, the number of inner steps taken comes first
+    (``AccumulateGradientsStateWithCount``): the argument both receive, as the
+    ``gradient_step`` of ``optax.MultiSteps``."""
 
     micro_step: jax.Array
     gradient_sum: optax.Updates
@@ -82,6 +83,8 @@ def accumulate_gradients(
             f"params) -> (skip, skip_state), got {type(should_skip_update_fn).__name__}"
         )
     scheduled = callable(every_k)
+    # The number of inner steps is read by an every_k schedule and by the skip function.
+    counted = scheduled or should_skip_update_fn is not None
     if not scheduled:
         check_int("every_k", every_k, 1)
     inner = optax.with_extra_args_support(inner)
@@ -95,11 +98,11 @@ def accumulate_gradients(
         skip_state = None
         if should_skip_update_fn is not None:
             zeros = _tree.zeros_like(params)
-            _, skip_state = should_skip_update_fn(zeros, _tree.zero_count(), params)
+            _, skip_state = should_skip_update_fn(zeros, _state.zero_count(), params)
         return _state.init(
             AccumulateGradientsState,
-            scheduled,
-            micro_step=_tree.zero_count(),
+            counted,
+            micro_step=_state.zero_count(),
             gradient_sum=_tree.zeros_like(params, accumulator_dtype),
             inner_state=inner.init(params),
             skip_state=skip_state,
@@ -110,8 +113,7 @@ def accumulate_gradients(
         k = group_size(state)
         skip, skip_state = jnp.asarray(False), None
         if should_skip_update_fn is not None:
-            step = state.count if scheduled else _tree.zero_count()
-            skip, skip_state = should_skip_update_fn(updates, step, params)
+            skip, skip_state = should_skip_update_fn(updates, state.count, params)
             skip = jnp.asarray(skip)
             if skip.shape != () or skip.dtype != jnp.bool_:
                 raise ValueError(
@@ -137,8 +139,8 @@ def accumulate_gradients(
             inner_state=select_tree(last, new_inner, state.inner_state),
             skip_state=skip_state,
         )
-        if scheduled:
-            fields["count"] = jnp.where(last, _tree.next_count(state.count), state.count)
+        if counted:
+            fields["count"] = jnp.where(last, _state.next_count(state.count), state.count)
         return out, state._replace(**fields)
 
     return _tree.transformation(init_fn, update_fn, extra_args=True)

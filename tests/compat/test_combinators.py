@@ -193,6 +193,41 @@ def test_accumulate_gradients_skip_not_finite_matches_multisteps(x64, every_k):
     assert_trees_close(state.inner_state, ms_state.inner_opt_state, **tolerance(jnp.float64))
 
 
+def _skip_during_second_inner_step(updates, gradient_step, params):
+    """Reads MultiSteps' gradient_step: drops every micro-batch while the inner optimizer
+    is on its second step (gradient_step == 1)."""
+    del updates, params
+    return gradient_step == 1, optax.EmptyState()
+
+
+def test_skip_function_sees_the_inner_step_like_multisteps(x64):
+    # A constant every_k: the skip function must still get the number of inner steps taken
+    # (MultiSteps' gradient_step), not 0.
+    steps = 10
+    expected, ms_state = trajectory(
+        optax.MultiSteps(
+            optjx.adam(0.1),
+            every_k_schedule=2,
+            should_skip_update_fn=_skip_during_second_inner_step,
+            accumulator_dtype=jnp.float64,
+        ),
+        steps=steps,
+        scales=varying_scales(steps),
+        jit=True,
+    )
+    actual, state = trajectory(
+        optjx.accumulate_gradients(
+            optjx.adam(0.1), 2, should_skip_update_fn=_skip_during_second_inner_step
+        ),
+        steps=steps,
+        scales=varying_scales(steps),
+        jit=True,
+    )
+    assert_trajectories_close(actual, expected, **tolerance(jnp.float64))
+    assert int(state.count) == int(ms_state.gradient_step)
+    assert int(state.micro_step) == int(ms_state.mini_step)
+
+
 def test_multisteps_around_optjx_under_jit():
     # MultiSteps chooses between the inner update and a skip with lax.cond: both branches
     # must give the same state structure (an array weight decay of 0 keeps its stage).
