@@ -143,16 +143,17 @@ def schedule_fn(spec):
     raise ValueError(f"no NumPy formula for schedule {fn!r}")
 
 
-def make_data():
-    """Initial parameters and the gradient sequence, both float64 NumPy."""
-    rng = np.random.default_rng(SEED)
-    params = {k: rng.uniform(-1.0, 1.0, s) * 2.0 for k, s in SHAPES.items()}
+def make_data(shapes=SHAPES, *, steps=STEPS, zero_step=ZERO_STEP, seed=SEED):
+    """Initial parameters and the gradient sequence, both float64 NumPy (the other
+    generators call it with their own shapes, length, zero step and seed)."""
+    rng = np.random.default_rng(seed)
+    params = {k: rng.uniform(-1.0, 1.0, s) * 2.0 for k, s in shapes.items()}
     grads = {
-        k: rng.standard_normal((STEPS, *s)) * 10.0 ** rng.uniform(-2.0, 1.0, (STEPS, *s))
-        for k, s in SHAPES.items()
+        k: rng.standard_normal((steps, *s)) * 10.0 ** rng.uniform(-2.0, 1.0, (steps, *s))
+        for k, s in shapes.items()
     }
     for g in grads.values():
-        g[ZERO_STEP] = 0.0
+        g[zero_step] = 0.0
     return params, grads
 
 

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import generate  # noqa: E402
 from generate import save_npz  # noqa: E402
 
 STEPS = 32
@@ -110,15 +111,7 @@ CONFIGS = [
 
 
 def make_data():
-    rng = np.random.default_rng(SEED)
-    params = {k: rng.uniform(-1.0, 1.0, s) * 2.0 for k, s in SHAPES.items()}
-    grads = {
-        k: rng.standard_normal((STEPS, *s)) * 10.0 ** rng.uniform(-2.0, 1.0, (STEPS, *s))
-        for k, s in SHAPES.items()
-    }
-    for g in grads.values():
-        g[ZERO_STEP] = 0.0
-    return params, grads
+    return generate.make_data(SHAPES, steps=STEPS, zero_step=ZERO_STEP, seed=SEED)
 
 
 def _warmup(steps):
