@@ -76,19 +76,16 @@ def _values_per_step(entry, names):
 
 
 def _static_names(entry, names):
-    parameters = inspect.signature(_factory(entry)).parameters
-    return [n for n in parameters if n not in names and n != "inner"]
+    """Every argument not injected, except a wrapper's first (the inner optimizer, passed
+    positionally: a transformation is neither a number nor a schedule)."""
+    parameters = list(inspect.signature(_factory(entry)).parameters)
+    if entry.inner:
+        parameters = parameters[1:]
+    return [n for n in parameters if n not in names]
 
 
 def _inject(entry, names, values):
-    factory = _factory(entry)
-    static = [n for n in _static_names(entry, names) if n in inspect.signature(factory).parameters]
-    static = [
-        n
-        for n in static
-        if list(inspect.signature(factory).parameters).index(n) > 0 or not entry.inner
-    ]
-    injected = optax.inject_hyperparams(factory, static_args=static)
+    injected = optax.inject_hyperparams(_factory(entry), static_args=_static_names(entry, names))
     kwargs = {**entry.kwargs, **values}
     tx = injected(entry.inner(), **kwargs) if entry.inner else injected(**kwargs)
     return optax.chain(*(make() for make in entry.before), tx) if entry.before else tx
