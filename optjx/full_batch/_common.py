@@ -262,7 +262,8 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
     ``direction_fn(carry, first) -> (memory, d, t)`` gives the iteration's direction and
     first trial step (it sees ``carry.g``, ``carry.prev_g``, ``carry.d``, ``carry.t`` of
     the previous iteration). ``line_search``: ``None`` for a fixed step, else the keyword
-    arguments of :func:`strong_wolfe`. ``pack``: the methods' keyword (one group per dtype,
+    arguments of :func:`strong_wolfe` (its ``tolerance_change`` is the method's unless
+    given there). ``pack``: the methods' keyword (one group per dtype,
     or per leaf). Returns the final :class:`Carry`.
     """
     from optjx.full_batch.line_search import strong_wolfe
@@ -293,8 +294,8 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
         if line_search is not None:
             budget = jnp.where(no_descent, 0, max_eval - s.evals)  # skip: one wasted call
             f, g, t_new, used, bad = strong_wolfe(
-                packed_value_and_grad, s.x, d, t, s.f, s.g, gtd, tolerance_change=tolerance_change,
-                max_ls=budget, **line_search)  # fmt: skip
+                packed_value_and_grad, s.x, d, t, s.f, s.g, gtd, max_ls=budget,
+                **{"tolerance_change": tolerance_change, **line_search})  # fmt: skip
             opt = max_abs(g, dtype) <= tolerance_grad
         elif max_iter == 1:  # torch never evaluates in the last iteration: nothing to do
             f, g, t_new, used, bad, opt = s.f, s.g, t, 0 * one, jnp.asarray(False), s.opt_cond

@@ -14,6 +14,7 @@ from optjx.full_batch import _common as c
 from optjx.full_batch._packing import Packing
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
+_LINE_SEARCH_TOLERANCE = 1e-9  # torch's _strong_wolfe default, which LBFGS.step never overrides
 
 
 class LbfgsState(NamedTuple):
@@ -204,7 +205,9 @@ def lbfgs(
       max_iter: iterations per update, int $\ge 1$, default 20.
       max_eval: evaluations per update, int $\ge 1$; default ``max_iter * 5 // 4`` (torch).
       tolerance_grad: $\ge 0$, default ``1e-7``.
-      tolerance_change: $\ge 0$, default ``1e-9``.
+      tolerance_change: $\ge 0$, default ``1e-9``. As in torch, it is not the line
+        search's: :func:`strong_wolfe`'s zoom always stops on a bracket shorter than
+        ``1e-9`` (relative to $\max|d|$), whatever this value.
       history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 2``
         copies of the params).
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
@@ -293,7 +296,10 @@ def lbfgs(
                          state.pairs)  # fmt: skip
         line_search = None
         if line_search_fn == "strong_wolfe":
-            line_search = {"respect_max_eval": respect_max_eval}
+            # torch calls _strong_wolfe without tolerance_change: the zoom's bracket test
+            # uses its default 1e-9 whatever the optimizer's tolerance_change.
+            line_search = {"respect_max_eval": respect_max_eval,
+                           "tolerance_change": _LINE_SEARCH_TOLERANCE}  # fmt: skip
         s = c.iterate(state, params, grads, value, value_and_grad, memory, direction, lr=lr,
                       tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),

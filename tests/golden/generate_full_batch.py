@@ -95,6 +95,10 @@ LBFGS_CONFIGS = [
     ("lbfgs_logistic_fixed_history2", "logistic", "logistic", {"history_size": 2, "max_iter": 8}, 3),
     ("lbfgs_double_well_skips", "double_well", "double_well", {"max_iter": 6}, 3),
     ("lbfgs_logistic_tolerance_grad_at_once", "logistic", "logistic", {"tolerance_grad": 1.0}, 2),
+    # torch's line search keeps its own tolerance_change (1e-9): a large one for LBFGS must
+    # not cut the zoom short.
+    ("lbfgs_rosenbrock5_wolfe_lr100_tolerance_change3", "rosenbrock", "rosenbrock5",
+     {"lr": 100.0, "line_search_fn": "strong_wolfe", "tolerance_change": 3.0}, 3),
 ]  # fmt: skip
 
 
