@@ -10,6 +10,7 @@ import optax
 
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
+from optjx.full_batch._packing import Packing
 
 BETAS = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
 
@@ -35,7 +36,8 @@ class ConjugateGradientState(NamedTuple):
       stop_reason: a ``StopReason``, why the last update stopped.
       step_size: $t$ of the last iteration.
       direction: $p$ of the last iteration (a tree like the params).
-      prev_grad: $g$ of the last iteration (a tree like the params).
+      prev_grad: $g$ of the last iteration, packed as :class:`LbfgsState`'s: a tuple of
+        one ``(n,)`` vector per dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
       prev_slope: $g^\top p$ of the last iteration.
 
@@ -190,7 +192,7 @@ def conjugate_gradient(
             ConjugateGradientState, hypers.scheduled, n_iter=zero(), func_evals=zero(),
             iterations=zero(), evaluations=zero(),
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32), step_size=scalar,
-            direction=_tree.zeros_like(params), prev_grad=_tree.zeros_like(params),
+            direction=_tree.zeros_like(params), prev_grad=Packing(params, pack).zeros(),
             prev_value=scalar, prev_slope=scalar,
         )  # fmt: skip
 
@@ -222,6 +224,6 @@ def conjugate_gradient(
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
                       max_iter=max_iter, max_eval=max_eval, line_search=line_search,
                       pack=pack)  # fmt: skip
-        return c.finish(state, params, s, pack=pack, prev_slope=s.memory)
+        return c.finish(state, params, s, prev_slope=s.memory)
 
     return c.full_batch_transformation("conjugate_gradient", init_fn, step_fn)

@@ -31,7 +31,9 @@ class LbfgsState(NamedTuple):
     H^0 = \gamma I, \qquad \gamma = \frac{y^\top s}{y^\top y}
     $$
 
-    ``direction`` and ``prev_grad`` are trees like the params. Built by
+    ``direction`` is a tree like the params; ``prev_grad`` is packed as the rows of the
+    history (one vector of length ``n`` per dtype; with ``pack=False`` one array per
+    leaf), since the loops use it packed: unpacking would compile a slice per leaf. Built by
     :func:`lbfgs`'s ``init``; with a scheduled learning rate its sibling
     ``LbfgsStateWithCount`` has an int32 ``count`` first.
 
@@ -43,7 +45,8 @@ class LbfgsState(NamedTuple):
       stop_reason: a ``StopReason``, why the last update stopped.
       step_size: $t$ of the last iteration.
       direction: $d$ of the last iteration (a tree like the params).
-      prev_grad: $g$ of the last iteration (a tree like the params).
+      prev_grad: $g$ of the last iteration, packed: a tuple of one ``(n,)`` vector per
+        dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
       diag: $\gamma$, the initial inverse Hessian scale.
       steps: the ring buffer of $s = t d$, one ``(history_size, n)`` matrix per dtype
@@ -276,7 +279,7 @@ def lbfgs(
             iterations=_state.zero_count(), evaluations=_state.zero_count(),
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
             step_size=scalar, direction=_tree.zeros_like(params),
-            prev_grad=_tree.zeros_like(params), prev_value=scalar, diag=jnp.ones([], dtype),
+            prev_grad=Packing(params, pack).zeros(), prev_value=scalar, diag=jnp.ones([], dtype),
             steps=Packing(params, pack).zeros(m), grad_diffs=Packing(params, pack).zeros(m),
             rho=jnp.zeros([m], dtype), head=_state.zero_count(), pairs=_state.zero_count(),
         )  # fmt: skip
@@ -305,6 +308,6 @@ def lbfgs(
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
                       max_iter=max_iter, max_eval=max_eval, line_search=line_search,
                       pack=pack)  # fmt: skip
-        return c.finish(state, params, s, pack=pack, **s.memory._asdict())
+        return c.finish(state, params, s, **s.memory._asdict())
 
     return c.full_batch_transformation("lbfgs", init_fn, step_fn)

@@ -150,17 +150,34 @@ def strong_wolfe(
       (0.5, 2)
     """
     dtype = jnp.asarray(value).dtype
+
+    def evaluate(t):
+        f_new, g_new = value_and_grad_fn(c.axpy(t, direction, params))
+        return checked(jnp.asarray(f_new).astype(dtype), g_new, direction, dtype)
+
+    return search(evaluate, value, grad, slope, step_size, c.max_abs(direction, dtype),
+                  c1=c1, c2=c2, tolerance_change=tolerance_change, max_ls=max_ls,
+                  respect_max_eval=respect_max_eval)  # fmt: skip
+
+
+def checked(value, grad, direction, dtype):
+    """``(value, grad, grad . direction, not finite)``: what ``search``'s ``evaluate`` returns."""
+    bad = ~(jnp.isfinite(value) & c.all_finite(grad))
+    return value, grad, c.dot(grad, direction, dtype), bad
+
+
+def search(evaluate, value, grad, slope, step_size, d_norm, *, c1=1e-4, c2=0.9,
+           tolerance_change=1e-9, max_ls=25, respect_max_eval=False) -> LineSearchResult:  # fmt: skip
+    """:func:`strong_wolfe` given ``evaluate(t) -> (f, g, g . d, not finite)`` and ``max|d|``.
+
+    The methods call it directly: their ``evaluate`` builds the trial point on the params
+    tree and returns the packed gradient (``grad`` is then packed too).
+    """
+    dtype = jnp.asarray(value).dtype
     f = jnp.asarray(value, dtype)
     gtd = jnp.asarray(slope, dtype)
     t = jnp.asarray(step_size, dtype)
     limit = jnp.asarray(max_ls, jnp.int32) - (1 if respect_max_eval else 0)
-    d_norm = c.max_abs(direction, dtype)
-
-    def evaluate(t):
-        f_new, g_new = value_and_grad_fn(c.axpy(t, direction, params))
-        f_new = jnp.asarray(f_new).astype(dtype)
-        bad = ~(jnp.isfinite(f_new) & c.all_finite(g_new))
-        return f_new, g_new, c.dot(g_new, direction, dtype), bad
 
     def armijo_fails(s: _Search):  # bracketing: t_prev, t in slots 0, 1
         return (s.f[1] > f + c1 * s.t[1] * gtd) | ((s.ls_iter > 1) & (s.f[1] >= s.f[0]))
