@@ -224,7 +224,9 @@ def lbfgs(
         *leaf.shape)`` sharded like the leaf), so sharded params are never gathered (only
         the inner products are reduced across devices), at the cost of a program (and
         compile time) that grows with the number of leaves. Use it for a few large
-        sharded leaves.
+        sharded leaves. The buffers take the sharding of concrete params; an ``init``
+        traced under ``jit`` on ``Auto`` axes leaves their placement to XLA (replicated:
+        correct, no gather, more memory; give ``jit`` ``out_shardings`` to shard them).
 
     Returns:
       A ``GradientTransformationExtraArgs`` with an :class:`LbfgsState`.

@@ -96,3 +96,26 @@ def test_pack_false_state_shapes():
     assert [m.shape for m in state.steps] == [(4, 2), (4, 2, 3)]
     assert [m.dtype for m in state.steps] == [jnp.bfloat16, jnp.float32]
     assert [m.shape for m in optjx.lbfgs(history_size=4).init(params).steps] == [(4, 2), (4, 6)]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_pack_false_init_under_jit_on_an_auto_mesh(method, x64):
+    # Under jit with Auto axes XLA places init's buffers (replicated here, since zeros do
+    # not depend on the params): the update must still run without gathering the params
+    # and give the result of an eagerly initialised state.
+    mesh = jax.make_mesh((8,), ("d",), axis_types=(jax.sharding.AxisType.Auto,))
+    with jax.set_mesh(mesh):
+        params, loss = _problem()
+        sharded = {
+            "w": jax.device_put(params["w"], NamedSharding(mesh, P("d"))),
+            "b": jax.device_put(params["b"], NamedSharding(mesh, P())),
+        }
+        opt = METHODS[method](False)
+        state = jax.jit(opt.init)(sharded)
+        compiled = _step(opt, loss).lower(sharded, state).compile()
+        assert "all-gather" not in compiled.as_text()
+        new, _ = compiled(sharded, state)
+        eager, _ = _step(opt, loss)(sharded, opt.init(sharded))
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(eager), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert new["w"].sharding.is_equivalent_to(sharded["w"].sharding, 2)
