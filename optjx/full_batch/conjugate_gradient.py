@@ -10,6 +10,7 @@ import optax
 
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
+from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
 
 BETAS = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
@@ -201,7 +202,7 @@ def conjugate_gradient(
         hp = hypers.at(_state.count_of(state))
         lr = jnp.asarray(hp.learning_rate, dtype)
 
-        def direction(s: c.Carry, first):
+        def direction(s: _iteration.Carry, first):
             restart = first
             if restart_every is not None:
                 restart = restart | ((s.n_iter - 1) % restart_every == 0)
@@ -219,11 +220,11 @@ def conjugate_gradient(
             return gtd.astype(dtype), d, t
 
         line_search = {"c1": c1, "c2": c2, "respect_max_eval": respect_max_eval}
-        s = c.iterate(state, params, grads, value, value_and_grad, state.prev_slope, direction,
+        s = _iteration.iterate(state, params, grads, value, value_and_grad, state.prev_slope, direction,
                       lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
                       max_iter=max_iter, max_eval=max_eval, line_search=line_search,
                       pack=pack)  # fmt: skip
-        return c.finish(state, params, s, prev_slope=s.memory)
+        return _iteration.finish(state, params, s, prev_slope=s.memory)
 
     return c.full_batch_transformation("conjugate_gradient", init_fn, step_fn)

@@ -11,6 +11,7 @@ from jax import lax
 
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
+from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
@@ -102,7 +103,7 @@ def _take(tree, j):
     return jax.tree.map(lambda buf: lax.dynamic_index_in_dim(buf, j, 0, keepdims=False), tree)
 
 
-def _remember(s: c.Carry, first, history_size: int, dtype) -> _Memory:
+def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
     """Store the last iteration's pair when ``y.s > 1e-10`` (torch's rule)."""
     mem = s.memory
     y = c.sub(s.g, s.prev_g)
@@ -291,7 +292,7 @@ def lbfgs(
         hp = hypers.at(_state.count_of(state))
         lr = jnp.asarray(hp.learning_rate, dtype)
 
-        def direction(s: c.Carry, first):
+        def direction(s: _iteration.Carry, first):
             memory = _remember(s, first, m, dtype)
             inv_l1 = 1 / c.sum_abs(s.g, dtype)
             t = jnp.where(first, jnp.where(inv_l1 < 1, inv_l1, 1) * lr, lr)
@@ -305,11 +306,11 @@ def lbfgs(
             # uses its default 1e-9 whatever the optimizer's tolerance_change.
             line_search = {"respect_max_eval": respect_max_eval,
                            "tolerance_change": _LINE_SEARCH_TOLERANCE}  # fmt: skip
-        s = c.iterate(state, params, grads, value, value_and_grad, memory, direction, lr=lr,
+        s = _iteration.iterate(state, params, grads, value, value_and_grad, memory, direction, lr=lr,
                       tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
                       tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
                       max_iter=max_iter, max_eval=max_eval, line_search=line_search,
                       pack=pack)  # fmt: skip
-        return c.finish(state, params, s, **s.memory._asdict())
+        return _iteration.finish(state, params, s, **s.memory._asdict())
 
     return c.full_batch_transformation("lbfgs", init_fn, step_fn)
