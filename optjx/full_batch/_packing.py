@@ -4,8 +4,12 @@ The full-batch methods run three nested loops (iterations, the two-loop recursio
 line search's bracketing and zoom). Written leaf by leaf on the params tree, every loop
 body holds a copy of every per-leaf operation, so the program (and XLA's compile time)
 grows as leaves times loops: 209 s for a 100-leaf tree. Packed, a loop body holds one
-operation per *dtype* whatever the number of leaves; only the calls of ``value_fn`` (which
-needs the tree) unpack and repack, once per evaluation.
+operation per *dtype* whatever the number of leaves. What needs the tree stays a tree:
+the point (trial points ``x + t d`` are built leaf by leaf, and ``value_fn`` takes them),
+with the direction unpacked once per iteration and each evaluation's gradient packed
+(:mod:`optjx.full_batch._iteration`). A slice out of a packed vector is the one kernel
+XLA compiles anew for each leaf; the per-leaf kernels of leaves of one shape are
+otherwise the same and compiled once.
 
 Leaves are grouped by dtype (in order of first appearance), raveled and concatenated: no
 promotion, so mixed dtypes keep their own precision. Inner products are per-group sums
