@@ -141,8 +141,8 @@ def conjugate_gradient(
       restart_every: ``None`` or an int $\ge 1$: restart every so many iterations (N&W
         suggest $n$, the number of parameters).
       respect_max_eval: as in :func:`lbfgs`.
-      pack: default ``True``: one flat vector per dtype in the loops (compile time does not
-        grow with the number of leaves; sharded leaves may be gathered to be
+      pack: default ``True``: one flat vector per dtype in the loops (compile time grows
+        only slowly with the number of leaves; sharded leaves may be gathered to be
         concatenated). ``False``: every leaf stays its own array in its own sharding, so
         sharded params are never gathered, at the cost of a program that grows with the
         number of leaves. As in :func:`lbfgs`.

@@ -191,9 +191,11 @@ def lbfgs(
     rule applies once ever). A NaN or Inf value or gradient stops the update: the update
     is zero, the state keeps its memory and counters, ``stop_reason`` is ``NON_FINITE``.
 
-    The loops run on the params packed into one flat vector per dtype (the history is one
-    ``(history_size, n)`` matrix per dtype), so the compiled program does not grow with
-    the number of leaves. Params sharded over ``Explicit`` mesh axes are supported under
+    The loops' vector algebra runs on one flat vector per dtype (the history is one
+    ``(history_size, n)`` matrix per dtype); the point stays a tree, trial points are
+    built leaf by leaf from the direction, unpacked once per iteration. The compiled
+    program grows by about one kernel (a slice) per leaf: 100 leaves compile in about
+    3 s on a 2-core CPU. Params sharded over ``Explicit`` mesh axes are supported under
     ``with jax.set_mesh(mesh):`` (replicated inside the update: an all-gather per
     evaluation); ``Auto`` axes are placed by XLA. ``pack=False`` keeps every leaf in its
     own shape and sharding instead: no gather of sharded params.
@@ -218,7 +220,7 @@ def lbfgs(
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
         pytorch issue 91581). Default ``False``, as torch.
       pack: default ``True``: the loops run on one flat vector per dtype (the leaves
-        raveled and concatenated), so compile time does not grow with the number of
+        raveled and concatenated), so compile time grows only slowly with the number of
         leaves; sharded leaves may be gathered to be concatenated (``Explicit`` ones are
         replicated: an all-gather per evaluation). ``False``: every leaf stays its own
         array, in its own shape and sharding (history buffers ``(history_size,
