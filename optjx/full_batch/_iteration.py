@@ -76,8 +76,11 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
     ``direction_fn(carry, first) -> (memory, d, t)`` gives the iteration's direction and
     first trial step (it sees ``carry.g``, ``carry.prev_g``, ``carry.d``, ``carry.t`` of
     the previous iteration). ``line_search``: ``None`` for a fixed step, else the keyword
-    arguments of :func:`strong_wolfe` (its ``tolerance_change`` is the method's unless
-    given there). ``pack``: the methods' keyword (one group per dtype,
+    arguments of :func:`strong_wolfe`. The search's own ``tolerance_change`` (its zoom stops
+    on a bracket shorter than that, relative to ``max|d|``) keeps its default ``1e-9``
+    whatever the method's, as ``torch.optim.LBFGS.step`` calls ``_strong_wolfe``: with the
+    method's, a ``tolerance_change`` of 0 would let the zoom spend the whole evaluation
+    budget once the loss no longer changes in its precision. ``pack``: the methods' keyword (one group per dtype,
     or per leaf). Returns the final :class:`Carry`.
     """
     dtype = state.prev_value.dtype
@@ -113,7 +116,7 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
 
             f, g, t_new, used, bad = search(
                 evaluate, s.f, s.g, gtd, t, max_abs(d, dtype), max_ls=budget,
-                **{"tolerance_change": tolerance_change, **line_search})  # fmt: skip
+                **line_search)  # fmt: skip
             opt = max_abs(g, dtype) <= tolerance_grad
         elif max_iter == 1:  # torch never evaluates in the last iteration: nothing to do
             f, g, t_new, used, bad, opt = s.f, s.g, t, 0 * one, jnp.asarray(False), s.opt_cond

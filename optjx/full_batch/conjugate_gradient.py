@@ -132,7 +132,9 @@ def conjugate_gradient(
       max_iter: iterations per update, int $\ge 1$, default 20.
       max_eval: evaluations per update, int $\ge 1$, default ``max_iter * 5 // 4``.
       tolerance_grad: $\ge 0$, default ``1e-7``.
-      tolerance_change: $\ge 0$, default ``1e-9``.
+      tolerance_change: $\ge 0$, default ``1e-9``. Not the line search's: as in
+        :func:`lbfgs`, its zoom stops on a bracket shorter than ``1e-9`` (relative to
+        $\max|p|$) whatever this value.
       c1: sufficient decrease, in $(0, 1)$, default ``1e-4``.
       c2: curvature, in $(0, 1)$, default ``0.1`` (N&W sec. 5.2: $c_2 < 1/2$ makes
         Fletcher-Reeves directions descent directions). A tiny ``c2`` (``1e-9``: an exact
@@ -220,11 +222,12 @@ def conjugate_gradient(
             return gtd.astype(dtype), d, t
 
         line_search = {"c1": c1, "c2": c2, "respect_max_eval": respect_max_eval}
-        s = _iteration.iterate(state, params, grads, value, value_and_grad, state.prev_slope, direction,
-                      lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
-                      tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                      max_iter=max_iter, max_eval=max_eval, line_search=line_search,
-                      pack=pack)  # fmt: skip
+        s = _iteration.iterate(state, params, grads, value, value_and_grad, state.prev_slope,
+                               direction,
+                               lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
+                               tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
+                               max_iter=max_iter, max_eval=max_eval, line_search=line_search,
+                               pack=pack)  # fmt: skip
         return _iteration.finish(state, params, s, prev_slope=s.memory)
 
     return c.full_batch_transformation("conjugate_gradient", init_fn, step_fn)

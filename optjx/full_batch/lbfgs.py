@@ -15,7 +15,6 @@ from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
-_LINE_SEARCH_TOLERANCE = 1e-9  # torch's _strong_wolfe default, which LBFGS.step never overrides
 
 
 class LbfgsState(NamedTuple):
@@ -304,15 +303,12 @@ def lbfgs(
                          state.pairs)  # fmt: skip
         line_search = None
         if line_search_fn == "strong_wolfe":
-            # torch calls _strong_wolfe without tolerance_change: the zoom's bracket test
-            # uses its default 1e-9 whatever the optimizer's tolerance_change.
-            line_search = {"respect_max_eval": respect_max_eval,
-                           "tolerance_change": _LINE_SEARCH_TOLERANCE}  # fmt: skip
-        s = _iteration.iterate(state, params, grads, value, value_and_grad, memory, direction, lr=lr,
-                      tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
-                      tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                      max_iter=max_iter, max_eval=max_eval, line_search=line_search,
-                      pack=pack)  # fmt: skip
+            line_search = {"respect_max_eval": respect_max_eval}
+        s = _iteration.iterate(state, params, grads, value, value_and_grad, memory, direction,
+                               lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
+                               tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
+                               max_iter=max_iter, max_eval=max_eval, line_search=line_search,
+                               pack=pack)  # fmt: skip
         return _iteration.finish(state, params, s, **s.memory._asdict())
 
     return c.full_batch_transformation("lbfgs", init_fn, step_fn)

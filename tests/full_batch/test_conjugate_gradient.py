@@ -87,3 +87,24 @@ def test_restart_every_and_bad_beta():
     for name in ("c1", "c2"):
         with pytest.raises(ValueError, match=name):
             optjx.conjugate_gradient(**{name: 1.0})
+
+
+def test_zero_tolerance_change_does_not_spend_the_budget_in_the_zoom():
+    # The line search keeps its own bracket tolerance (1e-9, as torch's LBFGS.step calls
+    # _strong_wolfe). With the method's tolerance_change=0 instead, once a float32 loss
+    # stops changing the zoom ran until max_eval: 601 evaluations for 25 iterations here.
+    curvature = jnp.linspace(1.0, 10.0, 50, dtype=jnp.float32)
+
+    def loss(p):
+        return 0.5 * jnp.sum(curvature * (p["x"] - 1.0) ** 2)
+
+    opt = optjx.conjugate_gradient(max_iter=60, max_eval=600, tolerance_grad=0.0,
+                                   tolerance_change=0.0)  # fmt: skip
+    params = {"x": jnp.zeros(50, jnp.float32)}
+    value, grads = jax.value_and_grad(loss)(params)
+    updates, state = jax.jit(lambda g, s, p, v: opt.update(g, s, p, value=v, value_fn=loss))(
+        grads, opt.init(params), params, value
+    )
+    assert optjx.stop_reason(state) != "MAX_EVAL"
+    assert int(state.evaluations) <= 3 * int(state.iterations)
+    assert float(loss(optax.apply_updates(params, updates))) < 1e-10
