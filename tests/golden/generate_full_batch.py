@@ -211,37 +211,41 @@ def run_strong_wolfe():
 
 
 def scipy_minimisers():
-    import torch.autograd
 
     arrays = {}
     for name, problem, start in (("rosenbrock", "rosenbrock", "rosenbrock5"),
                                  ("logistic", "logistic", "logistic")):  # fmt: skip
-        data = logistic_data() if problem == "logistic" else {}
-        loss = loss_fn(problem, data)
-        keys = sorted(START[start])
-        shapes = [np.shape(START[start][k]) for k in keys]
-        sizes = [int(np.prod(s)) for s in shapes]
-
-        def unflatten(v):
-            out, i = {}, 0
-            for k, s, n in zip(keys, shapes, sizes):
-                out[k] = v[i : i + n].reshape(s)
-                i += n
-            return out
-
-        def fun(v):
-            t = torch.tensor(v, requires_grad=True)
-            value = loss(unflatten(t))
-            (grad,) = torch.autograd.grad(value, t)
-            return float(value), grad.numpy()
-
-        x0 = np.concatenate([np.ravel(START[start][k]) for k in keys]).astype(np.float64)
-        res = scipy.optimize.minimize(fun, x0, jac=True, method="CG",
-                                      options={"gtol": 1e-10, "maxiter": 100_000})  # fmt: skip
-        assert np.max(np.abs(fun(res.x)[1])) < 1e-8, (name, res)
-        for k, v in unflatten(res.x).items():
+        for k, v in _scipy_cg_minimiser(problem, start).items():
             arrays[f"{name}/{k}"] = np.asarray(v)
     return arrays
+
+
+def _scipy_cg_minimiser(problem, start):
+    """scipy's CG minimiser of ``problem`` from ``START[start]``, as a params dict."""
+    data = logistic_data() if problem == "logistic" else {}
+    loss = loss_fn(problem, data)
+    keys = sorted(START[start])
+    shapes = [np.shape(START[start][k]) for k in keys]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def unflatten(v):
+        out, i = {}, 0
+        for k, s, n in zip(keys, shapes, sizes, strict=True):
+            out[k] = v[i : i + n].reshape(s)
+            i += n
+        return out
+
+    def fun(v):
+        t = torch.tensor(v, requires_grad=True)
+        value = loss(unflatten(t))
+        (grad,) = torch.autograd.grad(value, t)
+        return float(value), grad.numpy()
+
+    x0 = np.concatenate([np.ravel(START[start][k]) for k in keys]).astype(np.float64)
+    res = scipy.optimize.minimize(fun, x0, jac=True, method="CG",
+                                  options={"gtol": 1e-10, "maxiter": 100_000})  # fmt: skip
+    assert np.max(np.abs(fun(res.x)[1])) < 1e-8, (problem, res)
+    return unflatten(res.x)
 
 
 def main():
