@@ -75,13 +75,14 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
 
     ``direction_fn(carry, first) -> (memory, d, t)`` gives the iteration's direction and
     first trial step (it sees ``carry.g``, ``carry.prev_g``, ``carry.d``, ``carry.t`` of
-    the previous iteration). ``line_search``: ``None`` for a fixed step, else the keyword
-    arguments of :func:`strong_wolfe`. The search's own ``tolerance_change`` (its zoom stops
-    on a bracket shorter than that, relative to ``max|d|``) keeps its default ``1e-9``
-    whatever the method's, as ``torch.optim.LBFGS.step`` calls ``_strong_wolfe``: with the
-    method's, a ``tolerance_change`` of 0 would let the zoom spend the whole evaluation
-    budget once the loss no longer changes in its precision. ``pack``: the methods' keyword (one group per dtype,
-    or per leaf). Returns the final :class:`Carry`.
+    the previous iteration; packed). ``line_search``: ``None`` for a fixed step, else the
+    keyword arguments of the strong-Wolfe ``search`` (``c1``, ``c2``,
+    ``respect_max_eval``). The search's own ``tolerance_change`` (its zoom stops on a
+    bracket shorter than that, relative to ``max|d|``) keeps its default ``1e-9`` whatever
+    the method's, as ``torch.optim.LBFGS.step`` calls ``_strong_wolfe``: with the method's,
+    a ``tolerance_change`` of 0 would let the zoom spend the whole evaluation budget once
+    the loss no longer changes in its precision. ``pack``: the methods' keyword (one group
+    per dtype, or per leaf). Returns the final :class:`Carry`.
     """
     dtype = state.prev_value.dtype
     packing = Packing(params, pack)
@@ -137,11 +138,10 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
         reason = jnp.where(no_descent, StopReason.DIRECTIONAL_DERIVATIVE, reason)
         moved = ~no_descent
         return s._replace(
-            moved=moved, g=select(moved, g, s.g),
-            f=jnp.where(moved, f, s.f), d=d, d_tree=d_tree, t=jnp.where(moved, t_new, t),
-            prev_g=s.g,
-            prev_f=s.f, memory=memory, evals=evals,
-            opt_cond=jnp.where(moved, opt, s.opt_cond), reason=reason.astype(jnp.int32),
+            moved=moved, g=select(moved, g, s.g), f=jnp.where(moved, f, s.f), d=d,
+            d_tree=d_tree, t=jnp.where(moved, t_new, t), prev_g=s.g, prev_f=s.f,
+            memory=memory, evals=evals, opt_cond=jnp.where(moved, opt, s.opt_cond),
+            reason=reason.astype(jnp.int32),
         )  # fmt: skip
 
     return lax.while_loop(lambda s: s.reason < 0, iteration, carry)
