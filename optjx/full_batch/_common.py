@@ -111,6 +111,12 @@ def sum_abs(tree, dtype) -> jax.Array:
     return total
 
 
+def first_step(grad, lr, dtype) -> jax.Array:
+    """torch's first trial step, ``min(1, 1 / ||g||_1) * lr`` (``LBFGS.step`` at ``n_iter == 1``)."""
+    inv_l1 = 1 / sum_abs(grad, dtype)
+    return jnp.where(inv_l1 < 1, inv_l1, 1) * lr
+
+
 def axpy(alpha, x, y):
     """``y + alpha * x`` leaf by leaf, ``alpha`` a scalar cast to each leaf's dtype."""
     return jax.tree.map(lambda a, b: b + jnp.asarray(alpha, b.dtype) * a, x, y)

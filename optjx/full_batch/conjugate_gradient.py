@@ -215,8 +215,7 @@ def conjugate_gradient(
             steepest = gtd >= 0  # not a descent direction: restart along -g
             d = c.select(steepest, c.neg(s.g), d)
             gtd = jnp.where(steepest, -c.dot(s.g, s.g, dtype), gtd)
-            inv_l1 = 1 / c.sum_abs(s.g, dtype)
-            t_first = jnp.where(inv_l1 < 1, inv_l1, 1) * lr
+            t_first = c.first_step(s.g, lr, dtype)  # also the fallback of (3.60) below
             t = s.t * s.memory / gtd  # N&W (3.60): the previous step's first-order change
             t = jnp.where(first | ~(t > 0) | ~jnp.isfinite(t), t_first, t)
             return gtd.astype(dtype), d, t

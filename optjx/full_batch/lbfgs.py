@@ -295,8 +295,8 @@ def lbfgs(
 
         def direction(s: _iteration.Carry, first):
             memory = _remember(s, first, m, dtype)
-            inv_l1 = 1 / c.sum_abs(s.g, dtype)
-            t = jnp.where(first, jnp.where(inv_l1 < 1, inv_l1, 1) * lr, lr)
+            # The l1 norm is a pass over g that only the very first iteration needs.
+            t = lax.cond(first, lambda: c.first_step(s.g, lr, dtype), lambda: lr)
             return memory, _two_loop(s.g, memory, m, dtype), t
 
         memory = _Memory(state.diag, state.steps, state.grad_diffs, state.rho, state.head,
