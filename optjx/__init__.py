@@ -18,19 +18,27 @@ from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
-from optjx.optimizers import adadelta as adadelta
-from optjx.optimizers import adagrad as adagrad
-from optjx.optimizers import adam as adam
-from optjx.optimizers import adamw as adamw
-from optjx.optimizers import delta_bar_delta as delta_bar_delta
-from optjx.optimizers import novograd as novograd
-from optjx.optimizers import radam as radam
-from optjx.optimizers import rmsprop as rmsprop
-from optjx.optimizers import sgd as sgd
+from optjx.optimizers.adam import adam as adam
+from optjx.optimizers.adam import adamw as adamw
+from optjx.optimizers.adam import novograd as novograd
+from optjx.optimizers.adam import radam as radam
+from optjx.optimizers.adaptive import adadelta as adadelta
+from optjx.optimizers.adaptive import adagrad as adagrad
+from optjx.optimizers.adaptive import rmsprop as rmsprop
+from optjx.optimizers.delta_bar_delta import delta_bar_delta as delta_bar_delta
+from optjx.optimizers.sgd import sgd as sgd
 from optjx.parallel import cross_replica_mean as cross_replica_mean
-from optjx.schedule_free_aliases import adamw_schedule_free as adamw_schedule_free
-from optjx.schedule_free_aliases import sgd_schedule_free as sgd_schedule_free
-from optjx.schedule_free_radam import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free.accessors import (
+    schedule_free_eval_params as schedule_free_eval_params,
+)
+from optjx.schedule_free.accessors import (
+    schedule_free_train_params as schedule_free_train_params,
+)
+from optjx.schedule_free.aliases import adamw_schedule_free as adamw_schedule_free
+from optjx.schedule_free.aliases import sgd_schedule_free as sgd_schedule_free
+from optjx.schedule_free.core import ScheduleFreeState as ScheduleFreeState
+from optjx.schedule_free.core import schedule_free as schedule_free
+from optjx.schedule_free.radam import radam_schedule_free as radam_schedule_free
 from optjx.training.early_stopping import EarlyStopping as EarlyStopping
 from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
 from optjx.training.early_stopping import early_stopping as early_stopping
@@ -76,14 +84,6 @@ from optjx.wrappers.polyak import averaged_params as averaged_params
 from optjx.wrappers.polyak import polyak_averaging as polyak_averaging
 from optjx.wrappers.reduce_on_plateau import ReduceOnPlateauState as ReduceOnPlateauState
 from optjx.wrappers.reduce_on_plateau import reduce_on_plateau as reduce_on_plateau
-from optjx.wrappers.schedule_free import ScheduleFreeState as ScheduleFreeState
-from optjx.wrappers.schedule_free import schedule_free as schedule_free
-from optjx.wrappers.schedule_free_params import (
-    schedule_free_eval_params as schedule_free_eval_params,
-)
-from optjx.wrappers.schedule_free_params import (
-    schedule_free_train_params as schedule_free_train_params,
-)
 
 try:
     __version__ = _version("optjx")

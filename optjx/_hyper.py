@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import operator
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, Union
@@ -193,3 +194,14 @@ def per_dtype(**values):
         return cache[dtype]
 
     return at
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is an int ``>= minimum`` (not a bool)."""
+    try:
+        as_int = operator.index(value)
+    except TypeError:
+        as_int = None
+    if isinstance(value, bool) or as_int is None or as_int < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+

@@ -250,3 +250,39 @@ def stateless(hypers, apply, *, needs_params: str | None = None):
         return apply(updates, hypers.at(state.count), params), _state.advance(state)
 
     return transformation(init_fn, update_fn)
+
+
+def _is_key(leaf) -> bool:
+    return hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _select_leaf(pred, on_true, on_false):
+    if _is_key(on_true):
+        # Select the raw key bits and re-wrap them: older JAX versions have no `where`
+        # on typed key arrays.
+        impl = jax.random.key_impl(on_true)
+        bits = jnp.where(pred, jax.random.key_data(on_true), jax.random.key_data(on_false))
+        return jax.random.wrap_key_data(bits, impl=impl)
+    return jnp.where(pred, on_true, on_false)
+
+
+def select_tree(pred, on_true, on_false):
+    """``on_true`` where the scalar ``pred`` holds, else ``on_false``, leaf by leaf.
+
+    Both trees must have the same structure; leaf dtypes are kept (``jnp.where`` of two
+    arrays of one dtype), so the state dtypes fixed at ``init`` do not drift.
+    """
+    return jax.tree.map(lambda a, b: _select_leaf(pred, a, b), on_true, on_false)
+
+
+def copy_params(params):
+    """A fresh copy of ``params``: never the same buffers, so that a jitted step can donate
+    the params and the state that holds the copy together."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            raise ValueError(
+                "This wrapper keeps a copy of the params' values, and the params at key path "
+                f"{jax.tree_util.keystr(path)} are abstract (jax.ShapeDtypeStruct). For an "
+                "abstract state use jax.eval_shape(tx.init, params) instead of tx.init(params)."
+            )
+    return jax.tree.map(lambda p: jnp.array(p, dtype=p.dtype, copy=True), params)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _tree
-from optjx.wrappers._find import check_int as check_int
+from optjx._hyper import check_int as check_int
 
 
 class StopReason(enum.IntEnum):

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx.wrappers._find import check_int, copy_params, select_tree
+from optjx._hyper import check_int
+from optjx._tree import copy_params, select_tree
 
 
 class EarlyStoppingState(NamedTuple):

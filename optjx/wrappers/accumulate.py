@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
-from optjx.wrappers._find import check_int, select_tree
+from optjx._hyper import check_int
+from optjx._tree import select_tree
 
 
 class AccumulateGradientsState(NamedTuple):

@@ -17,7 +17,9 @@ import optax
 from jax import lax
 
 from optjx import _hyper, _state, _tree
-from optjx.wrappers._find import check_int, copy_params, fill_from, find_unique, select_tree
+from optjx._find import fill_from, find_unique
+from optjx._hyper import check_int
+from optjx._tree import copy_params, select_tree
 
 
 class LookaheadState(NamedTuple):

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
-from optjx.wrappers._find import _find_all, find_unique
+from optjx._find import _find_all, find_unique
 
 
 class MonitorState(NamedTuple):

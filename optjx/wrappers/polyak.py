@@ -8,7 +8,8 @@ import jax
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx.wrappers._find import copy_params, fill_from, find_unique
+from optjx._find import fill_from, find_unique
+from optjx._tree import copy_params
 
 
 class PolyakState(NamedTuple):

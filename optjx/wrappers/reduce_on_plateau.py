@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx.wrappers._find import check_int
+from optjx._hyper import check_int
 
 
 class ReduceOnPlateauState(NamedTuple):

@@ -1,4 +1,4 @@
-"""Cards of the schedule-free optimizers (``optjx.schedule_free_aliases``) and wrapper."""
+"""Cards of the schedule-free optimizers (``optjx.schedule_free.aliases``) and wrapper."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx import _schedule_free_parts as _parts
+from optjx.schedule_free import _parts
+from optjx.schedule_free.core import build
 from optjx.transforms.radam import first_adaptive_step, variance_rectification
-from optjx.wrappers.schedule_free import build
 
 
 def radam_schedule_free(

@@ -1,9 +1,5 @@
-r"""The Adam family of user-facing optimizers: ``adam``, ``adamw``, ``radam``, ``novograd``.
-
-Each one a ``chain`` of optjx building blocks; re-exported by ``optjx.optimizers`` and
-``optjx``. A weight decay given as the Python number ``0`` adds no stage; an array never
-drops one.
-"""
+r"""The Adam family: ``adam``, ``adamw``, ``radam``, ``novograd``, each a chain of optjx
+building blocks."""
 
 from __future__ import annotations
 
@@ -11,7 +7,8 @@ from typing import Any
 
 import optax
 
-from optjx import _alias, _hyper
+from optjx import _hyper
+from optjx.optimizers import _stages
 from optjx.transforms.adam import scale_by_adam
 from optjx.transforms.novograd import scale_by_novograd
 from optjx.transforms.radam import scale_by_radam
@@ -71,8 +68,8 @@ def adam(
       >>> tx = optjx.adam(optjx.schedules.warmup(optjx.schedules.cosine(1e-3, 10_000), 500))
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
-        _alias.decay(weight_decay),
+    return _stages.chain(
+        _stages.decay(weight_decay),
         scale_by_adam(
             b1,
             b2,
@@ -136,7 +133,7 @@ def adamw(
       >>> tx = optjx.adamw(3e-4, weight_decay=0.1, mask=lambda p: {k: k != "bias" for k in p})
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
+    return _stages.chain(
         scale_by_adam(
             b1,
             b2,
@@ -146,7 +143,7 @@ def adamw(
             mu_dtype=mu_dtype,
             nu_dtype=nu_dtype,
         ),
-        _alias.decay(weight_decay, mask),
+        _stages.decay(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -202,11 +199,11 @@ def radam(
     _hyper.check_nonnegative("learning_rate", learning_rate)
     rectified = scale_by_radam(b1, b2, eps=eps, threshold=threshold)
     if not decoupled_weight_decay:
-        return _alias.chain(
-            _alias.decay(weight_decay), rectified, scale_by_learning_rate(learning_rate)
+        return _stages.chain(
+            _stages.decay(weight_decay), rectified, scale_by_learning_rate(learning_rate)
         )
-    return _alias.chain(
-        rectified, _alias.decay(weight_decay), scale_by_learning_rate(learning_rate)
+    return _stages.chain(
+        rectified, _stages.decay(weight_decay), scale_by_learning_rate(learning_rate)
     )
 
 
@@ -255,7 +252,7 @@ def novograd(
       >>> tx = optjx.novograd(1e-2, weight_decay=1e-3)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
+    return _stages.chain(
         scale_by_novograd(
             b1, b2, eps=eps, weight_decay=weight_decay, grad_averaging=grad_averaging
         ),

@@ -10,8 +10,8 @@ import jax
 import optax
 
 from optjx import _state
-from optjx.wrappers._find import _not_owned, fill_from, find_unique
-from optjx.wrappers.schedule_free import ScheduleFreeState
+from optjx._find import _not_owned, fill_from, find_unique
+from optjx.schedule_free.core import ScheduleFreeState
 
 
 def _find(state):

@@ -1,6 +1,6 @@
 r"""The schedule-free warm-up and the checks of its arguments.
 
-Shared by :func:`optjx.schedule_free` and the aliases in ``optjx.schedule_free_aliases``:
+Shared by :func:`optjx.schedule_free` and the aliases in ``optjx.schedule_free.aliases``:
 the built-in linear warm-up of the learning rate (the reference's ``warmup_steps``), which
 the schedule-free stage owns because the one warmed-up rate feeds both the ``z`` step and
 the averaging weights, and the range of the interpolation momentum.
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optjx import _hyper, _tree
-from optjx.wrappers._find import check_int
+from optjx._hyper import check_int
 
 # beta = 0 makes y = z, so x cannot be recovered from (y, z); beta = 1 makes y = x and
 # z unused. The reference forbids both; the limits are documented, not accepted.

@@ -4,8 +4,8 @@ Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less Sched
 NeurIPS, Algorithm 1; exact to the ``schedulefree`` package 1.4.1. Here: the state, the
 three-sequence update shared with the aliases (``build``) and the general wrapper
 ``schedule_free`` (``ScheduleFreeWrapper``), whose docstring carries the rule. The
-aliases are in ``optjx.schedule_free_aliases``, the accessors of $x$ in
-``optjx.wrappers.schedule_free_params``, the warm-up in ``_schedule_free_warmup``.
+aliases are in ``optjx.schedule_free.aliases``, the accessors of $x$ in
+``optjx.schedule_free.accessors``, the warm-up in ``_schedule_free_warmup``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx.wrappers._find import copy_params
-from optjx.wrappers._schedule_free_warmup import (
+from optjx._tree import copy_params
+from optjx.schedule_free.warmup import (
     OPEN_UNIT,
     check_warmup,
     has_no_warmup,

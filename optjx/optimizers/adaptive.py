@@ -1,84 +1,16 @@
-r"""The user-facing optimizers: each one a ``chain`` of optjx building blocks.
-
-A weight decay or momentum given as the Python number ``0`` adds no stage (and no
-state); an array never drops one, whatever its value, so ``optax.inject_hyperparams``
-sees one state structure eagerly and under ``jit``. The Adam family (``adam``, ``adamw``,
-``radam``, ``novograd``) lives in ``optjx.adam_optimizers`` and is re-exported here.
-"""
+r"""Per-coordinate step sizes from the gradient history: ``rmsprop``, ``adagrad``, ``adadelta``,
+each a chain of optjx building blocks."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import jax
 import optax
 
-from optjx import _alias, _hyper
-from optjx.adam_optimizers import adam as adam
-from optjx.adam_optimizers import adamw as adamw
-from optjx.adam_optimizers import novograd as novograd
-from optjx.adam_optimizers import radam as radam
+from optjx import _hyper
+from optjx.optimizers import _stages
 from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
-from optjx.transforms.delta_bar_delta import delta_bar_delta_transformation
 from optjx.transforms.rms import scale_by_rms
 from optjx.transforms.scale import scale_by_learning_rate
-
-
-def sgd(
-    learning_rate: _hyper.Hyper,
-    momentum: _hyper.Hyper | None = 0.0,
-    *,
-    dampening: _hyper.Hyper = 0.0,
-    nesterov: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
-    accumulator_dtype: Any = None,
-) -> optax.GradientTransformation:
-    r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum.
-
-    $$
-    g_t \leftarrow g_t + \lambda w_{t-1}, \qquad
-    b_1 = g_1, \quad b_t = \mu b_{t-1} + (1 - \tau) g_t
-    $$
-
-    $$
-    w_t = w_{t-1} - \eta_k \cdot \begin{cases} b_t & \\ g_t + \mu b_t & \text{(Nesterov)} \end{cases}
-    $$
-
-    Without momentum the update is $w_t = w_{t-1} - \eta_k g_t$. The chain is
-    ``add_decayed_weights`` (if any), ``trace`` (if any momentum), ``scale_by_learning_rate``.
-
-    References:
-      Robbins & Monro (1951); Polyak (1964); Sutskever et al. (2013) for Nesterov.
-
-    Args:
-      learning_rate: $\eta \ge 0$ (required).
-      momentum: $\mu \ge 0$ (default 0: no momentum stage; ``None`` means 0 as in optax).
-      dampening: $\tau \ge 0$ (default 0), from the second step on.
-      nesterov: Nesterov momentum (default ``False``); needs $\mu > 0$ and $\tau = 0$.
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
-      accumulator_dtype: dtype of the momentum buffer (default: each parameter's dtype).
-
-    Returns:
-      An ``optax.GradientTransformation`` (an ``optax.chain``).
-
-    Raises:
-      ValueError: a negative hyperparameter, or ``nesterov=True`` with zero momentum.
-
-    Differences from PyTorch and optax:
-      ``torch.optim.SGD`` step for step (``lr``, ``momentum``, ``dampening``,
-      ``nesterov``, ``weight_decay``). ``optax.sgd`` starts its momentum from zero and has no
-      dampening or weight decay; with ``dampening=0`` the trajectories agree.
-
-    Examples:
-      >>> tx = optjx.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    """
-    _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
-        _alias.decay(weight_decay),
-        _alias.momentum(momentum, dampening, nesterov, accumulator_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
 
 
 def rmsprop(
@@ -136,8 +68,8 @@ def rmsprop(
       >>> tx = optjx.rmsprop(1e-2, decay=0.99, momentum=0.9, centered=True)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
-        _alias.decay(weight_decay),
+    return _stages.chain(
+        _stages.decay(weight_decay),
         scale_by_rms(
             decay,
             eps=eps,
@@ -146,7 +78,7 @@ def rmsprop(
             initial_scale=initial_scale,
             bias_correction=bias_correction,
         ),
-        _alias.momentum(momentum, 0.0, nesterov),
+        _stages.momentum(momentum, 0.0, nesterov),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -186,8 +118,8 @@ def adagrad(
       >>> tx = optjx.adagrad(1e-2)
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
-        _alias.decay(weight_decay),
+    return _stages.chain(
+        _stages.decay(weight_decay),
         scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps),
         scale_by_learning_rate(learning_rate),
     )
@@ -232,43 +164,8 @@ def adadelta(
       >>> tx = optjx.adadelta()
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    return _alias.chain(
-        _alias.decay(weight_decay),
+    return _stages.chain(
+        _stages.decay(weight_decay),
         scale_by_adadelta(rho, eps=eps),
         scale_by_learning_rate(learning_rate),
     )
-
-
-def delta_bar_delta(
-    initial_learning_rate: float | jax.Array,
-    *,
-    kappa: _hyper.Hyper,
-    phi: _hyper.Hyper,
-    gamma: _hyper.Hyper,
-) -> optax.GradientTransformation:
-    r"""Delta-bar-delta: one learning rate per weight, $w_t = w_{t-1} - \epsilon_{t-1} \odot g_t$.
-
-    Each rate grows by $\kappa$ while the gradient keeps the sign of its running average
-    $\bar\delta$ and shrinks by the fraction $\phi$ when it flips; see
-    ``scale_by_delta_bar_delta``. Returns $-\epsilon \odot g$ directly (no learning-rate
-    stage: the rates live in the state).
-
-    References:
-      Jacobs (1988); Goodfellow, Bengio & Courville (2016), section 8.5.
-
-    Args:
-      initial_learning_rate: $\epsilon_0 \ge 0$, a number or scalar array (not a schedule).
-      kappa: $\kappa \ge 0$, the additive increase (required).
-      phi: $\phi \in [0, 1]$, the multiplicative decrease (required).
-      gamma: $\gamma \in [0, 1)$, the decay of $\bar\delta$ (required).
-
-    Returns:
-      An ``optax.GradientTransformation``.
-
-    Differences from PyTorch and optax:
-      Neither has this algorithm.
-
-    Examples:
-      >>> tx = optjx.delta_bar_delta(0.01, kappa=1e-3, phi=0.1, gamma=0.7)
-    """
-    return delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, descent=False)

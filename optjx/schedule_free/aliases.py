@@ -1,4 +1,4 @@
-r"""Schedule-free SGD and AdamW (RAdam in ``schedule_free_radam.py``, re-exported here),
+r"""Schedule-free SGD and AdamW (RAdam in ``radam.py``, re-exported here),
 exact to the ``schedulefree`` package 1.4.1.
 
 Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less Scheduled",
@@ -14,14 +14,14 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
-from optjx import _schedule_free_parts as _parts
-from optjx.schedule_free_radam import radam_schedule_free as radam_schedule_free
-from optjx.wrappers._schedule_free_warmup import (
+from optjx.schedule_free import _parts
+from optjx.schedule_free.core import build
+from optjx.schedule_free.radam import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free.warmup import (
     check_warmup,
     has_no_warmup,
     warmup_factor,
 )
-from optjx.wrappers.schedule_free import build
 
 
 def sgd_schedule_free(

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import optax
 
 from optjx import _hyper, _tree
-from optjx.wrappers._schedule_free_warmup import OPEN_UNIT
+from optjx.schedule_free.warmup import OPEN_UNIT
 
 
 class SecondMoment(NamedTuple):

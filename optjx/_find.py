@@ -1,0 +1,51 @@
+"""Find a wrapper's state inside any optimizer state.
+
+* :func:`find_unique` walks an optimizer state of any shape (``optax.chain`` tuples,
+  nested chains, NamedTuples, dicts, optax's masked and multi-transform states, other
+  wrappers' states) and returns the one node of a given state class. It backs the
+  accessors ``slow_params`` and ``averaged_params``.
+"""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+
+def _find_all(tree, cls) -> list:
+    # Matching nodes come back as leaves of the flattening; their own children are then
+    # searched too, so that a wrapper nested inside another of the same kind is counted.
+    found = []
+    for node in jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, cls)):
+        if isinstance(node, cls):
+            found.append(node)
+            found.extend(_find_all(tuple(node), cls))
+    return found
+
+
+def find_unique(state, cls, accessor: str, wrapper: str):
+    """The single ``cls`` node inside ``state``; ``ValueError`` when there is none or several."""
+    found = _find_all(state, cls)
+    if not found:
+        raise ValueError(
+            f"{accessor} found no {wrapper} state in the optimizer state: pass the state "
+            f"of an optimizer built with {wrapper}(...)."
+        )
+    if len(found) > 1:
+        raise ValueError(
+            f"{accessor} found {len(found)} {wrapper} states in the optimizer state; "
+            "it needs exactly one. Pass the sub-state of the one you mean."
+        )
+    return found[0]
+
+
+def _not_owned(x) -> bool:
+    return x is None or isinstance(x, optax.MaskedNode)
+
+
+def fill_from(tree, params):
+    """``tree`` with its ``MaskedNode``/``None`` leaves (leaves a wrapper does not own)
+    taken from ``params``; ``tree`` itself when ``params`` is ``None``."""
+    if params is None:
+        return tree
+    return jax.tree.map(lambda t, p: p if _not_owned(t) else t, tree, params, is_leaf=_not_owned)
