@@ -46,11 +46,6 @@ def value_at(hyper: Hyper, count: jax.Array | None):
     return hyper(count) if callable(hyper) else hyper  # type: ignore[arg-type]
 
 
-def cast_like(value, leaf: jax.Array) -> jax.Array:
-    """``value`` as a scalar of ``leaf``'s dtype, so updates keep the leaf's dtype."""
-    return jnp.asarray(value, dtype=leaf.dtype)
-
-
 def is_concrete(value) -> bool:
     """True for a number or an array whose values are known now (not a tracer)."""
     if callable(value) or isinstance(value, jax.core.Tracer):
@@ -161,19 +156,9 @@ class Hyperparameters:
 
 
 # Single-value checks, for factories that validate an argument outside a stage.
-def check_range(name: str, value: Hyper, **bounds) -> None:
-    check_type(name, value)
-    Range(**bounds).check(name, value)
-
-
 def check_nonnegative(name: str, value: Hyper) -> None:
     check_type(name, value)
     NONNEGATIVE.check(name, value)
-
-
-def check_decay(name: str, value: Hyper) -> None:
-    check_type(name, value)
-    DECAY.check(name, value)
 
 
 def per_dtype(**values):
@@ -196,12 +181,21 @@ def per_dtype(**values):
     return at
 
 
-def check_int(name: str, value, minimum: int) -> None:
-    """``ValueError`` naming ``name`` unless ``value`` is an int ``>= minimum`` (not a bool)."""
+def check_int(name: str, value, minimum: int, *, maximum: int | None = None) -> int:
+    """``value`` as a Python int in ``[minimum, maximum]`` (no upper bound for ``None``).
+
+    Accepted: a Python or NumPy integer, or a concrete integer scalar array (step counts are
+    often computed with NumPy). ``TypeError`` naming ``name`` for any other type: a bool, a
+    float (``2.0`` too), a string, ``None``, a traced value. ``ValueError`` naming it for an
+    integer out of range.
+    """
+    if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
+        raise TypeError(f"{name} must be an int, got the bool {value!r}")
     try:
         as_int = operator.index(value)
     except TypeError:
-        as_int = None
-    if isinstance(value, bool) or as_int is None or as_int < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if as_int < minimum or (maximum is not None and as_int > maximum):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be an int {allowed}, got {value!r}")
+    return as_int

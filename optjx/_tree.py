@@ -74,6 +74,86 @@ def update_moment(updates, moments, decay, *, order: int = 1):
     return jax.tree.map(one, updates, moments)
 
 
+# ------------------------------------------------------------------ reductions
+# Every reduction over a tree sums (or compares) each leaf in the leaf's accumulator dtype,
+# then adds the per-leaf results in the caller's ``dtype``: one rule for the norms of
+# clipping, monitor and NovoGrad and for the inner products of the full-batch methods.
+
+
+def accumulator_dtype(dtype) -> jnp.dtype:
+    """The dtype in which a reduction sums the elements of a leaf of ``dtype``.
+
+    The leaf's own dtype when it is a float of 32 bits or more, else float32: a bfloat16
+    sum of a million squares would keep about two significant digits.
+    """
+    dtype = jnp.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.inexact) and jnp.finfo(dtype).bits >= 32:
+        return dtype
+    return jnp.dtype(jnp.float32)
+
+
+def reduction_dtype(tree) -> jnp.dtype:
+    """The dtype of a scalar reduced from every leaf of ``tree``: the widest of their
+    accumulator dtypes (float32 for an empty tree)."""
+    dtypes = [accumulator_dtype(leaf.dtype) for leaf in jax.tree.leaves(tree)]
+    return widest_float(*dtypes) if dtypes else jnp.dtype(jnp.float32)
+
+
+def _squares(x) -> jax.Array:
+    """``|x_i|^2`` elementwise in ``x``'s accumulator dtype (real for a complex leaf)."""
+    x = x.astype(accumulator_dtype(x.dtype))
+    if jnp.iscomplexobj(x):
+        return jnp.square(x.real) + jnp.square(x.imag)
+    return jnp.square(x)
+
+
+def sum_of_squares(tree, dtype) -> jax.Array:
+    """``sum_i |x_i|^2`` over every leaf of ``tree``, as a ``dtype`` scalar."""
+    total = jnp.zeros([], dtype)
+    for x in jax.tree.leaves(tree):
+        total = total + jnp.sum(_squares(x)).astype(dtype)
+    return total
+
+
+def dot(a, b, dtype) -> jax.Array:
+    """``sum_i a_i b_i`` over every pair of leaves, as a ``dtype`` scalar."""
+    total = jnp.zeros([], dtype)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        acc = accumulator_dtype(x.dtype)
+        total = total + jnp.sum(x.astype(acc) * y.astype(acc)).astype(dtype)
+    return total
+
+
+def sum_abs(tree, dtype) -> jax.Array:
+    """``sum_i |x_i|`` over every leaf (the l1 norm of the flat vector), as ``dtype``."""
+    total = jnp.zeros([], dtype)
+    for x in jax.tree.leaves(tree):
+        total = total + jnp.sum(jnp.abs(x).astype(accumulator_dtype(x.dtype))).astype(dtype)
+    return total
+
+
+def max_abs(tree, dtype) -> jax.Array:
+    """``max_i |x_i|`` over every leaf, as ``dtype``; NaN if any element is NaN, so
+    ``isfinite`` of the result is also the test that every element is finite."""
+    # max |x| as max(max x, -min x): two reductions that read x itself, where max(abs(x))
+    # made XLA's CPU backend write |x| to memory first. The initial values make zero-size
+    # leaves harmless.
+    largest = jnp.zeros([], dtype)
+    for x in jax.tree.leaves(tree):
+        if jnp.iscomplexobj(x):
+            x = jnp.abs(x)
+        top = jnp.max(x, initial=-jnp.inf).astype(dtype)
+        bottom = jnp.min(x, initial=jnp.inf).astype(dtype)
+        largest = jnp.maximum(largest, jnp.maximum(top, -bottom))
+    return largest
+
+
+def all_finite(tree) -> jax.Array:
+    """A bool scalar: every element of every leaf is finite (``True`` for an empty tree)."""
+    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
 def _paths(tree) -> dict[str, object]:
     leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {jax.tree_util.keystr(path): leaf for path, leaf in leaves}

@@ -18,6 +18,12 @@ import optax
 from optjx import _tree
 from optjx._hyper import check_int as check_int
 
+# The reductions (one accumulator-dtype rule) and the select are the core's (``_tree``).
+from optjx._tree import all_finite as all_finite
+from optjx._tree import dot as dot
+from optjx._tree import max_abs as max_abs
+from optjx._tree import sum_abs as sum_abs
+
 
 class StopReason(enum.IntEnum):
     """Why the last ``update`` stopped (``state.stop_reason``), in torch's order of tests."""
@@ -70,45 +76,8 @@ def stop_reason(state: Any) -> str:
 
 # ------------------------------------------------------------------ tree algebra
 
-
-def scalar_dtype(params) -> jnp.dtype:
-    """The dtype of the line-search scalars: the widest float of the params, >= float32."""
-    dtypes = [leaf.dtype for leaf in jax.tree.leaves(params)]
-    if not dtypes:
-        return jnp.dtype(jnp.float32)
-    wide = _tree.widest_float(*dtypes)
-    return wide if jnp.finfo(wide).bits >= 32 else jnp.dtype(jnp.float32)
-
-
-def _accumulator(dtype) -> jnp.dtype:
-    # Half-precision products are summed in float32: a bf16 inner product of 1M terms
-    # would keep about two significant digits.
-    return dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
-
-
-def dot(a, b, dtype) -> jax.Array:
-    """``sum_i a_i b_i`` over every leaf, as a ``dtype`` scalar."""
-    total = jnp.zeros([], dtype)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        acc = _accumulator(x.dtype)
-        total = total + jnp.sum(x.astype(acc) * y.astype(acc)).astype(dtype)
-    return total
-
-
-def max_abs(tree, dtype) -> jax.Array:
-    """``max_i |x_i|`` over every leaf (torch's ``abs().max()`` of the flat vector)."""
-    out = jnp.zeros([], dtype)
-    for x in jax.tree.leaves(tree):
-        out = jnp.maximum(out, jnp.max(jnp.abs(x)).astype(dtype))
-    return out
-
-
-def sum_abs(tree, dtype) -> jax.Array:
-    """``sum_i |x_i|`` over every leaf (the l1 norm of the flat vector)."""
-    total = jnp.zeros([], dtype)
-    for x in jax.tree.leaves(tree):
-        total = total + jnp.sum(jnp.abs(x).astype(_accumulator(x.dtype))).astype(dtype)
-    return total
+scalar_dtype = _tree.reduction_dtype  # the line-search scalars: widest param float, >= f32
+select = _tree.select_tree  # on_true where the scalar pred holds (no lax.cond)
 
 
 def first_step(grad, lr, dtype) -> jax.Array:
@@ -132,16 +101,6 @@ def sub(a, b):
 
 def neg(a):
     return jax.tree.map(jnp.negative, a)
-
-
-def select(pred, on_true, on_false):
-    """``on_true`` where the scalar ``pred`` holds, else ``on_false`` (no ``lax.cond``)."""
-    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
-
-
-def all_finite(tree) -> jax.Array:
-    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
 
 
 # ------------------------------------------------------------------ the wrapper

@@ -73,8 +73,8 @@ def sgd_schedule_free(
       inference and export at ``x = optjx.schedule_free_eval_params(state, params)``.
 
     Raises:
-      ValueError: a concrete hyperparameter out of range, or ``warmup_steps`` not an int
-        $\ge 0$ or positive with a schedule ``learning_rate``.
+      ValueError: a concrete hyperparameter out of range, or ``warmup_steps``
+        negative or positive with a schedule ``learning_rate``.
       TypeError: a hyperparameter of the wrong type.
 
     Differences from PyTorch and optax:
@@ -173,8 +173,8 @@ def adamw_schedule_free(
       three); ``update`` needs the params $y$ and returns $y_{t+1} - y_t$.
 
     Raises:
-      ValueError: a concrete hyperparameter out of range, ``warmup_steps`` not an int
-        $\ge 0$ or positive with a schedule ``learning_rate``, an unknown ``variant``, or
+      ValueError: a concrete hyperparameter out of range, ``warmup_steps``
+        negative or positive with a schedule ``learning_rate``, an unknown ``variant``, or
         complex params at ``init``.
       TypeError: a hyperparameter of the wrong type.
 

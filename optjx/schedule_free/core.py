@@ -234,7 +234,7 @@ def schedule_free(
 
     Raises:
       ValueError: a concrete hyperparameter out of range (``momentum`` outside $(0, 1)$,
-        a negative one), ``warmup_steps`` not an int $\ge 0$ or positive with a schedule
+        a negative one), ``warmup_steps`` negative or positive with a schedule
         ``learning_rate``; at ``update``, missing params or a tree that does not match.
       TypeError: a hyperparameter of the wrong type.
 

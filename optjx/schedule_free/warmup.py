@@ -33,6 +33,14 @@ def has_no_warmup(warmup_steps) -> bool:
     return isinstance(warmup_steps, int) and warmup_steps == 0
 
 
+def _is_traced_int_scalar(value) -> bool:
+    return (
+        isinstance(value, jax.core.Tracer)
+        and np.ndim(value) == 0
+        and jnp.issubdtype(value.dtype, jnp.integer)
+    )
+
+
 def warmup_factor(count, warmup_steps):
     r"""The factor of the learning rate at $k$ = ``count`` applied updates.
 
@@ -72,15 +80,11 @@ def check_warmup(warmup_steps, learning_rate) -> None:
       ``None``.
 
     Raises:
-      ValueError: ``warmup_steps`` negative, not an integer, not a scalar, or positive
-        while ``learning_rate`` is a schedule (put the warm-up inside the schedule).
+      TypeError: ``warmup_steps`` not an int or an integer scalar array.
+      ValueError: ``warmup_steps`` negative, or positive while ``learning_rate`` is a
+        schedule (put the warm-up inside the schedule).
     """
-    if isinstance(warmup_steps, (jax.Array, np.ndarray, np.generic)):
-        if np.ndim(warmup_steps) or not jnp.issubdtype(warmup_steps.dtype, jnp.integer):
-            raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
-        if _hyper.is_concrete(warmup_steps) and int(warmup_steps) < 0:
-            raise ValueError(f"warmup_steps must be an int >= 0, got {int(warmup_steps)}")
-    else:
+    if not _is_traced_int_scalar(warmup_steps):  # a traced one cannot be range-checked
         check_int("warmup_steps", warmup_steps, 0)
     if callable(learning_rate) and not has_no_warmup(warmup_steps):
         raise ValueError(

@@ -9,7 +9,6 @@ past ``2**31`` handed to a jitted ``jnp`` function is parsed as int32 and raises
 from __future__ import annotations
 
 import math
-import numbers
 
 import jax.numpy as jnp
 import numpy as np
@@ -31,24 +30,18 @@ def public(obj):
     return obj
 
 
-def integer(name: str, value, *, minimum: int) -> int:
-    """``value`` as a Python int in ``[minimum, int64 max]``. NumPy integers are accepted
-    (step counts are often computed with NumPy); bools, floats and strings are not."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    as_int = int(value)
-    if not minimum <= as_int <= INT64_MAX:
-        kind = "positive" if minimum > 0 else "non-negative"
-        raise ValueError(f"{name} must be a {kind} integer that fits int64, got {value!r}")
-    return as_int
-
-
 def steps(name: str, value) -> int:
-    return integer(name, value, minimum=1)
+    """A positive step argument (a period, a length) as a Python int that fits int64."""
+    return _hyper.check_int(name, value, 1, maximum=INT64_MAX)
+
+
+def step(name: str, value) -> int:
+    """A non-negative step argument (a start, a boundary) as a Python int that fits int64."""
+    return _hyper.check_int(name, value, 0, maximum=INT64_MAX)
 
 
 def begin(value) -> int:
-    return integer("transition_begin", value, minimum=0)
+    return step("transition_begin", value)
 
 
 def value(name: str, given, allowed: _hyper.Range = _hyper.REAL):

@@ -44,10 +44,9 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
       default float precision (float64 under x64).
 
     Raises:
-      TypeError: ``boundaries_and_scales`` is not a mapping, or a value is not a real
-        number.
-      ValueError: a value is NaN or infinite, or a boundary is not a non-negative
-        integer.
+      TypeError: ``boundaries_and_scales`` is not a mapping, a value is not a real
+        number, or a boundary is not an int.
+      ValueError: a value is NaN or infinite, or a boundary is negative.
 
     Differences from PyTorch and optax:
       ``optax.piecewise_constant_schedule(init, {b: s})`` computes the same.
@@ -67,7 +66,7 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
             f"{type(boundaries_and_scales).__name__}"
         )
     items = sorted(
-        (C.integer("boundaries", boundary, minimum=0), C.value("scale", factor))
+        (C.step("boundaries", boundary), C.value("scale", factor))
         for boundary, factor in boundaries_and_scales.items()
     )
 
@@ -108,9 +107,10 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
       default float precision (float64 under x64).
 
     Raises:
-      TypeError: an entry of ``schedules`` is not a function.
+      TypeError: an entry of ``schedules`` is not a function, or of ``boundaries`` not an
+        int.
       ValueError: ``schedules`` is empty, ``boundaries`` has the wrong length, is not
-        strictly increasing, or holds something other than a non-negative integer.
+        strictly increasing, or holds a negative number.
 
     Differences from PyTorch and optax:
       ``optax.join_schedules(schedules, boundaries)`` computes the same;
@@ -134,7 +134,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
             f"boundaries must have len(schedules) - 1 = {len(schedules) - 1} entries, "
             f"got {len(boundaries)}"
         )
-    boundaries = [C.integer("boundaries", b, minimum=0) for b in boundaries]
+    boundaries = [C.step("boundaries", b) for b in boundaries]
     if any(a >= b for a, b in zip(boundaries[:-1], boundaries[1:], strict=True)):
         raise ValueError(f"boundaries must increase strictly, got {boundaries}")
 
@@ -177,9 +177,9 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
       default float precision (float64 under x64).
 
     Raises:
-      TypeError: ``schedule`` or ``init_value`` is neither a function nor a real number.
-      ValueError: a value is NaN or infinite, or ``warmup_steps`` is not a non-negative
-        integer.
+      TypeError: ``schedule`` or ``init_value`` is neither a function nor a real number,
+        or ``warmup_steps`` is not an int.
+      ValueError: a value is NaN or infinite, or ``warmup_steps`` is negative.
 
     Differences from PyTorch and optax:
       optax has ``warmup_cosine_decay_schedule`` and friends, one per decay; here any
@@ -192,7 +192,7 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
       >>> lr = S.warmup(0.1, 250, init_value=0.02)             # then constant
     """
     base: Schedule = schedule if callable(schedule) else constant(C.value("schedule", schedule))
-    warmup_steps = C.integer("warmup_steps", warmup_steps, minimum=0)
+    warmup_steps = C.step("warmup_steps", warmup_steps)
     C.value("init_value", init_value)
     if warmup_steps == 0:
         return base
@@ -239,8 +239,8 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
       default float precision (float64 under x64).
 
     Raises:
-      TypeError: ``schedule`` is not a function.
-      ValueError: ``steps_per_epoch`` is not a positive integer.
+      TypeError: ``schedule`` is not a function, or ``steps_per_epoch`` not an int.
+      ValueError: ``steps_per_epoch`` is not positive.
 
     Differences from PyTorch and optax:
       Not in optax, which has no notion of epochs. PyTorch steps the scheduler by hand

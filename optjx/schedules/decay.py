@@ -80,9 +80,9 @@ def linear(init_value: float, end_value: float, transition_steps: int, transitio
       default float precision (float64 under x64) and the shape of ``count``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is NaN or infinite, or a step argument is not an integer in
-        range.
+      TypeError: a value argument is not a real number or array, or a step argument
+        not an int.
+      ValueError: a value is NaN or infinite, or a step argument is out of range.
 
     Differences from PyTorch and optax:
       ``optax.linear_schedule(init, end, tau, b)`` computes the same (it also accepts
@@ -150,9 +150,10 @@ def polynomial(
       default float precision (float64 under x64) and the shape of ``count``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is NaN or infinite, ``power <= 0``, or a step argument is not
-        an integer in range.
+      TypeError: a value argument is not a real number or array, or a step argument
+        not an int.
+      ValueError: a value is NaN or infinite, ``power <= 0``, or a step argument is out
+        of range.
 
     Differences from PyTorch and optax:
       ``torch.optim.lr_scheduler.PolynomialLR(total_iters=tau, power=p)`` is
@@ -224,9 +225,10 @@ def cosine(
       default float precision (float64 under x64) and the shape of ``count``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is NaN, infinite or out of range, a step argument is not an
-        integer in range, or both ``alpha`` (non-zero) and ``end_value`` are given.
+      TypeError: a value argument is not a real number or array, or a step argument
+        not an int.
+      ValueError: a value is NaN, infinite or out of range, a step argument is out of
+        range, or both ``alpha`` (non-zero) and ``end_value`` are given.
 
     Differences from PyTorch and optax:
       optax's ``cosine_decay_schedule(init, T, alpha, exponent)`` is the first form;

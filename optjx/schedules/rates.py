@@ -44,9 +44,9 @@ def inverse_sqrt(init_value: float, *, transition_begin: int = 0):
       default float precision (float64 under x64) and the shape of ``count``.
 
     Raises:
-      TypeError: ``init_value`` is not a real number or array.
-      ValueError: ``init_value`` is NaN or infinite, or ``transition_begin`` is not a
-        non-negative integer.
+      TypeError: ``init_value`` is not a real number or array, or ``transition_begin``
+        not an int.
+      ValueError: ``init_value`` is NaN or infinite, or ``transition_begin`` is negative.
 
     Differences from PyTorch and optax:
       Neither has it as such: PyTorch ``LambdaLR(lambda k: 1 / math.sqrt(k + 1))``
@@ -98,9 +98,10 @@ def exponential(
       default float precision (float64 under x64) and the shape of ``count``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
+      TypeError: a value argument is not a real number or array, or a step argument
+        not an int.
       ValueError: a value is NaN or infinite, ``decay_rate <= 0``, or a step argument is
-        not an integer in range.
+        out of range.
 
     Differences from PyTorch and optax:
       ``optax.exponential_decay(init, T, rate, b, staircase, end_value)`` computes the
@@ -172,9 +173,10 @@ def inverse_time(
       default float precision (float64 under x64) and the shape of ``count``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
+      TypeError: a value argument is not a real number or array, or a step argument
+        not an int.
       ValueError: a value is NaN or infinite, ``decay_rate < 0``, or a step argument is
-        not an integer in range.
+        out of range.
 
     Differences from PyTorch and optax:
       Not in either: PyTorch writes it ``LambdaLR(lambda k: 1 / (1 + r * k / T))``,

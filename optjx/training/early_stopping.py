@@ -107,10 +107,11 @@ def early_stopping(
       ``state.best_step`` the evaluation it came from.
 
     Raises:
-      ValueError: ``patience`` is not an int $\ge 0$, ``mode`` is not ``"min"`` or
+      ValueError: ``patience`` is negative, ``mode`` is not ``"min"`` or
         ``"max"``, ``min_delta`` is negative; in ``update``, a ``value`` that is not a
         scalar or ``params`` whose tree does not match the state's (naming the key path).
-      TypeError: ``min_delta`` is not a number, an array or a schedule.
+      TypeError: ``min_delta`` is not a number, an array or a schedule, or ``patience``
+        not an int.
 
     Differences from PyTorch and optax:
       Neither has it (optax has ``contrib.reduce_on_plateau`` for the rate only).

@@ -70,12 +70,14 @@ def scale_by_adadelta(
         rho_t, eps_t = h.rho, h.eps
         square_grad = _tree.update_moment(updates, state.mean_square_grad, rho_t, order=2)
 
+        at = _hyper.per_dtype(eps=eps_t)
+
         def delta(g, s, a):
             # In the wider of the gradient's and the state's dtypes: the step is both
             # accumulated and returned, and a float32 state should not see it rounded to
             # float16. Same-dtype leaves compute exactly as before.
             wide = _tree.widest_float(g.dtype, s.dtype)
-            e = _hyper.cast_like(eps_t, s)
+            e = at(s.dtype).eps
             return (jnp.sqrt(a + e) / jnp.sqrt(s + e)).astype(wide) * g.astype(wide)
 
         deltas = jax.tree.map(delta, updates, square_grad, state.mean_square_delta)

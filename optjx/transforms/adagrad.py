@@ -78,12 +78,14 @@ def scale_by_adagrad(
             state.sum_of_squares,
         )
 
+        at = _hyper.per_dtype(eps=eps_t, eps_root=eps_root_t)
+
         def direction(g, s):
             # Divide in the wider dtype: a float32 state keeps eps (0 in float16) for
             # float16 gradients. Same-dtype leaves compute exactly as before.
             wide = _tree.widest_float(g.dtype, s.dtype)
-            root = jnp.sqrt(s + _hyper.cast_like(eps_root_t, s))
-            denominator = (root + _hyper.cast_like(eps_t, s)).astype(wide)
+            root = jnp.sqrt(s + at(s.dtype).eps_root)
+            denominator = (root + at(s.dtype).eps).astype(wide)
             return (g.astype(wide) / denominator).astype(g.dtype)
 
         out = jax.tree.map(direction, updates, sums)

@@ -56,7 +56,8 @@ def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
         beta = hypers.at(state.count).decay
         count = _state.next_count(state.count)
         correction = _tree.power_complement(beta, count)
-        updates = jax.tree.map(lambda u: u / _hyper.cast_like(correction, u), updates)
+        at = _hyper.per_dtype(correction=correction)
+        updates = jax.tree.map(lambda u: u / at(u.dtype).correction, updates)
         return updates, BiasCorrectionState(count=count)
 
     return _tree.transformation(init_fn, update_fn)

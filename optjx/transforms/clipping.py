@@ -53,12 +53,7 @@ def global_norm(tree: optax.Updates) -> jax.Array:
     Returns:
       A scalar array $\lVert g \rVert_2$.
     """
-    leaves = jax.tree.leaves(tree)
-    if not leaves:
-        return jnp.zeros([], jnp.float32)
-    wide = jnp.float64 if any(leaf.dtype == jnp.float64 for leaf in leaves) else jnp.float32
-    total = sum(jnp.sum(jnp.square(leaf.astype(wide))) for leaf in leaves)
-    return jnp.sqrt(total)
+    return jnp.sqrt(_tree.sum_of_squares(tree, _tree.reduction_dtype(tree)))
 
 
 def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:

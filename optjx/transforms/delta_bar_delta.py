@@ -104,6 +104,7 @@ def delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, *, 
         h = hypers.at(_state.count_of(state))
         kappa_t, phi_t, gamma_t = h.kappa, h.phi, h.gamma
         gain = _tree.default_float(1.0 - gamma_t)  # in double for a Python number
+        at = _hyper.per_dtype(kappa=kappa_t, phi=phi_t, gamma=gamma_t, gain=gain)
 
         def step(g, rate):
             move = rate.astype(g.dtype) * g
@@ -113,15 +114,14 @@ def delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, *, 
             # The sign of dbar * g from the signs of each: the product itself can
             # underflow to 0 in low precision and would read as "no information".
             agreement = jnp.sign(dbar) * jnp.sign(g.astype(dbar.dtype))
-            grown = rate + _hyper.cast_like(kappa_t, rate)
-            shrunk = rate - _hyper.cast_like(phi_t, rate) * rate
+            k = at(rate.dtype)
+            grown = rate + k.kappa
+            shrunk = rate - k.phi * rate
             return jnp.where(agreement > 0, grown, jnp.where(agreement < 0, shrunk, rate))
 
         def average(g, dbar):
-            return (
-                _hyper.cast_like(gain, dbar) * g.astype(dbar.dtype)
-                + _hyper.cast_like(gamma_t, dbar) * dbar
-            )
+            k = at(dbar.dtype)
+            return k.gain * g.astype(dbar.dtype) + k.gamma * dbar
 
         out = jax.tree.map(step, updates, state.learning_rates)
         rates = jax.tree.map(adapt, updates, state.learning_rates, state.delta_bar)

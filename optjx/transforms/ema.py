@@ -67,8 +67,9 @@ def ema(
         average = _tree.update_moment(updates, state.ema, beta)
         if debias:
             correction = _tree.power_complement(beta, _state.next_count(state.count))
+            at = _hyper.per_dtype(correction=correction)
             out = jax.tree.map(
-                lambda g, m: (m / _hyper.cast_like(correction, m)).astype(g.dtype), updates, average
+                lambda g, m: (m / at(m.dtype).correction).astype(g.dtype), updates, average
             )
         else:
             out = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, average)

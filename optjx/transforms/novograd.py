@@ -23,11 +23,6 @@ class ScaleByNovogradState(NamedTuple):
     nu: optax.Updates
 
 
-def _norm_dtype(dtype):
-    """float64 for float64 leaves, float32 for every narrower float."""
-    return jnp.float64 if jnp.dtype(dtype) == jnp.float64 else jnp.float32
-
-
 def scale_by_novograd(
     b1: _hyper.Hyper = 0.95,
     b2: _hyper.Hyper = 0.98,
@@ -93,7 +88,7 @@ def scale_by_novograd(
         return ScaleByNovogradState(
             count=_state.zero_count(),
             mu=_tree.zeros_like(params),
-            nu=jax.tree.map(lambda p: jnp.zeros([], _norm_dtype(p.dtype)), params),
+            nu=jax.tree.map(lambda p: jnp.zeros([], _tree.accumulator_dtype(p.dtype)), params),
         )
 
     def update_fn(updates, state, params=None):
@@ -113,19 +108,22 @@ def scale_by_novograd(
         mix = jnp.where(first, 1.0, _tree.default_float(1.0 - beta2))
         gain = _tree.default_float(1.0 - beta1) if grad_averaging else 1.0
 
+        at = _hyper.per_dtype(keep=keep, mix=mix, eps=eps_t, gain=gain, decay=decay, b1=beta1)
+
         def second_moment(g, v):
-            # Summed in float32 at least: a bf16 sum of squares loses most of its digits.
-            squared_norm = jnp.sum(jnp.square(g.astype(v.dtype)))
-            return _hyper.cast_like(keep, v) * v + _hyper.cast_like(mix, v) * squared_norm
+            # In v's dtype (the accumulator dtype of the leaf, float32 at least): the
+            # gradient is cast to it first, as every moment update casts to its state.
+            squared_norm = _tree.sum_of_squares(g.astype(v.dtype), v.dtype)
+            return at(v.dtype).keep * v + at(v.dtype).mix * squared_norm
 
         def first_moment(g, m, v, p):
-            normalise = 1.0 / jnp.sqrt(v + _hyper.cast_like(eps_t, v))
+            normalise = 1.0 / jnp.sqrt(v + at(v.dtype).eps)
             if grad_averaging:
-                normalise = normalise * _hyper.cast_like(gain, normalise)
+                normalise = normalise * at(normalise.dtype).gain
             term = g.astype(m.dtype) * normalise.astype(m.dtype)
             if p is not None:
-                term = term + _hyper.cast_like(decay, m) * p.astype(m.dtype)
-            return _hyper.cast_like(beta1, m) * m + term
+                term = term + at(m.dtype).decay * p.astype(m.dtype)
+            return at(m.dtype).b1 * m + term
 
         nu = jax.tree.map(second_moment, updates, state.nu)
         if decays:

@@ -127,9 +127,7 @@ def trace(
 
         buffer = jax.tree.map(new_buffer, updates, state.momentum_buffer)
         if nesterov:
-            out = jax.tree.map(
-                lambda g, b: g + _hyper.cast_like(mu, g) * b.astype(g.dtype), updates, buffer
-            )
+            out = jax.tree.map(lambda g, b: g + at(g.dtype).mu * b.astype(g.dtype), updates, buffer)
         else:
             out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, buffer)
         return out, _state.advance(state, momentum_buffer=buffer)

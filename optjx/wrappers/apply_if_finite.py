@@ -27,11 +27,6 @@ class ApplyIfFiniteState(NamedTuple):
     inner_state: optax.OptState
 
 
-def _all_finite(tree) -> jax.Array:
-    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
-
-
 def apply_if_finite(
     inner: optax.GradientTransformation, *, max_consecutive_errors: int
 ) -> optax.GradientTransformationExtraArgs:
@@ -80,7 +75,7 @@ def apply_if_finite(
         )
 
     def update_fn(updates, state, params=None, **extra_args):
-        finite = _all_finite(updates)
+        finite = _tree.all_finite(updates)
         new_updates, new_inner = inner.update(updates, state.inner_state, params, **extra_args)
         give_up = ~finite & (state.notfinite_count >= max_consecutive_errors)
         apply = finite | give_up

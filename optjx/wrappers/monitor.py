@@ -53,31 +53,6 @@ class MonitorState(NamedTuple):
     inner_state: optax.OptState
 
 
-def _sum_of_squares(tree, dtype) -> jax.Array:
-    total = jnp.zeros([], dtype)
-    for leaf in jax.tree.leaves(tree):
-        wide = (
-            _tree.widest_float(leaf.dtype, jnp.float32)
-            if jnp.issubdtype(leaf.dtype, jnp.floating)
-            else jnp.float32
-        )
-        total = total + jnp.sum(jnp.square(leaf.astype(wide))).astype(dtype)
-    return total
-
-
-def _max_abs(tree, dtype) -> jax.Array:
-    # max(|g|) as max(max g, -min g): two reductions that read g itself, where
-    # max(abs(g)) made XLA's CPU backend write |g| to memory first. Max and min propagate
-    # NaN (and an Inf is its own maximum), so the result is also the finiteness test.
-    largest = jnp.zeros([], dtype)
-    for leaf in jax.tree.leaves(tree):
-        # The initial values make zero-size leaves harmless.
-        top = jnp.max(leaf, initial=-jnp.inf).astype(dtype)
-        bottom = jnp.min(leaf, initial=jnp.inf).astype(dtype)
-        largest = jnp.maximum(largest, jnp.maximum(top, -bottom))
-    return largest
-
-
 def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
     r"""Record gradient, update and parameter norms of every update of ``inner``.
 
@@ -144,13 +119,13 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
         _tree.require_params(params, "monitor")  # for the parameter norm
         dtype = state.grad_norm.dtype
         new_updates, inner_state = inner.update(updates, state.inner_state, params, **extra_args)
-        largest = _max_abs(updates, dtype)
+        largest = _tree.max_abs(updates, dtype)
         return new_updates, MonitorState(
-            grad_norm=jnp.sqrt(_sum_of_squares(updates, dtype)),
+            grad_norm=jnp.sqrt(_tree.sum_of_squares(updates, dtype)),
             grad_max_abs=largest,
             grad_finite=jnp.isfinite(largest),
-            update_norm=jnp.sqrt(_sum_of_squares(new_updates, dtype)),
-            param_norm=jnp.sqrt(_sum_of_squares(params, dtype)),
+            update_norm=jnp.sqrt(_tree.sum_of_squares(new_updates, dtype)),
+            param_norm=jnp.sqrt(_tree.sum_of_squares(params, dtype)),
             inner_state=inner_state,
         )
 

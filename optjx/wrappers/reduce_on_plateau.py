@@ -113,7 +113,8 @@ def reduce_on_plateau(
             raise ValueError(f"reduce_on_plateau needs a scalar value, got shape {value.shape}")
         h = hypers.at(_state.count_of(state))
         best = state.best_value
-        tol = _hyper.cast_like(h.rtol, best)
+        at = _hyper.per_dtype(rtol=h.rtol, factor=h.factor, min_scale=h.min_scale)
+        tol = at(best.dtype).rtol
         # While best is +inf the threshold is +inf too (inf - inf would be NaN).
         threshold = jnp.where(jnp.isfinite(best), best - tol * jnp.abs(best), best)
         improved = value < threshold
@@ -124,8 +125,7 @@ def reduce_on_plateau(
         cooling = jnp.where(in_cooldown, state.cooldown_count - 1, state.cooldown_count)
         reduce = plateau > patience
         reduced = jnp.maximum(
-            state.scale * _hyper.cast_like(h.factor, state.scale),
-            _hyper.cast_like(h.min_scale, state.scale),
+            state.scale * at(state.scale.dtype).factor, at(state.scale.dtype).min_scale
         )
         scale = jnp.where(reduce, reduced, state.scale)
         plateau = jnp.where(reduce, 0, plateau)
