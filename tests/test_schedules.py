@@ -155,7 +155,6 @@ INVALID = [
     (lambda: schedules.constant(float("nan")), "value"),
     (lambda: schedules.linear(1.0, 0.0, 0), "transition_steps"),
     (lambda: schedules.linear(1.0, 0.0, -5), "transition_steps"),
-    (lambda: schedules.linear(1.0, 0.0, 2.5), "transition_steps"),
     (lambda: schedules.linear(float("inf"), 0.0, 10), "init_value"),
     (lambda: schedules.linear(1.0, float("nan"), 10), "end_value"),
     (lambda: schedules.cosine(1.0, 0), "decay_steps"),
@@ -183,6 +182,11 @@ INVALID = [
 def test_invalid_arguments(make, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         make()
+
+
+def test_step_argument_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match=r"\btransition_steps\b"):
+        schedules.linear(1.0, 0.0, 2.5)
 
 
 def test_numpy_integer_step_counts_are_accepted(x64):

@@ -57,7 +57,10 @@ FORMULAS = {
     ),
     "polynomial-up": (S.polynomial(0.1, 0.3, 1.5, 9), _poly(0.1, 0.3, 1.5, 9)),
     "cosine-end-value": (S.cosine(2.0, 30, end_value=0.2), _cos(2.0, 30, end=0.2)),
-    "cosine-exponent": (S.cosine(1.0, 30, alpha=0.1, exponent=2.0), _cos(1.0, 30, alpha=0.1, p=2.0)),
+    "cosine-exponent": (
+        S.cosine(1.0, 30, alpha=0.1, exponent=2.0),
+        _cos(1.0, 30, alpha=0.1, p=2.0),
+    ),
     "cosine-all": (
         S.cosine(1.0, 30, end_value=0.05, exponent=0.5, transition_begin=12),
         _held(12, _cos(1.0, 30, end=0.05, p=0.5)),
@@ -240,8 +243,6 @@ INVALID = [
     (lambda: S.polynomial(1.0, 0.0, float("nan"), 10), "power"),
     (lambda: S.polynomial(1.0, 0.0, 1.0, 0), "transition_steps"),
     (lambda: S.polynomial(1.0, 0.0, 1.0, 10, -1), "transition_begin"),
-    (lambda: S.linear(1.0, 0.0, 10, 2.5), "transition_begin"),
-    (lambda: S.linear(1.0, 0.0, "10"), "transition_steps"),
     (lambda: S.cosine(1.0, 2**63), "decay_steps"),
     (lambda: S.cosine(1.0, 10, exponent=0.0), "exponent"),
     (lambda: S.cosine(1.0, 10, end_value=float("inf")), "end_value"),
@@ -252,15 +253,31 @@ INVALID = [
     (lambda: S.inverse_time(1.0, -0.5), "decay_rate"),
     (lambda: S.inverse_time(1.0, 0.5, 0), "transition_steps"),
     (lambda: S.inverse_time(float("nan"), 0.5), "init_value"),
-    (lambda: S.inverse_sqrt(1.0, transition_begin=True), "transition_begin"),
     (lambda: S.per_epoch(S.constant(1.0), 0), "steps_per_epoch"),
+]
+
+# A step argument of the wrong type (a float, even 2.0, a string, a bool) is a TypeError.
+WRONG_STEP_TYPES = [
+    (lambda: S.linear(1.0, 0.0, 10, 2.5), "transition_begin"),
+    (lambda: S.linear(1.0, 0.0, "10"), "transition_steps"),
+    (lambda: S.inverse_sqrt(1.0, transition_begin=True), "transition_begin"),
     (lambda: S.per_epoch(S.constant(1.0), 2.0), "steps_per_epoch"),
+    (lambda: S.warmup(S.constant(1.0), 2.0), "warmup_steps"),
+    (lambda: S.piecewise_constant(1.0, {1.5: 0.1}), "boundaries"),
 ]
 
 
 @pytest.mark.parametrize("make,name", INVALID, ids=[f"{i}-{n}" for i, (_, n) in enumerate(INVALID)])
 def test_invalid_raises_value_error_naming_it(make, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make,name", WRONG_STEP_TYPES, ids=[f"{i}-{n}" for i, (_, n) in enumerate(WRONG_STEP_TYPES)]
+)
+def test_wrong_step_type_raises_type_error_naming_it(make, name):
+    with pytest.raises(TypeError, match=rf"\b{name}\b"):
         make()
 
 

@@ -155,7 +155,7 @@ class Card:
       tuned: hyperparameters that converge on the quadratic and Rosenbrock
         (``registry.TUNED``).
       invalid: each hyperparameter with values that must raise ``ValueError`` naming it
-        (``registry.INVALID``).
+        (``TypeError`` for a non-int given to an integer argument; ``registry.INVALID``).
       loss_driven: ``update`` needs ``value=`` and ``value_fn=`` (full-batch methods).
       example: the defaults the examples write out, for an alias they show.
       sharded: test id -> optimizer, for ``tests/parallel/test_every_transform_sharded.py``.

@@ -1,8 +1,10 @@
 """Invariant 8 over the whole registry: bad input fails early and says what is wrong.
 
 * Each invalid value of each hyperparameter (``registry.INVALID``: out of range, NaN,
-  a float or bool where an int is needed) raises ``ValueError`` at construction, with the
-  argument's name in the message; so do the invalid flag combinations.
+  a float or bool where an int is needed) raises an error at construction with the
+  argument's name in the message: ``TypeError`` for a value of the wrong type given to an
+  integer argument (a float, even ``2.0``, a bool, ``None``), ``ValueError`` otherwise;
+  the invalid flag combinations raise ``ValueError``.
 * A gradient tree that does not match the state (a key missing, a key too many, a leaf of
   the wrong shape) raises ``ValueError`` naming the key path, eagerly and under
   ``jax.jit``, for every entry whose state
@@ -36,11 +38,16 @@ BAD_VALUES = [
 ]
 
 
+# Integer arguments: those whose invalid values include an int (an out-of-range count).
+INT_ARGS = {(name, arg) for name, arg, value in BAD_VALUES if type(value) is int}
+
+
 @pytest.mark.parametrize(
     "name,arg,value", BAD_VALUES, ids=[f"{n}-{a}={v!r}" for n, a, v in BAD_VALUES]
 )
 def test_invalid_hyperparameter_raises_naming_it(name, arg, value):
-    with pytest.raises(ValueError, match=rf"\b{re.escape(arg)}\b"):
+    wrong_type = (name, arg) in INT_ARGS and type(value) is not int
+    with pytest.raises(TypeError if wrong_type else ValueError, match=rf"\b{re.escape(arg)}\b"):
         registry.first(name).build(**{arg: value})
 
 
