@@ -47,11 +47,15 @@ def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
 def global_norm(tree: optax.Updates) -> jax.Array:
     r"""Euclidean norm of all leaves of ``tree`` together, accumulated in at least float32.
 
+    Each leaf's squares are summed in its own dtype (float32 for narrower floats), as
+    ``torch.nn.utils.clip_grad_norm_`` takes per-tensor norms; the per-leaf sums are added
+    in the widest of those dtypes, the dtype of the result.
+
     Args:
       tree: a pytree of arrays.
 
     Returns:
-      A scalar array $\lVert g \rVert_2$.
+      A scalar array $\lVert g \rVert_2$ (float32, or float64 when a leaf is float64).
     """
     return jnp.sqrt(_tree.sum_of_squares(tree, _tree.reduction_dtype(tree)))
 
