@@ -10,7 +10,7 @@ import jax
 import optax
 
 from optjx import _state
-from optjx._find import _not_owned, fill_from, find_unique
+from optjx._find import fill_from, find_unique, not_owned
 from optjx.schedule_free.core import ScheduleFreeState
 
 
@@ -23,12 +23,12 @@ def _move(state, params, toward_z):
     found = _find(state)
 
     def one(z, p):
-        if _not_owned(z):
+        if not_owned(z):
             return z
         weight = toward_z(found.momentum).astype(z.dtype)
         return (p.astype(z.dtype) + weight * (z - p.astype(z.dtype))).astype(p.dtype)
 
-    moved = jax.tree.map(one, found.z, params, is_leaf=_not_owned)
+    moved = jax.tree.map(one, found.z, params, is_leaf=not_owned)
     return fill_from(moved, params)
 
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
-from optjx._find import _find_all, find_unique
+from optjx._find import find_one_or_none, find_unique
 
 
 class MonitorState(NamedTuple):
@@ -132,13 +132,6 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
     return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def _one(state, cls):
-    """The single ``cls`` node in ``state``, ``None`` when there is none; with several
-    (a chain of two RAdams) the diagnostic is ambiguous and left out."""
-    found = _find_all(state, cls)
-    return found[0] if len(found) == 1 else None
-
-
 def diagnostics(state) -> dict[str, jax.Array]:
     """The diagnostics of the latest update, from an optimizer state of any shape.
 
@@ -181,19 +174,19 @@ def diagnostics(state) -> dict[str, jax.Array]:
 
     watched = find_unique(state, MonitorState, "diagnostics", "monitor")
     out = {name: getattr(watched, name) for name in MonitorState._fields[:-1]}
-    radam = _one(state, ScaleByRadamState)
+    radam = find_one_or_none(state, ScaleByRadamState)
     if radam is not None:
         out["radam_rectifier"] = radam.rectifier
         out["radam_adaptive"] = radam.rectifier > 0
-    slow = _one(state, LookaheadState)
+    slow = find_one_or_none(state, LookaheadState)
     if slow is not None:
         out["lookahead_steps_since_sync"] = slow.steps_since_sync
-    guard = _one(state, ApplyIfFiniteState)
+    guard = find_one_or_none(state, ApplyIfFiniteState)
     if guard is not None:
         out["notfinite_count"] = guard.notfinite_count
         out["total_notfinite"] = guard.total_notfinite
         out["last_finite"] = guard.last_finite
-    plateau = _one(state, (ReduceOnPlateauState, _state.counted(ReduceOnPlateauState)))
+    plateau = find_one_or_none(state, (ReduceOnPlateauState, _state.counted(ReduceOnPlateauState)))
     if plateau is not None:
         out["plateau_scale"] = plateau.scale
     return out
