@@ -2,8 +2,8 @@ r"""``LambdaLR`` and ``MultiplicativeLR``: the base rate times a user's function
 count, or times the running product of one.
 
 The function must be jittable (written with ``jnp``, no Python ``if`` on the count): it
-receives the count as the schedule does, an integer array (traced under ``jit``) or a
-Python int.
+receives the count as an integer array of JAX's default int type (int64 under x64, traced
+under ``jit``), or a Python int for a Python int count.
 """
 
 from __future__ import annotations
@@ -17,6 +17,14 @@ from optjx import _tree
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+
+
+def _wide(count):
+    """The count as JAX's default int (int64 under x64), so that ``(k + 1) / 5`` in a
+    user's function is computed at the default float precision, not int32's float32."""
+    if isinstance(count, int):
+        return count
+    return jnp.asarray(count, dtype=jnp.asarray(0).dtype)
 
 
 @public
@@ -54,7 +62,7 @@ def lambda_lr(lr: float, lr_lambda: Callable) -> T.TorchSchedule:
     """
     T.rate("lr", lr)
     T.function("lr_lambda", lr_lambda)
-    return T.TorchSchedule("LambdaLR", lr, factor=lr_lambda)
+    return T.TorchSchedule("LambdaLR", lr, factor=lambda count: lr_lambda(_wide(count)))
 
 
 @public
@@ -109,7 +117,7 @@ def multiplicative_lr(
 
     def product(start, count):
         """``start`` times ``lr_lambda(j)`` for ``j`` from 1 to ``min(count, n)``."""
-        steps = jnp.asarray(count)
+        steps = _wide(jnp.asarray(count))
         if limit is not None:
             steps = jnp.minimum(steps, min(limit, int(jnp.iinfo(steps.dtype).max)))
 

@@ -1,0 +1,207 @@
+"""The torch-named schedules against ``torch.optim.lr_scheduler`` (torch 2.13, float64).
+
+``tests/golden/schedulers/<name>.npz`` holds the rate (and, for the cycling schedulers,
+SGD's momentum and Adam's ``betas[0]``) that torch used at every update, with the
+scheduler stepped per update or per epoch (``tests/golden/generate_schedulers.py``
+records them and holds the torch code of each case). Each is matched to 1e-12 by the
+optjx expression below, evaluated under ``jit`` at every count; then every factory's
+argument checks.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import optjx
+from optjx import schedules as S
+
+GOLDEN = pathlib.Path(__file__).parent / "golden" / "schedulers"
+LR = 0.1
+SWA = {"epochs": 15, "swa_start": 5, "T_max": 20, "swa_lr": 0.05, "anneal_epochs": 3}
+
+
+def _multiplicative(k):
+    return jnp.where(k % 4 == 0, 1.1, 0.9)
+
+
+def _swa_recipe():
+    # torch's loop: the cosine stepped after epochs 0..swa_start, SWALR after the rest.
+    cosine = S.cosine_annealing_lr(LR, SWA["T_max"])
+    start = SWA["swa_start"] + 1
+    swa = S.swa_lr(float(cosine(start)), SWA["swa_lr"], anneal_epochs=SWA["anneal_epochs"])
+    return optjx.schedules.join([cosine, swa], [start])
+
+
+# name -> (rate schedule, momentum schedule or None); the same torch code is in the
+# generator under the same name.
+ONE_CYCLE = {
+    "one_cycle_cos": dict(max_lr=0.5, total_steps=20),
+    "one_cycle_linear_three_phase": dict(
+        max_lr=0.5,
+        total_steps=25,
+        pct_start=0.25,
+        anneal_strategy="linear",
+        div_factor=10.0,
+        final_div_factor=100.0,
+        three_phase=True,
+    ),
+    "one_cycle_epochs_three_phase": dict(
+        max_lr=0.3,
+        epochs=3,
+        steps_per_epoch=7,
+        pct_start=0.4,
+        three_phase=True,
+        base_momentum=0.8,
+        max_momentum=0.9,
+    ),
+    "one_cycle_linear": dict(max_lr=0.2, total_steps=16, anneal_strategy="linear"),
+    "epoch_one_cycle": dict(max_lr=0.4, epochs=2, steps_per_epoch=4, pct_start=0.5),
+}
+CYCLIC = {
+    "cyclic_triangular": dict(base_lr=0.01, max_lr=0.1, step_size_up=4, step_size_down=6),
+    "cyclic_triangular2": dict(base_lr=0.01, max_lr=0.1, step_size_up=3, mode="triangular2"),
+    "cyclic_exp_range": dict(
+        base_lr=0.02,
+        max_lr=0.1,
+        step_size_up=5,
+        step_size_down=3,
+        mode="exp_range",
+        gamma=0.95,
+        base_momentum=0.7,
+        max_momentum=0.95,
+    ),
+    "cyclic_scale_fn_cycle": dict(
+        base_lr=0.01,
+        max_lr=0.1,
+        step_size_up=2,
+        step_size_down=3,
+        scale_fn=lambda x: 1 / (1 + 0.5 * (x - 1)),
+    ),
+    "cyclic_scale_fn_iterations": dict(
+        base_lr=0.01,
+        max_lr=0.1,
+        step_size_up=3,
+        scale_fn=lambda x: 1 / (1 + 0.05 * x),
+        scale_mode="iterations",
+    ),
+    "epoch_cyclic": dict(base_lr=0.01, max_lr=0.1, step_size_up=3, mode="triangular2"),
+}
+CASES = {
+    "constant_lr": lambda: S.constant_lr(LR, factor=0.5, total_iters=4),
+    "constant_lr_default": lambda: S.constant_lr(LR),
+    "linear_lr": lambda: S.linear_lr(LR, 0.1, 0.9, total_iters=7),
+    "linear_lr_default": lambda: S.linear_lr(LR),
+    "exponential_lr": lambda: S.exponential_lr(LR, gamma=0.9),
+    "step_lr": lambda: S.step_lr(LR, step_size=3, gamma=0.5),
+    "multi_step_lr": lambda: S.multi_step_lr(LR, [9, 2, 5, 5], gamma=0.3),
+    "polynomial_lr": lambda: S.polynomial_lr(LR, total_iters=8, power=2.0),
+    "polynomial_lr_default": lambda: S.polynomial_lr(LR),
+    "cosine_annealing_lr": lambda: S.cosine_annealing_lr(LR, 10, eta_min=0.01),
+    "cosine_annealing_lr_odd": lambda: S.cosine_annealing_lr(LR, T_max=7),
+    "warm_restarts": lambda: S.cosine_annealing_warm_restarts(LR, T_0=5),
+    "warm_restarts_mult": lambda: S.cosine_annealing_warm_restarts(LR, 3, T_mult=2, eta_min=0.001),
+    "warm_restarts_mult3": lambda: S.cosine_annealing_warm_restarts(LR, 2, T_mult=3),
+    "lambda_lr": lambda: S.lambda_lr(LR, lambda k: jnp.minimum((k + 1) / 5, jnp.sqrt(5 / (k + 1)))),
+    "multiplicative_lr": lambda: S.multiplicative_lr(LR, _multiplicative),
+    "multiplicative_lr_until_6": lambda: S.multiplicative_lr(LR, _multiplicative, total_iters=6),
+    "sequential_warmup_cosine": lambda: S.sequential_lr(
+        [S.linear_lr(LR, 0.1, total_iters=5), S.cosine_annealing_lr(LR, T_max=10)], [5]
+    ),
+    "sequential_three_multiplicative": lambda: S.sequential_lr(
+        [
+            S.constant_lr(LR, 0.5, 3),
+            S.exponential_lr(LR, 0.8),
+            S.multiplicative_lr(LR, _multiplicative),
+        ],
+        milestones=[4, 9],
+    ),
+    "sequential_cosine_swa": lambda: S.sequential_lr(
+        [S.cosine_annealing_lr(LR, T_max=6), S.swa_lr(LR, swa_lr=0.02, anneal_epochs=4)], [6]
+    ),
+    "sequential_step_restarts": lambda: S.sequential_lr(
+        [S.step_lr(LR, 2, 0.5), S.cosine_annealing_warm_restarts(LR, T_0=3, T_mult=2)], [5]
+    ),
+    "chained_factors": lambda: S.chained_scheduler(
+        [
+            S.constant_lr(LR, 0.5, 3),
+            S.exponential_lr(LR, 0.9),
+            S.step_lr(LR, 4, 0.5),
+            S.linear_lr(LR, 0.2, 1.0, 6),
+            S.multi_step_lr(LR, [3, 7]),
+            S.polynomial_lr(LR, 10, 2.0),
+        ]
+    ),
+    "chained_cosine": lambda: S.chained_scheduler(
+        [
+            S.cosine_annealing_lr(LR, T_max=8),
+            S.exponential_lr(LR, 0.95),
+            S.multiplicative_lr(LR, _multiplicative),
+        ]
+    ),
+    "swa_cos": lambda: S.swa_lr(LR, swa_lr=0.02, anneal_epochs=5),
+    "swa_linear": lambda: S.swa_lr(LR, 0.3, anneal_epochs=3, anneal_strategy="linear"),
+    "swa_no_anneal": lambda: S.swa_lr(LR, swa_lr=0.02, anneal_epochs=0),
+    "swa_recipe": _swa_recipe,
+    "epoch_step_lr": lambda: S.step_lr(LR, step_size=2, gamma=0.5),
+    "epoch_warm_restarts": lambda: S.cosine_annealing_warm_restarts(LR, 2, T_mult=2),
+    "epoch_sequential": lambda: S.sequential_lr(
+        [S.linear_lr(LR, 0.25, total_iters=3), S.exponential_lr(LR, 0.7)], [3]
+    ),
+    **{name: (lambda kw=kw: S.one_cycle_lr(**kw)) for name, kw in ONE_CYCLE.items()},
+    **{name: (lambda kw=kw: S.cyclic_lr(**kw)) for name, kw in CYCLIC.items()},
+}
+MOMENTUM = {
+    **{name: (lambda kw=kw: S.one_cycle_momentum(**kw)) for name, kw in ONE_CYCLE.items()},
+    **{name: (lambda kw=kw: S.cyclic_momentum(**kw)) for name, kw in CYCLIC.items()},
+}
+
+
+def _golden(name):
+    data = np.load(GOLDEN / f"{name}.npz")
+    return {key: data[key] for key in data.files}
+
+
+def _per_update(schedule, golden):
+    per_epoch = int(golden["steps_per_epoch"])
+    return schedule if per_epoch == 1 else S.per_epoch(schedule, per_epoch)
+
+
+def _close(actual, expected, name):
+    scale = np.max(np.abs(expected))
+    np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * scale, err_msg=name)
+
+
+def test_every_golden_file_has_a_case():
+    assert {p.stem for p in GOLDEN.glob("*.npz")} == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rates_match_torch(x64, name):
+    golden = _golden(name)
+    schedule = _per_update(CASES[name](), golden)
+    counts = jnp.arange(len(golden["lr"]), dtype=jnp.int32)
+    rates = np.asarray(jax.jit(schedule)(counts))
+    assert rates.dtype == np.float64
+    _close(rates, golden["lr"], name)
+    # A Python int count and a scalar give the same value as the array.
+    last = len(golden["lr"]) - 1
+    _close(np.asarray(schedule(last)), golden["lr"][last], name)
+    if name in MOMENTUM:
+        momentum = np.asarray(jax.jit(_per_update(MOMENTUM[name](), golden))(counts))
+        _close(momentum, golden["momentum"], name)
+        _close(momentum, golden["beta1"], name)
+
+
+def test_golden_momentum_cases_are_the_cycling_ones():
+    cycling = {n for n in CASES if "momentum" in np.load(GOLDEN / f"{n}.npz").files}
+    assert cycling == set(MOMENTUM)
+
+
+def test_golden_records_the_torch_code():
+    assert "CyclicLR" in json.loads(str(_golden("cyclic_triangular")["config"]))["torch"]
