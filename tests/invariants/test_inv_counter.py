@@ -86,7 +86,9 @@ SCHEDULES = {
     "multi_step_lr": (lambda: schedules.multi_step_lr(0.1, [10, 1000], 0.5), 0.025),
     "lambda_lr": (lambda: schedules.lambda_lr(0.1, lambda k: jnp.where(k >= 100, 0.5, 1.0)), 0.05),
     "multiplicative_lr": (
-        lambda: schedules.multiplicative_lr(0.1, lambda k: jnp.where(k > 0, 0.5, 1.0), total_iters=10),
+        lambda: schedules.multiplicative_lr(
+            0.1, lambda k: jnp.where(k > 0, 0.5, 1.0), total_iters=10
+        ),
         0.1 * 0.5**10,
     ),
     "cosine_annealing_lr": (
