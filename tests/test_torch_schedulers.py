@@ -205,3 +205,134 @@ def test_golden_momentum_cases_are_the_cycling_ones():
 
 def test_golden_records_the_torch_code():
     assert "CyclicLR" in json.loads(str(_golden("cyclic_triangular")["config"]))["torch"]
+
+
+def test_cosine_annealing_hold_stops_at_eta_min(x64):
+    # Up to T_max torch's sequence; then held at eta_min instead of rising.
+    golden = _golden("cosine_annealing_lr")["lr"]
+    held = np.asarray(
+        jax.jit(S.cosine_annealing_lr(LR, 10, 0.01, after_t_max="hold"))(jnp.arange(len(golden)))
+    )
+    _close(held[:11], golden[:11], "hold")
+    assert np.all(held[10:] == 0.01)
+
+
+def test_periodic_schedules_keep_their_phase_at_large_counts(x64):
+    golden = _golden("cosine_annealing_lr")["lr"]
+    far = 20 * 10**12  # a multiple of both periods (2 * T_max = 20, T_0 = 5)
+    counts = jnp.arange(len(golden), dtype=jnp.int64)
+    _close(np.asarray(S.cosine_annealing_lr(LR, 10, 0.01)(far + counts)), golden, "far")
+    restarts = _golden("warm_restarts")["lr"]
+    warm = S.cosine_annealing_warm_restarts(LR, T_0=5)
+    _close(np.asarray(warm(far + counts[: len(restarts)])), restarts, "far restarts")
+
+
+def test_torch_schedules_carry_base_rate_and_factor(x64):
+    counts = jnp.arange(30)
+    for make in (CASES["linear_lr"], CASES["cosine_annealing_lr"], CASES["swa_cos"]):
+        schedule = make()
+        assert isinstance(schedule, S.TorchSchedule) and schedule.base_lr == LR
+        _close(np.asarray(schedule.factor(counts)) * LR, np.asarray(schedule(counts)), "factor")
+    one_cycle = S.one_cycle_lr(0.5, total_steps=20)
+    assert one_cycle.base_lr == 0.5 / 25.0 and S.cyclic_lr(0.01, 0.1).base_lr == 0.01
+    assert type(one_cycle).__module__ == "optjx.schedules" and "OneCycleLR" in repr(one_cycle)
+    assert S.multiplicative_lr(LR, _multiplicative).resume is not None
+    assert S.step_lr(LR, 3).resume is None
+
+
+def test_one_cycle_holds_its_final_rate_past_total_steps(x64):
+    golden = _golden("one_cycle_cos")
+    lr = S.one_cycle_lr(max_lr=0.5, total_steps=20)
+    momentum = S.one_cycle_momentum(max_lr=0.5, total_steps=20)
+    assert float(lr(19)) == golden["lr"][-1] == 0.5 / 25.0 / 1e4
+    assert np.all(np.asarray(lr(jnp.arange(19, 40))) == golden["lr"][-1])
+    assert np.all(np.asarray(momentum(jnp.arange(19, 40))) == 0.95)
+
+
+def test_one_cycle_drives_sgd_momentum_and_adam_b1():
+    kw = dict(max_lr=0.5, total_steps=20)
+    params = {"w": jnp.ones(3)}
+    for tx in (
+        optjx.sgd(S.one_cycle_lr(**kw), momentum=S.one_cycle_momentum(**kw)),
+        optjx.adam(S.one_cycle_lr(**kw), b1=S.one_cycle_momentum(**kw)),
+    ):
+        state = tx.init(params)
+        update = jax.jit(tx.update)
+        for _ in range(3):
+            updates, state = update(params, state, params)
+            params = optjx.apply_updates(params, updates)
+        assert np.all(np.isfinite(np.asarray(params["w"])))
+
+
+# (factory call, exception, the argument its message names)
+INVALID = [
+    (lambda: S.constant_lr(-0.1), ValueError, "lr"),
+    (lambda: S.constant_lr("0.1"), TypeError, "lr"),
+    (lambda: S.constant_lr(LR, factor=1.5), ValueError, "factor"),
+    (lambda: S.constant_lr(LR, total_iters=0), ValueError, "total_iters"),
+    (lambda: S.linear_lr(LR, start_factor=0.0), ValueError, "start_factor"),
+    (lambda: S.linear_lr(LR, end_factor=2.0), ValueError, "end_factor"),
+    (lambda: S.linear_lr(LR, total_iters=2.5), ValueError, "total_iters"),
+    (lambda: S.polynomial_lr(LR, power=-1.0), ValueError, "power"),
+    (lambda: S.polynomial_lr(LR, total_iters=0), ValueError, "total_iters"),
+    (lambda: S.exponential_lr(LR, gamma=-0.5), ValueError, "gamma"),
+    (lambda: S.exponential_lr(LR, gamma=float("nan")), ValueError, "gamma"),
+    (lambda: S.exponential_lr(LR, gamma=None), TypeError, "gamma"),
+    (lambda: S.step_lr(LR, step_size=0), ValueError, "step_size"),
+    (lambda: S.step_lr(LR, 3, gamma=-1.0), ValueError, "gamma"),
+    (lambda: S.multi_step_lr(LR, [-1]), ValueError, "milestones"),
+    (lambda: S.multi_step_lr(LR, 3), TypeError, "milestones"),
+    (lambda: S.lambda_lr(LR, 0.5), TypeError, "lr_lambda"),
+    (lambda: S.multiplicative_lr(LR, None), TypeError, "lr_lambda"),
+    (lambda: S.multiplicative_lr(LR, _multiplicative, total_iters=-1), ValueError, "total_iters"),
+    (lambda: S.cosine_annealing_lr(LR, T_max=0), ValueError, "T_max"),
+    (lambda: S.cosine_annealing_lr(LR, 10, eta_min=-1.0), ValueError, "eta_min"),
+    (lambda: S.cosine_annealing_lr(LR, 10, after_t_max="restart"), ValueError, "after_t_max"),
+    (lambda: S.cosine_annealing_warm_restarts(LR, T_0=0), ValueError, "T_0"),
+    (lambda: S.cosine_annealing_warm_restarts(LR, 5, T_mult=0), ValueError, "T_mult"),
+    (lambda: S.cosine_annealing_warm_restarts(LR, 5, T_mult=1.5), ValueError, "T_mult"),
+    (lambda: S.cosine_annealing_warm_restarts(LR, 5, eta_min=float("inf")), ValueError, "eta_min"),
+    (lambda: S.cyclic_lr(-0.01, 0.1), ValueError, "base_lr"),
+    (lambda: S.cyclic_lr(0.01, float("nan")), ValueError, "max_lr"),
+    (lambda: S.cyclic_lr(0.01, 0.1, step_size_up=0), ValueError, "step_size_up"),
+    (lambda: S.cyclic_lr(0.01, 0.1, step_size_down=-1), ValueError, "step_size_down"),
+    (lambda: S.cyclic_lr(0.01, 0.1, mode="sine"), ValueError, "mode"),
+    (lambda: S.cyclic_lr(0.01, 0.1, gamma=-1.0), ValueError, "gamma"),
+    (lambda: S.cyclic_lr(0.01, 0.1, scale_fn=3), TypeError, "scale_fn"),
+    (lambda: S.cyclic_lr(0.01, 0.1, scale_fn=jnp.sqrt, scale_mode="x"), ValueError, "scale_mode"),
+    (lambda: S.cyclic_lr(0.01, 0.1, cycle_momentum="yes"), TypeError, "cycle_momentum"),
+    (lambda: S.cyclic_momentum(0.01, 0.1, cycle_momentum=False), ValueError, "cycle_momentum"),
+    (lambda: S.cyclic_momentum(0.01, 0.1, base_momentum=-0.1), ValueError, "base_momentum"),
+    (lambda: S.one_cycle_lr(-1.0, 10), ValueError, "max_lr"),
+    (lambda: S.one_cycle_lr(0.1), ValueError, "total_steps"),
+    (lambda: S.one_cycle_lr(0.1, total_steps=0), ValueError, "total_steps"),
+    (lambda: S.one_cycle_lr(0.1, epochs=0, steps_per_epoch=3), ValueError, "epochs"),
+    (lambda: S.one_cycle_lr(0.1, epochs=2, steps_per_epoch=0), ValueError, "steps_per_epoch"),
+    (lambda: S.one_cycle_lr(0.1, 10, pct_start=1.5), ValueError, "pct_start"),
+    (lambda: S.one_cycle_lr(0.1, 10, anneal_strategy="exp"), ValueError, "anneal_strategy"),
+    (lambda: S.one_cycle_lr(0.1, 10, div_factor=0.0), ValueError, "div_factor"),
+    (lambda: S.one_cycle_lr(0.1, 10, final_div_factor=-1.0), ValueError, "final_div_factor"),
+    (lambda: S.one_cycle_lr(0.1, 10, three_phase=1), TypeError, "three_phase"),
+    (lambda: S.one_cycle_momentum(0.1, 10, cycle_momentum=False), ValueError, "cycle_momentum"),
+    (lambda: S.one_cycle_momentum(0.1, 10, max_momentum=float("inf")), ValueError, "max_momentum"),
+    (lambda: S.swa_lr(float("nan"), 0.05), ValueError, "lr"),
+    (lambda: S.swa_lr(LR, swa_lr=-0.05), ValueError, "swa_lr"),
+    (lambda: S.swa_lr(LR, 0.05, anneal_epochs=-1), ValueError, "anneal_epochs"),
+    (lambda: S.swa_lr(LR, 0.05, anneal_strategy="exp"), ValueError, "anneal_strategy"),
+    (lambda: S.sequential_lr([], []), ValueError, "schedulers"),
+    (lambda: S.sequential_lr([S.cosine(LR, 10)], []), TypeError, "schedulers"),
+    (lambda: S.sequential_lr(S.step_lr(LR, 3), []), TypeError, "schedulers"),
+    (lambda: S.sequential_lr([S.step_lr(LR, 3)] * 2, []), ValueError, "milestones"),
+    (lambda: S.sequential_lr([S.step_lr(LR, 3)] * 3, [5, 3]), ValueError, "milestones"),
+    (lambda: S.sequential_lr([S.step_lr(LR, 3)] * 2, [0]), ValueError, "milestones"),
+    (lambda: S.chained_scheduler([]), ValueError, "schedulers"),
+    (lambda: S.chained_scheduler([lambda k: 0.1]), TypeError, "schedulers"),
+    (lambda: S.chained_scheduler([S.step_lr(LR, 3), S.step_lr(0.2, 3)]), ValueError, "schedulers"),
+]
+
+
+@pytest.mark.parametrize("index", range(len(INVALID)))
+def test_bad_arguments_raise_naming_them(index):
+    make, error, name = INVALID[index]
+    with pytest.raises(error, match=rf"\b{name}\b"):
+        make()
