@@ -49,7 +49,8 @@ EXAMPLES = {
     ),
     "bias_correction.py": (["--quick"], {"bias_correction.png": (450, 1200)}),
     "schedules.py": (
-        ["--quick"], {"schedules.png": (1080, 1600), "schedules_torch.png": (1800, 1600)}
+        ["--quick"],
+        {"schedules.png": (1080, 1600), "schedules_torch.png": (1800, 1600)},
     ),
     "full_batch.py": (
         ["--quick"],
