@@ -54,7 +54,7 @@ class TorchSchedule:
     def __init__(
         self,
         name: str,
-        base_lr,
+        base_lr: float | jax.Array,
         *,
         factor: Fn | None = None,
         value: Fn | None = None,
