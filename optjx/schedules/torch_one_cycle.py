@@ -5,6 +5,7 @@ momentum (or Adam's $\beta_1$) the other way; ``one_cycle_momentum`` is the mome
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -26,7 +27,7 @@ _THREE_PHASES = (
 )
 
 
-def _one_cycle(args: dict, momentum: bool) -> tuple[Callable, object]:
+def _one_cycle(args: dict, momentum: bool) -> tuple[Callable, Any]:
     """Validate torch's arguments; return ``(count -> value, initial rate)`` for the rate
     (``momentum=False``) or the momentum."""
     T.rate("max_lr", args["max_lr"])
