@@ -4,8 +4,8 @@
 SGD's momentum and Adam's ``betas[0]``) that torch used at every update, with the
 scheduler stepped per update or per epoch (``tests/golden/generate_schedulers.py``
 records them and holds the torch code of each case). Each is matched to 1e-12 by the
-optjx expression below, evaluated under ``jit`` at every count; then every factory's
-argument checks.
+optjx expression below, evaluated under ``jit`` at every count. The argument checks are
+in ``test_torch_schedulers_args.py``.
 """
 
 from __future__ import annotations
@@ -162,6 +162,26 @@ MOMENTUM = {
 }
 
 
+# Evaluated eagerly at a Python int too (op by op: slow, so one of each kind).
+EAGER = {
+    "constant_lr",
+    "linear_lr",
+    "polynomial_lr",
+    "exponential_lr",
+    "step_lr",
+    "multi_step_lr",
+    "lambda_lr",
+    "multiplicative_lr",
+    "cosine_annealing_lr",
+    "warm_restarts_mult",
+    "cyclic_triangular2",
+    "one_cycle_cos",
+    "swa_cos",
+    "sequential_cosine_swa",
+    "chained_factors",
+}
+
+
 def _golden(name):
     data = np.load(GOLDEN / f"{name}.npz")
     return {key: data[key] for key in data.files}
@@ -172,8 +192,10 @@ def _per_update(schedule, golden):
     return schedule if per_epoch == 1 else S.per_epoch(schedule, per_epoch)
 
 
-def _close(actual, expected, name):
-    scale = np.max(np.abs(expected))
+def _close(actual, expected, name, scale=None):
+    # Absolute tolerance relative to the largest rate: torch's own linear annealing to a
+    # final rate 1e-6 of the peak loses that much to cancellation.
+    scale = np.max(np.abs(expected)) if scale is None else scale
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * scale, err_msg=name)
 
 
@@ -189,9 +211,13 @@ def test_rates_match_torch(x64, name):
     rates = np.asarray(jax.jit(schedule)(counts))
     assert rates.dtype == np.float64
     _close(rates, golden["lr"], name)
-    # A Python int count and a scalar give the same value as the array.
+    # A scalar count, and a Python int (eagerly, as ``float(lr(k))`` in a loop), give the
+    # value the array gives.
     last = len(golden["lr"]) - 1
-    _close(np.asarray(schedule(last)), golden["lr"][last], name)
+    peak = np.max(golden["lr"])
+    _close(np.asarray(jax.jit(schedule)(jnp.int32(last))), golden["lr"][last], name, peak)
+    if name in EAGER:
+        _close(np.asarray(schedule(last)), golden["lr"][last], name, peak)
     if name in MOMENTUM:
         momentum = np.asarray(jax.jit(_per_update(MOMENTUM[name](), golden))(counts))
         _close(momentum, golden["momentum"], name)
@@ -221,18 +247,19 @@ def test_periodic_schedules_keep_their_phase_at_large_counts(x64):
     golden = _golden("cosine_annealing_lr")["lr"]
     far = 20 * 10**12  # a multiple of both periods (2 * T_max = 20, T_0 = 5)
     counts = jnp.arange(len(golden), dtype=jnp.int64)
-    _close(np.asarray(S.cosine_annealing_lr(LR, 10, 0.01)(far + counts)), golden, "far")
+    cosine = jax.jit(S.cosine_annealing_lr(LR, 10, 0.01))
+    _close(np.asarray(cosine(far + counts)), golden, "far")
     restarts = _golden("warm_restarts")["lr"]
-    warm = S.cosine_annealing_warm_restarts(LR, T_0=5)
+    warm = jax.jit(S.cosine_annealing_warm_restarts(LR, T_0=5))
     _close(np.asarray(warm(far + counts[: len(restarts)])), restarts, "far restarts")
 
 
 def test_torch_schedules_carry_base_rate_and_factor(x64):
-    counts = jnp.arange(30)
-    for make in (CASES["linear_lr"], CASES["cosine_annealing_lr"], CASES["swa_cos"]):
-        schedule = make()
+    for name in ("linear_lr", "cosine_annealing_lr", "swa_cos"):
+        schedule, golden = CASES[name](), _golden(name)["lr"]
         assert isinstance(schedule, S.TorchSchedule) and schedule.base_lr == LR
-        _close(np.asarray(schedule.factor(counts)) * LR, np.asarray(schedule(counts)), "factor")
+        factor = jax.jit(schedule.factor)(jnp.arange(len(golden)))
+        _close(np.asarray(factor) * LR, golden, name)
     one_cycle = S.one_cycle_lr(0.5, total_steps=20)
     assert one_cycle.base_lr == 0.5 / 25.0 and S.cyclic_lr(0.01, 0.1).base_lr == 0.01
     assert type(one_cycle).__module__ == "optjx.schedules" and "OneCycleLR" in repr(one_cycle)
@@ -245,8 +272,8 @@ def test_one_cycle_holds_its_final_rate_past_total_steps(x64):
     lr = S.one_cycle_lr(max_lr=0.5, total_steps=20)
     momentum = S.one_cycle_momentum(max_lr=0.5, total_steps=20)
     assert float(lr(19)) == golden["lr"][-1] == 0.5 / 25.0 / 1e4
-    assert np.all(np.asarray(lr(jnp.arange(19, 40))) == golden["lr"][-1])
-    assert np.all(np.asarray(momentum(jnp.arange(19, 40))) == 0.95)
+    assert np.all(np.asarray(jax.jit(lr)(jnp.arange(19, 40))) == golden["lr"][-1])
+    assert np.all(np.asarray(jax.jit(momentum)(jnp.arange(19, 40))) == 0.95)
 
 
 def test_one_cycle_drives_sgd_momentum_and_adam_b1():
@@ -262,77 +289,3 @@ def test_one_cycle_drives_sgd_momentum_and_adam_b1():
             updates, state = update(params, state, params)
             params = optjx.apply_updates(params, updates)
         assert np.all(np.isfinite(np.asarray(params["w"])))
-
-
-# (factory call, exception, the argument its message names)
-INVALID = [
-    (lambda: S.constant_lr(-0.1), ValueError, "lr"),
-    (lambda: S.constant_lr("0.1"), TypeError, "lr"),
-    (lambda: S.constant_lr(LR, factor=1.5), ValueError, "factor"),
-    (lambda: S.constant_lr(LR, total_iters=0), ValueError, "total_iters"),
-    (lambda: S.linear_lr(LR, start_factor=0.0), ValueError, "start_factor"),
-    (lambda: S.linear_lr(LR, end_factor=2.0), ValueError, "end_factor"),
-    (lambda: S.linear_lr(LR, total_iters=2.5), ValueError, "total_iters"),
-    (lambda: S.polynomial_lr(LR, power=-1.0), ValueError, "power"),
-    (lambda: S.polynomial_lr(LR, total_iters=0), ValueError, "total_iters"),
-    (lambda: S.exponential_lr(LR, gamma=-0.5), ValueError, "gamma"),
-    (lambda: S.exponential_lr(LR, gamma=float("nan")), ValueError, "gamma"),
-    (lambda: S.exponential_lr(LR, gamma=None), TypeError, "gamma"),
-    (lambda: S.step_lr(LR, step_size=0), ValueError, "step_size"),
-    (lambda: S.step_lr(LR, 3, gamma=-1.0), ValueError, "gamma"),
-    (lambda: S.multi_step_lr(LR, [-1]), ValueError, "milestones"),
-    (lambda: S.multi_step_lr(LR, 3), TypeError, "milestones"),
-    (lambda: S.lambda_lr(LR, 0.5), TypeError, "lr_lambda"),
-    (lambda: S.multiplicative_lr(LR, None), TypeError, "lr_lambda"),
-    (lambda: S.multiplicative_lr(LR, _multiplicative, total_iters=-1), ValueError, "total_iters"),
-    (lambda: S.cosine_annealing_lr(LR, T_max=0), ValueError, "T_max"),
-    (lambda: S.cosine_annealing_lr(LR, 10, eta_min=-1.0), ValueError, "eta_min"),
-    (lambda: S.cosine_annealing_lr(LR, 10, after_t_max="restart"), ValueError, "after_t_max"),
-    (lambda: S.cosine_annealing_warm_restarts(LR, T_0=0), ValueError, "T_0"),
-    (lambda: S.cosine_annealing_warm_restarts(LR, 5, T_mult=0), ValueError, "T_mult"),
-    (lambda: S.cosine_annealing_warm_restarts(LR, 5, T_mult=1.5), ValueError, "T_mult"),
-    (lambda: S.cosine_annealing_warm_restarts(LR, 5, eta_min=float("inf")), ValueError, "eta_min"),
-    (lambda: S.cyclic_lr(-0.01, 0.1), ValueError, "base_lr"),
-    (lambda: S.cyclic_lr(0.01, float("nan")), ValueError, "max_lr"),
-    (lambda: S.cyclic_lr(0.01, 0.1, step_size_up=0), ValueError, "step_size_up"),
-    (lambda: S.cyclic_lr(0.01, 0.1, step_size_down=-1), ValueError, "step_size_down"),
-    (lambda: S.cyclic_lr(0.01, 0.1, mode="sine"), ValueError, "mode"),
-    (lambda: S.cyclic_lr(0.01, 0.1, gamma=-1.0), ValueError, "gamma"),
-    (lambda: S.cyclic_lr(0.01, 0.1, scale_fn=3), TypeError, "scale_fn"),
-    (lambda: S.cyclic_lr(0.01, 0.1, scale_fn=jnp.sqrt, scale_mode="x"), ValueError, "scale_mode"),
-    (lambda: S.cyclic_lr(0.01, 0.1, cycle_momentum="yes"), TypeError, "cycle_momentum"),
-    (lambda: S.cyclic_momentum(0.01, 0.1, cycle_momentum=False), ValueError, "cycle_momentum"),
-    (lambda: S.cyclic_momentum(0.01, 0.1, base_momentum=-0.1), ValueError, "base_momentum"),
-    (lambda: S.one_cycle_lr(-1.0, 10), ValueError, "max_lr"),
-    (lambda: S.one_cycle_lr(0.1), ValueError, "total_steps"),
-    (lambda: S.one_cycle_lr(0.1, total_steps=0), ValueError, "total_steps"),
-    (lambda: S.one_cycle_lr(0.1, epochs=0, steps_per_epoch=3), ValueError, "epochs"),
-    (lambda: S.one_cycle_lr(0.1, epochs=2, steps_per_epoch=0), ValueError, "steps_per_epoch"),
-    (lambda: S.one_cycle_lr(0.1, 10, pct_start=1.5), ValueError, "pct_start"),
-    (lambda: S.one_cycle_lr(0.1, 10, anneal_strategy="exp"), ValueError, "anneal_strategy"),
-    (lambda: S.one_cycle_lr(0.1, 10, div_factor=0.0), ValueError, "div_factor"),
-    (lambda: S.one_cycle_lr(0.1, 10, final_div_factor=-1.0), ValueError, "final_div_factor"),
-    (lambda: S.one_cycle_lr(0.1, 10, three_phase=1), TypeError, "three_phase"),
-    (lambda: S.one_cycle_momentum(0.1, 10, cycle_momentum=False), ValueError, "cycle_momentum"),
-    (lambda: S.one_cycle_momentum(0.1, 10, max_momentum=float("inf")), ValueError, "max_momentum"),
-    (lambda: S.swa_lr(float("nan"), 0.05), ValueError, "lr"),
-    (lambda: S.swa_lr(LR, swa_lr=-0.05), ValueError, "swa_lr"),
-    (lambda: S.swa_lr(LR, 0.05, anneal_epochs=-1), ValueError, "anneal_epochs"),
-    (lambda: S.swa_lr(LR, 0.05, anneal_strategy="exp"), ValueError, "anneal_strategy"),
-    (lambda: S.sequential_lr([], []), ValueError, "schedulers"),
-    (lambda: S.sequential_lr([S.cosine(LR, 10)], []), TypeError, "schedulers"),
-    (lambda: S.sequential_lr(S.step_lr(LR, 3), []), TypeError, "schedulers"),
-    (lambda: S.sequential_lr([S.step_lr(LR, 3)] * 2, []), ValueError, "milestones"),
-    (lambda: S.sequential_lr([S.step_lr(LR, 3)] * 3, [5, 3]), ValueError, "milestones"),
-    (lambda: S.sequential_lr([S.step_lr(LR, 3)] * 2, [0]), ValueError, "milestones"),
-    (lambda: S.chained_scheduler([]), ValueError, "schedulers"),
-    (lambda: S.chained_scheduler([lambda k: 0.1]), TypeError, "schedulers"),
-    (lambda: S.chained_scheduler([S.step_lr(LR, 3), S.step_lr(0.2, 3)]), ValueError, "schedulers"),
-]
-
-
-@pytest.mark.parametrize("index", range(len(INVALID)))
-def test_bad_arguments_raise_naming_them(index):
-    make, error, name = INVALID[index]
-    with pytest.raises(error, match=rf"\b{name}\b"):
-        make()
