@@ -61,7 +61,7 @@ class TorchSchedule:
         resume: Resume | None = None,
     ):
         if (factor is None) == (value is None):
-            raise TypeError("give factor or value, not both")
+            raise TypeError("give exactly one of factor and value")
         self.name = name
         self.base_lr = base_lr
         self._factor = factor
