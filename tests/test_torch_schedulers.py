@@ -289,3 +289,24 @@ def test_one_cycle_drives_sgd_momentum_and_adam_b1():
             updates, state = update(params, state, params)
             params = optjx.apply_updates(params, updates)
         assert np.all(np.isfinite(np.asarray(params["w"])))
+
+
+@pytest.mark.parametrize(
+    "name", ["one_cycle_cos", "cyclic_triangular", "warm_restarts_mult", "sequential_cosine_swa"]
+)
+def test_float32_without_x64(name):
+    golden = _golden(name)
+    rates = jax.jit(CASES[name]())(jnp.arange(len(golden["lr"]), dtype=jnp.int32))
+    assert rates.dtype == jnp.float32
+    np.testing.assert_allclose(rates, golden["lr"], rtol=2e-6, atol=1e-7 * np.max(golden["lr"]))
+
+
+def test_vmap_over_the_peak_rate(x64):
+    # The rates scale with max_lr: one compiled schedule for several peak rates.
+    golden = _golden("one_cycle_cos")["lr"]
+    counts = jnp.arange(len(golden))
+    rates = jax.jit(jax.vmap(lambda peak: S.one_cycle_lr(peak, total_steps=20)(counts)))(
+        jnp.asarray([0.5, 1.0, 0.25])
+    )
+    for row, factor in zip(np.asarray(rates), (1.0, 2.0, 0.5), strict=True):
+        _close(row, factor * golden, "vmap")
