@@ -79,9 +79,10 @@ def sequential_lr(
       schedule ``count -> rate``, values at JAX's default float precision.
 
     Raises:
-      TypeError: ``schedulers`` is not a list of torch-named schedules.
+      TypeError: ``schedulers`` is not a list of torch-named schedules, or a milestone
+        is not an int.
       ValueError: ``schedulers`` is empty, or ``milestones`` has the wrong length, is
-        not strictly increasing, or holds something other than a positive integer.
+        not strictly increasing, or holds a number below 1.
 
     Differences from PyTorch and optax:
       Golden-tested to 1e-12 against torch (warm-up then cosine, a chain of three

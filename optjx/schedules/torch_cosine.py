@@ -57,8 +57,9 @@ def cosine_annealing_lr(
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is out of range, ``T_max`` is not a positive integer, or
+      TypeError: a value argument is not a real number or array, or ``T_max`` is not
+        an int.
+      ValueError: a value is out of range, ``T_max`` is not positive, or
         ``after_t_max`` is not one of the two.
 
     Differences from PyTorch and optax:
@@ -133,9 +134,9 @@ def cosine_annealing_warm_restarts(
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is out of range, or ``T_0`` or ``T_mult`` is not an integer
-        in range.
+      TypeError: a value argument is not a real number or array, or ``T_0`` or
+        ``T_mult`` is not an int.
+      ValueError: a value is out of range, or ``T_0`` or ``T_mult`` is not positive.
 
     Differences from PyTorch and optax:
       torch's ``step()`` (integer bookkeeping of $T_{cur}$ and $T_i$), golden-tested to

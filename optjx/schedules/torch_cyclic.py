@@ -23,7 +23,7 @@ def _cycle(
     """Validate the shared arguments; return ``count -> (height, scale)``: the position
     in the triangle (0 at the bounds' start, 1 at the peak) and the amplitude factor."""
     up = C.steps("step_size_up", step_size_up)
-    down = up if step_size_down is None else C.integer("step_size_down", step_size_down, minimum=0)
+    down = up if step_size_down is None else C.step("step_size_down", step_size_down)
     C.value("gamma", gamma, _hyper.NONNEGATIVE)
     if scale_fn is None:
         T.choice("mode", mode, _MODES)
@@ -103,9 +103,9 @@ def cyclic_lr(
       ``count -> rate``, values at JAX's default float precision.
 
     Raises:
-      TypeError: a value argument is not a real number, ``scale_fn`` is not a function,
-        or ``cycle_momentum`` is not a bool.
-      ValueError: a value is out of range, a step size is not an integer in range, or
+      TypeError: a value argument is not a real number, a step size is not an int,
+        ``scale_fn`` is not a function, or ``cycle_momentum`` is not a bool.
+      ValueError: a value is out of range, a step size is out of range, or
         ``mode`` / ``scale_mode`` is not one of the names.
 
     Differences from PyTorch and optax:

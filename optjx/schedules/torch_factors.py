@@ -36,8 +36,9 @@ def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> T.T
       :func:`sequential_lr` and :func:`chained_scheduler`.
 
     Raises:
-      TypeError: ``lr`` or ``factor`` is not a real number or array.
-      ValueError: a value is out of range, or ``total_iters`` is not a positive integer.
+      TypeError: ``lr`` or ``factor`` is not a real number or array, or ``total_iters``
+        is not an int.
+      ValueError: a value is out of range, or ``total_iters`` is not positive.
 
     Differences from PyTorch and optax:
       The same rates as torch's ``step()`` (golden-tested to 1e-12). torch accepts
@@ -81,8 +82,9 @@ def linear_lr(
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is out of range, or ``total_iters`` is not a positive integer.
+      TypeError: a value argument is not a real number or array, or ``total_iters`` is
+        not an int.
+      ValueError: a value is out of range, or ``total_iters`` is not positive.
 
     Differences from PyTorch and optax:
       torch's recursive form, golden-tested to 1e-12 (it equals this closed form up to
@@ -124,8 +126,9 @@ def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> T.Torc
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is out of range, or ``total_iters`` is not a positive integer.
+      TypeError: a value argument is not a real number or array, or ``total_iters`` is
+        not an int.
+      ValueError: a value is out of range, or ``total_iters`` is not positive.
 
     Differences from PyTorch and optax:
       torch's recursive form multiplies ratios of this factor; golden-tested to 1e-12.

@@ -95,10 +95,9 @@ def multiplicative_lr(
       default float precision), with its ``base_lr``, ``factor`` and ``resume``.
 
     Raises:
-      TypeError: ``lr`` is not a real number or array, or ``lr_lambda`` is not a
-        function.
-      ValueError: ``lr`` is out of range, or ``total_iters`` is not a non-negative
-        integer.
+      TypeError: ``lr`` is not a real number or array, ``lr_lambda`` is not a
+        function, or ``total_iters`` is not an int.
+      ValueError: ``lr`` is out of range, or ``total_iters`` is negative.
 
     Differences from PyTorch and optax:
       torch multiplies the optimizer's current rate, so after a milestone of
@@ -113,7 +112,7 @@ def multiplicative_lr(
     """
     T.rate("lr", lr)
     T.function("lr_lambda", lr_lambda)
-    limit = None if total_iters is None else C.integer("total_iters", total_iters, minimum=0)
+    limit = None if total_iters is None else C.step("total_iters", total_iters)
 
     def product(start, count):
         """``start`` times ``lr_lambda(j)`` for ``j`` from 1 to ``min(count, n)``."""

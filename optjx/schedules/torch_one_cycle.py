@@ -158,8 +158,9 @@ def one_cycle_lr(
       float precision.
 
     Raises:
-      TypeError: a value argument is not a real number, or a flag is not a bool.
-      ValueError: a value is out of range, neither ``total_steps`` nor ``epochs`` and
+      TypeError: a value argument is not a real number, a step count is not an int, or a
+        flag is not a bool.
+      ValueError: a value or a step count is out of range, neither ``total_steps`` nor ``epochs`` and
         ``steps_per_epoch`` are given, or ``anneal_strategy`` is not one of the two.
 
     Differences from PyTorch and optax:

@@ -71,8 +71,9 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> T.TorchSchedule:
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is out of range, or ``step_size`` is not a positive integer.
+      TypeError: a value argument is not a real number or array, or ``step_size`` is
+        not an int.
+      ValueError: a value is out of range, or ``step_size`` is not positive.
 
     Differences from PyTorch and optax:
       The same rates as torch (golden-tested to 1e-12); the floor is exact at
@@ -115,10 +116,9 @@ def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> T
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
-      TypeError: ``milestones`` is not an iterable, or a value argument is not a real
-        number.
-      ValueError: a value is out of range, or a milestone is not a non-negative
-        integer.
+      TypeError: ``milestones`` is not an iterable, a milestone is not an int, or a
+        value argument is not a real number.
+      ValueError: a value is out of range, or a milestone is negative.
 
     Differences from PyTorch and optax:
       The same rates as torch (golden-tested to 1e-12). optax:
@@ -133,7 +133,7 @@ def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> T
     T.rate("lr", lr)
     if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
         raise TypeError(f"milestones must be an iterable of ints, got {milestones!r}")
-    points = sorted(C.integer("milestones", m, minimum=0) for m in milestones)
+    points = sorted(C.step("milestones", m) for m in milestones)
     C.value("gamma", gamma, _hyper.NONNEGATIVE)
 
     def scale(count):

@@ -53,9 +53,10 @@ def swa_lr(
       default float precision), with its ``base_lr``, ``factor`` and ``resume``.
 
     Raises:
-      TypeError: a value argument is not a real number or array.
-      ValueError: a value is out of range, ``anneal_epochs`` is not a non-negative
-        integer, or ``anneal_strategy`` is not one of the two.
+      TypeError: a value argument is not a real number or array, or ``anneal_epochs``
+        is not an int.
+      ValueError: a value is out of range, ``anneal_epochs`` is negative, or
+        ``anneal_strategy`` is not one of the two.
 
     Differences from PyTorch and optax:
       torch recovers $\eta_{start}$ at each step by inverting its previous step; the
@@ -73,7 +74,7 @@ def swa_lr(
     """
     T.rate("lr", lr)
     T.rate("swa_lr", swa_lr)
-    steps = C.integer("anneal_epochs", anneal_epochs, minimum=0)
+    steps = C.step("anneal_epochs", anneal_epochs)
     strategy = T.choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
 
     def weight(count):
