@@ -44,6 +44,20 @@ def begin(value) -> int:
     return step("transition_begin", value)
 
 
+def increasing_steps(name: str, values, pieces: str, count: int, *, minimum: int) -> list[int]:
+    """The step counts where ``count`` pieces meet: ``count - 1`` ints ``>= minimum``,
+    strictly increasing (``ValueError`` naming ``name`` and ``pieces`` otherwise)."""
+    values = list(values)
+    if len(values) != count - 1:
+        raise ValueError(
+            f"{name} must have len({pieces}) - 1 = {count - 1} entries, got {len(values)}"
+        )
+    steps = [_hyper.check_int(name, v, minimum, maximum=INT64_MAX) for v in values]
+    if any(a >= b for a, b in zip(steps[:-1], steps[1:], strict=True)):
+        raise ValueError(f"{name} must increase strictly, got {steps}")
+    return steps
+
+
 def value(name: str, given, allowed: _hyper.Range = _hyper.REAL):
     """A schedule's float argument: a real number or array (traced too), finite.
 

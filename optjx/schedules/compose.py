@@ -123,20 +123,14 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
       ...             [100, 500])
     """
     schedules = list(schedules)
-    boundaries = list(boundaries)
     if not schedules:
         raise ValueError("schedules must not be empty")
     for piece in schedules:
         if not callable(piece):
             raise TypeError(f"schedules must be functions count -> value, got {piece!r}")
-    if len(boundaries) != len(schedules) - 1:
-        raise ValueError(
-            f"boundaries must have len(schedules) - 1 = {len(schedules) - 1} entries, "
-            f"got {len(boundaries)}"
-        )
-    boundaries = [C.step("boundaries", b) for b in boundaries]
-    if any(a >= b for a, b in zip(boundaries[:-1], boundaries[1:], strict=True)):
-        raise ValueError(f"boundaries must increase strictly, got {boundaries}")
+    boundaries = C.increasing_steps(
+        "boundaries", boundaries, "schedules", len(schedules), minimum=0
+    )
 
     def schedule(count):
         k = C.as_float(count)

@@ -99,15 +99,7 @@ def sequential_lr(
       ...                       S.cosine_annealing_lr(0.1, T_max=9_500)], milestones=[500])
     """
     pieces = _torch_schedules(schedulers)
-    milestones = list(milestones)
-    if len(milestones) != len(pieces) - 1:
-        raise ValueError(
-            f"milestones must have len(schedulers) - 1 = {len(pieces) - 1} entries, "
-            f"got {len(milestones)}"
-        )
-    milestones = [C.steps("milestones", m) for m in milestones]
-    if any(a >= b for a, b in zip(milestones[:-1], milestones[1:], strict=True)):
-        raise ValueError(f"milestones must increase strictly, got {milestones}")
+    milestones = C.increasing_steps("milestones", milestones, "schedulers", len(pieces), minimum=1)
     return T.TorchSchedule("SequentialLR", pieces[0].base_lr, value=_sequence(pieces, milestones))
 
 
