@@ -203,6 +203,7 @@ def full_batch_transformation(who: str, init_fn, step_fn) -> optax.GradientTrans
             )
         if params is None:
             raise ValueError(f"{who}.update needs the current params (third argument).")
+        treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
         leaves, treedef = jax.tree.flatten(params, is_leaf=_tree.is_none)
 
         def merged_value_fn(trained):

@@ -94,6 +94,7 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
         lr_max = jnp.maximum(state.lr_max, lr)
         weight = jnp.power(lr_max, _tree.default_float(s.power))
         if s.r is not None:
+            assert count is not None  # a non-zero r keeps a step count
             step = _tree.default_float(_state.next_count(count))
             weight = weight * jnp.power(step, _tree.default_float(s.r))
         weight_sum = state.weight_sum + weight

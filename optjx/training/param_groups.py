@@ -171,7 +171,7 @@ def param_groups(
         transforms[f"group_{index}"] = optimizer(**{**defaults, **overrides})
     transforms[DEFAULT] = optimizer(**defaults)
 
-    used: set[str] = set()
+    used: set[int] = set()
 
     def labels(params):
         used.clear()

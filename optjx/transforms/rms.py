@@ -94,7 +94,7 @@ def scale_by_rms(
         _tree.check_matching(updates, state.mean_square)
         h = hypers.at(_state.count_of(state))
         rho = h.decay
-        correction = 1.0
+        correction: jax.Array | float = 1.0
         if bias_correction:
             correction = _tree.power_complement(rho, _state.next_count(state.count))
         at = _hyper.per_dtype(eps=h.eps, eps_root=h.eps_root, correction=correction)
