@@ -26,16 +26,18 @@ import dataclasses
 import math
 import numbers
 import operator
-from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Schedule = Callable[[jax.Array], jax.Array]
-Hyper = Union[float, int, jax.Array, np.ndarray, Schedule]
+from optjx.typing import Hyperparameter, ScheduleLike
+
+# The public names (optjx.typing) under the short names the stages use internally.
+Schedule = ScheduleLike
+Hyper = Hyperparameter
 
 _ACCEPTS = "a real number, a real JAX or NumPy array, or a schedule count -> value"
 
@@ -204,4 +206,3 @@ def check_int(name: str, value, minimum: int) -> None:
         as_int = None
     if isinstance(value, bool) or as_int is None or as_int < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-

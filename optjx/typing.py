@@ -28,12 +28,16 @@ Schedule = Callable[[ArrayLike], jax.Array]
 already applied (a Python int, or an integer NumPy or JAX array of any shape) to the value
 at that count, a JAX array of the count's shape."""
 
-ScheduleLike = Callable[[jax.Array], ArrayLike]
-"""What a hyperparameter and the schedule combinators (`warmup`, `join`, `per_epoch`)
-accept as a schedule: any function of the int32 count (a JAX array) that returns a number
-or a scalar array. Every `Schedule` is one."""
+Scalar = Union[float, int, np.floating, np.integer, np.ndarray, jax.Array]
+"""A real number, or a NumPy or JAX array of real numbers (a scalar where a
+hyperparameter is meant)."""
 
-Hyperparameter = Union[float, int, np.floating, np.integer, np.ndarray, jax.Array, ScheduleLike]
+ScheduleLike = Callable[[jax.Array], Scalar]
+"""What a hyperparameter and the schedule combinators (`warmup`, `join`, `per_epoch`)
+accept as a schedule: any function of the int32 count (a JAX array) that returns a real
+number or a scalar array. Every `Schedule` is one."""
+
+Hyperparameter = Union[Scalar, ScheduleLike]
 """A float hyperparameter (learning rate, momentum, betas, eps, weight decay, ...): a
 Python number, a NumPy or JAX scalar or array (a traced one too, so `jax.vmap` over it
 works) or a `ScheduleLike` of the number of updates already applied. A concrete value

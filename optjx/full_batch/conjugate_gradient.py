@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +12,7 @@ from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
+from optjx.typing import Hyperparameter
 
 BETAS = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
 
@@ -81,13 +82,15 @@ def _beta(kind: str, g, prev_g, prev_d, dtype):
 
 
 def conjugate_gradient(
-    learning_rate: _hyper.Hyper = 1.0,
+    learning_rate: Hyperparameter = 1.0,
     *,
-    beta: str = "polak_ribiere",
+    beta: Literal[
+        "fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan"
+    ] = "polak_ribiere",
     max_iter: int = 20,
     max_eval: Optional[int] = None,
-    tolerance_grad: _hyper.Hyper = 1e-7,
-    tolerance_change: _hyper.Hyper = 1e-9,
+    tolerance_grad: Hyperparameter = 1e-7,
+    tolerance_change: Hyperparameter = 1e-9,
     c1: float = 1e-4,
     c2: float = 0.1,
     restart_every: Optional[int] = None,

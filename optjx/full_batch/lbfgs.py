@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,7 @@ from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
+from optjx.typing import Hyperparameter
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
 
@@ -150,14 +151,14 @@ def _two_loop(g, mem: _Memory, history_size: int, dtype):
 
 
 def lbfgs(
-    learning_rate: _hyper.Hyper = 1.0,
+    learning_rate: Hyperparameter = 1.0,
     *,
     max_iter: int = 20,
     max_eval: Optional[int] = None,
-    tolerance_grad: _hyper.Hyper = 1e-7,
-    tolerance_change: _hyper.Hyper = 1e-9,
+    tolerance_grad: Hyperparameter = 1e-7,
+    tolerance_change: Hyperparameter = 1e-9,
     history_size: int = 100,
-    line_search_fn: Optional[str] = None,
+    line_search_fn: Optional[Literal["strong_wolfe"]] = None,
     respect_max_eval: bool = False,
     pack: bool = True,
 ) -> optax.GradientTransformationExtraArgs:

@@ -25,6 +25,7 @@ from optjx.schedule_free.warmup import (
     has_no_warmup,
     warmup_factor,
 )
+from optjx.typing import Hyperparameter
 
 
 class ScheduleFreeState(NamedTuple):
@@ -157,11 +158,11 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
 def schedule_free(
     direction: optax.GradientTransformation,
     *,
-    learning_rate: _hyper.Hyper,
-    momentum: _hyper.Hyper = 0.9,
-    weight_decay_at_y: _hyper.Hyper = 0.0,
-    r: _hyper.Hyper = 0.0,
-    weight_lr_power: _hyper.Hyper = 2.0,
+    learning_rate: Hyperparameter,
+    momentum: Hyperparameter = 0.9,
+    weight_decay_at_y: Hyperparameter = 0.0,
+    r: Hyperparameter = 0.0,
+    weight_lr_power: Hyperparameter = 2.0,
     warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Make a momentum-free descent direction schedule-free (``ScheduleFreeWrapper``).

@@ -3,17 +3,16 @@ warm-up, and per-epoch stepping."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
-import jax
 import jax.numpy as jnp
 
 from optjx import _state, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules._checks import public
 from optjx.schedules.decay import constant
-
-Schedule = Callable[[jax.Array], jax.Array]
+from optjx.typing import Schedule, ScheduleLike
 
 
 @public
@@ -90,7 +89,7 @@ def _shifted(count, start: int):
 
 
 @public
-def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+def join(schedules: Sequence[ScheduleLike], boundaries: Sequence[int]) -> Schedule:
     r"""Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
 
     $$
@@ -151,7 +150,9 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 
 
 @public
-def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float = 0.0) -> Schedule:
+def warmup(
+    schedule: ScheduleLike | float, warmup_steps: int, *, init_value: float = 0.0
+) -> Schedule:
     r"""Linear warm-up from ``init_value`` to ``schedule(0)``, then ``schedule`` restarted.
 
     $$
@@ -191,7 +192,10 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
       >>> lr = S.warmup(S.cosine(3e-4, 9_500), 500)            # 10_000 steps in all
       >>> lr = S.warmup(0.1, 250, init_value=0.02)             # then constant
     """
-    base: Schedule = schedule if callable(schedule) else constant(C.value("schedule", schedule))
+    if callable(schedule):
+        base = cast(Schedule, schedule)  # a function of the user's is used as given
+    else:
+        base = constant(C.value("schedule", schedule))
     warmup_steps = C.integer("warmup_steps", warmup_steps, minimum=0)
     C.value("init_value", init_value)
     if warmup_steps == 0:
@@ -206,7 +210,7 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
 
 
 @public
-def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
+def per_epoch(schedule: ScheduleLike, steps_per_epoch: int) -> Schedule:
     r"""A schedule written in epochs, evaluated at the epoch index of the update count.
 
     $$
@@ -259,8 +263,8 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     period = C.steps("steps_per_epoch", steps_per_epoch)
 
     def epoch_schedule(count):
-        if isinstance(count, int):
-            return schedule(count // period)
+        if isinstance(count, int):  # stays a Python int: exact past int32
+            return schedule(count // period)  # type: ignore[arg-type]
         count = jnp.asarray(count)
         if jnp.issubdtype(count.dtype, jnp.integer) and period <= jnp.iinfo(count.dtype).max:
             # Counts are never negative, so integer floor division is the epoch index.

@@ -15,13 +15,14 @@ import jax.numpy as jnp
 from optjx import _hyper, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules._checks import public
+from optjx.typing import Schedule
 
 _POSITIVE = _hyper.POSITIVE
 _RATE = _hyper.Range(low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False)
 
 
 @public
-def constant(value: float):
+def constant(value: float) -> Schedule:
     r"""The same value at every step: $\eta_k = v$.
 
     Args:
@@ -51,7 +52,9 @@ def constant(value: float):
 
 
 @public
-def linear(init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0):
+def linear(
+    init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0
+) -> Schedule:
     r"""Linear interpolation from ``init_value`` to ``end_value``, then constant.
 
     $$
@@ -120,7 +123,7 @@ def polynomial(
     power: float,
     transition_steps: int,
     transition_begin: int = 0,
-):
+) -> Schedule:
     r"""Polynomial decay from ``init_value`` to ``end_value``, then constant.
 
     $$
@@ -191,7 +194,7 @@ def cosine(
     end_value: float | None = None,
     exponent: float = 1.0,
     transition_begin: int = 0,
-):
+) -> Schedule:
     r"""Cosine decay (Loshchilov & Hutter 2017, without restarts), held at the end.
 
     $$

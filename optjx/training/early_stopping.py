@@ -10,15 +10,18 @@ The rule is written out on :func:`early_stopping`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from optjx import _hyper, _state, _tree
 from optjx._hyper import check_int
 from optjx._tree import copy_params, select_tree
+from optjx.typing import Hyperparameter
 
 
 class EarlyStoppingState(NamedTuple):
@@ -54,12 +57,12 @@ class EarlyStopping(NamedTuple):
       update: ``update(state, value, params) -> EarlyStoppingState``.
     """
 
-    init: object
-    update: object
+    init: Callable[[optax.Params], EarlyStoppingState]
+    update: Callable[[EarlyStoppingState, ArrayLike, optax.Params], EarlyStoppingState]
 
 
 def early_stopping(
-    patience: int, *, mode: str = "min", min_delta: _hyper.Hyper = 0.0
+    patience: int, *, mode: Literal["min", "max"] = "min", min_delta: Hyperparameter = 0.0
 ) -> EarlyStopping:
     r"""Early stopping on a validation metric that keeps a copy of the best params.
 
@@ -146,7 +149,7 @@ def early_stopping(
             evaluations=_state.zero_count(),
         )
 
-    def update(state: EarlyStoppingState, value, params) -> EarlyStoppingState:
+    def update(state: EarlyStoppingState, value: ArrayLike, params) -> EarlyStoppingState:
         _tree.check_matching(params, state.best_params, what="params", against="best_params")
         if jnp.ndim(value) != 0:
             raise ValueError(f"value must be a scalar, got shape {jnp.shape(value)}")

@@ -8,6 +8,7 @@ import jax
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class EmaState(NamedTuple):
@@ -18,7 +19,7 @@ class EmaState(NamedTuple):
 
 
 def ema(
-    decay: _hyper.Hyper, *, debias: bool = False, accumulator_dtype: Any = None
+    decay: Hyperparameter, *, debias: bool = False, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
     r"""Exponential moving average of the incoming updates, optionally bias-corrected.
 

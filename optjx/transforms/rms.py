@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByRmsState(NamedTuple):
@@ -24,10 +25,10 @@ class ScaleByRmsState(NamedTuple):
 
 
 def scale_by_rms(
-    decay: _hyper.Hyper = 0.9,
+    decay: Hyperparameter = 0.9,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
     centered: bool = False,
     initial_scale: float = 0.0,
     bias_correction: bool = False,
