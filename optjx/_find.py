@@ -1,6 +1,6 @@
 """Find a wrapper's state inside any optimizer state.
 
-* :func:`find_unique` walks an optimizer state of any shape (``optax.chain`` tuples,
+* ``find_unique`` walks an optimizer state of any shape (``optax.chain`` tuples,
   nested chains, NamedTuples, dicts, optax's masked and multi-transform states, other
   wrappers' states) and returns the one node of a given state class. It backs the
   accessors ``slow_params`` and ``averaged_params``.

@@ -43,3 +43,5 @@ Python number, a NumPy or JAX scalar or array (a traced one too, so `jax.vmap` o
 works) or a `ScheduleLike` of the number of updates already applied. A concrete value
 is checked at construction (`ValueError` naming the argument and its range); a value of
 another type raises `TypeError` naming it."""
+
+__all__ = ["Hyperparameter", "Scalar", "Schedule", "ScheduleLike"]

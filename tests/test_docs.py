@@ -1,22 +1,31 @@
-"""The documentation site builds with warnings as errors, and optjx type-checks.
+"""The documentation site builds with warnings as errors, renders, and covers the API;
+optjx type-checks.
 
 A broken page, a dead link or cross-reference, or a docstring that fails to render fails
-``mkdocs build --strict``; ``mypy optjx`` runs with the configuration in pyproject.toml.
-Both tools come with the ``docs`` and ``test`` extras; the tests skip, naming what is
-missing, only where they are not installed.
+``mkdocs build --strict``; the built pages are then read for what the build lets through:
+a Sphinx role (``:func:`x```) or a ``$`` that KaTeX will not render, shown literally. The
+API index must link every page of ``docs/api/`` and every public name needs an API entry.
+``mypy optjx`` runs with the configuration in pyproject.toml. Both tools come with the
+``docs`` and ``test`` extras; the tests skip, naming what is missing, only where they are
+not installed.
 """
 
 from __future__ import annotations
 
+import html.parser
 import importlib.util
+import inspect
 import os
 import pathlib
+import re
 import subprocess
 import sys
+import types
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:func|class|meth|attr|mod|data|obj|exc|ref|term):")
 
 
 def _require(module: str) -> None:
@@ -34,16 +43,163 @@ def _run(args: list[str], tmp_path: pathlib.Path) -> subprocess.CompletedProcess
     )
 
 
-def test_site_builds_strict(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site, built once for every test below: ``(directory, build result)``."""
     for module in ("mkdocs", "material", "mkdocstrings_handlers.python"):
         _require(module)
+    tmp_path = tmp_path_factory.mktemp("docs")
     site = tmp_path / "site"
     result = _run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)], tmp_path)
+    return site, result
+
+
+@pytest.fixture(scope="module")
+def built(site):
+    directory, result = site
+    if result.returncode != 0:
+        pytest.fail("the site did not build (test_site_builds_strict says why)")
+    return directory
+
+
+def test_site_builds_strict(site):
+    site, result = site
     assert result.returncode == 0, result.stdout + result.stderr
     # The API reference rendered the docstrings, math included.
     page = (site / "api" / "optimizers" / "index.html").read_text()
     assert 'id="optjx.adam"' in page and "arithmatex" in page
     assert (site / "javascripts" / "katex" / "katex.min.js").exists()
+
+
+class _ProseText(html.parser.HTMLParser):
+    """The text a reader sees as prose: outside code, scripts and rendered math.
+
+    arithmatex turns every formula it recognises into an element of class ``arithmatex``
+    that KaTeX renders; a ``$`` left in the prose is one it did not recognise (``$b > $``,
+    a space before the closing ``$``), shown literally.
+    """
+
+    SKIPPED = {"code", "pre", "script", "style", "kbd", "samp"}
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.open: list[tuple[str, bool]] = []
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            math = "arithmatex" in (dict(attrs).get("class") or "").split()
+            self.open.append((tag, tag in self.SKIPPED or math))
+
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        if data.strip() and not any(skipped for _, skipped in self.open):
+            self.texts.append(data.strip())
+
+
+def _prose(built: pathlib.Path):
+    for page in sorted(built.rglob("*.html")):
+        if page.parts[len(built.parts)] in ("search", "assets"):
+            continue
+        parser = _ProseText()
+        parser.feed(page.read_text())
+        for text in parser.texts:
+            yield str(page.relative_to(built)), text
+
+
+def test_no_sphinx_role_in_the_docstrings():
+    # mkdocstrings renders docstrings as Markdown: a role is shown as ":func:" + code.
+    found = [
+        f"{path}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "optjx").rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if SPHINX_ROLE.search(line)
+    ]
+    assert not found, "write ``name`` (Markdown), not a Sphinx role:\n" + "\n".join(found)
+
+
+def test_no_sphinx_role_or_unrendered_math_on_the_pages(built):
+    literal = [
+        f"{page}: {text[:120]!r}"
+        for page, text in _prose(built)
+        if "$" in text or SPHINX_ROLE.search(text)
+    ]
+    assert not literal, "shown literally (a Sphinx role, or math KaTeX will not see):\n" + (
+        "\n".join(literal)
+    )
+
+
+def test_api_index_links_every_api_page():
+    index = (ROOT / "docs" / "api" / "index.md").read_text()
+    linked = set(re.findall(r"\]\(([\w-]+\.md)\)", index))
+    pages = {p.name for p in (ROOT / "docs" / "api").glob("*.md")} - {"index.md"}
+    assert pages - linked == set(), f"docs/api/index.md does not link {sorted(pages - linked)}"
+
+
+def _api_entries() -> set[str]:
+    """Every ``::: name`` of docs/api/, with the ``members: [...]`` listed under a module."""
+    entries = set()
+    for page in (ROOT / "docs" / "api").glob("*.md"):
+        current = None
+        for line in page.read_text().splitlines():
+            if line.startswith("::: "):
+                current = line.split()[1]
+                entries.add(current)
+            elif current and line.strip().startswith("members:"):
+                members = re.findall(r"[\w]+", line.split(":", 1)[1])
+                entries.update(f"{current}.{member}" for member in members)
+    return entries
+
+
+def _resolve(dotted: str):
+    """The object ``optjx.a.b`` names (``None`` where it names nothing)."""
+    import importlib
+
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for part in parts[1:]:
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _public_names(module):
+    """``(name, object)`` for the module's ``__all__``, or else its public functions and
+    classes defined in optjx or optax (not the helpers it imports for its own use)."""
+    if hasattr(module, "__all__"):
+        yield from ((name, getattr(module, name)) for name in module.__all__)
+        return
+    for name, obj in vars(module).items():
+        home = getattr(obj, "__module__", None) or ""
+        if name.startswith("_") or not callable(obj) or isinstance(obj, types.ModuleType):
+            continue
+        if home.startswith("optax") or home.startswith(module.__name__.split(".")[0]):
+            if module.__name__ != "optjx.parallel" or home == "optjx.parallel":
+                yield name, obj
+
+
+def test_every_public_name_has_an_api_entry():
+    import optjx
+    import optjx.typing
+
+    entries = _api_entries()
+    documented = [_resolve(entry) for entry in entries]  # one object may have two paths
+    index = (ROOT / "docs" / "api" / "index.md").read_text()
+    missing = []
+    for module in (optjx, optjx.schedules, optjx.parallel, optjx.typing):
+        for name, obj in _public_names(module):
+            full = f"{module.__name__}.{name}"
+            if isinstance(obj, types.ModuleType):
+                continue  # its names are checked here, as a module
+            if (getattr(obj, "__module__", None) or "").startswith("optax"):
+                if f"`{full}`" not in index:  # re-exported: named in the API index
+                    missing.append(f"{full} (optax's: name it in docs/api/index.md)")
+            elif full not in entries and not any(obj is entry for entry in documented):
+                missing.append(full)
+    assert not missing, "public names with no `::: name` in docs/api/*.md: " + ", ".join(missing)
 
 
 def test_mypy_passes(tmp_path):
@@ -54,7 +210,6 @@ def test_mypy_passes(tmp_path):
 
 
 def _public_functions():
-    import inspect
 
     import optjx
 

@@ -1,7 +1,7 @@
 """Pieces shared by the full-batch methods: stop reasons, tree algebra, the update wrapper.
 
-The tree algebra works on any tree: the loops of :mod:`optjx.full_batch._iteration` apply
-it to the params tree and to the packed vectors of :mod:`optjx.full_batch._packing` (one
+The tree algebra works on any tree: the loops of ``optjx.full_batch._iteration`` apply
+it to the params tree and to the packed vectors of ``optjx.full_batch._packing`` (one
 per dtype). Inner products are sums of per-group sums taken in the *scalar dtype*: the
 widest float dtype of the params, at least float32.
 """
@@ -54,7 +54,7 @@ def stop_reason(state: Any) -> str:
       state: an ``LbfgsState`` or ``ConjugateGradientState`` (concrete, not traced).
 
     Returns:
-      The :class:`StopReason` member's name, a ``str``.
+      The ``StopReason`` member's name, a ``str``.
 
     Differences from PyTorch and optax:
       torch does not report why ``step`` returned, optax's ``lbfgs`` runs one iteration

@@ -35,7 +35,7 @@ class LbfgsState(NamedTuple):
     ``direction`` is a tree like the params; ``prev_grad`` is packed as the rows of the
     history (one vector of length ``n`` per dtype; with ``pack=False`` one array per
     leaf), since the loops use it packed: unpacking would compile a slice per leaf. Built by
-    :func:`lbfgs`'s ``init``; with a scheduled learning rate its sibling
+    ``lbfgs``'s ``init``; with a scheduled learning rate its sibling
     ``LbfgsStateWithCount`` has an int32 ``count`` first.
 
     Attributes:
@@ -181,7 +181,7 @@ def lbfgs(
     $$
 
     with $d_1 = -g_1$ and $t = \min(1, 1/\lVert g_1 \rVert_1)\,\mathrm{lr}$ on the very
-    first iteration, $t = \mathrm{lr}$ after, or $t$ from :func:`strong_wolfe`
+    first iteration, $t = \mathrm{lr}$ after, or $t$ from ``strong_wolfe``
     ($c_1 = 10^{-4}$, $c_2 = 0.9$) started there. An update stops, in torch's order: at
     once when $\max|g| \le$ ``tolerance_grad``; when $g^\top d > -$``tolerance_change``;
     then after a step when ``max_iter`` iterations or ``max_eval`` evaluations were used in
@@ -212,7 +212,7 @@ def lbfgs(
       max_eval: evaluations per update, int $\ge 1$; default ``max_iter * 5 // 4`` (torch).
       tolerance_grad: $\ge 0$, default ``1e-7``.
       tolerance_change: $\ge 0$, default ``1e-9``. As in torch, it is not the line
-        search's: :func:`strong_wolfe`'s zoom always stops on a bracket shorter than
+        search's: ``strong_wolfe``'s zoom always stops on a bracket shorter than
         ``1e-9`` (relative to $\max|d|$), whatever this value.
       history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 2``
         copies of the params).
@@ -232,14 +232,14 @@ def lbfgs(
         correct, no gather, more memory; give ``jit`` ``out_shardings`` to shard them).
 
     Returns:
-      A ``GradientTransformationExtraArgs`` with an :class:`LbfgsState`.
+      A ``GradientTransformationExtraArgs`` with an ``LbfgsState``.
       ``update(grads, state, params, *, value, value_fn)`` takes the gradient and loss at
       ``params`` and ``value_fn``, the loss as a deterministic function of the params
       alone; ``apply_updates(params, updates)`` is torch's params after ``step``. ``value``
       may be omitted (one forward pass is then made); optax's ``grad=`` and unknown
       keywords are ignored. With ``line_search_fn=None`` and ``max_iter=1`` an update
       evaluates nothing more: the stochastic use. The state reports ``iterations``,
-      ``evaluations``, ``stop_reason`` (see :func:`stop_reason`) and ``step_size``.
+      ``evaluations``, ``stop_reason`` (see ``stop_reason``) and ``step_size``.
 
     Raises:
       ValueError: a hyperparameter out of range, an unknown ``line_search_fn``, a missing

@@ -12,7 +12,7 @@ fits int64. A float argument of the wrong type raises ``TypeError`` naming it; a
 an infinity or a value out of range raises ``ValueError`` naming it.
 
 PyTorch's epoch schedulers step once per epoch: wrap a schedule written in epochs in
-:func:`per_epoch` (see the porting table in the README).
+``per_epoch`` (see the porting table in the README).
 """
 
 from optjx.schedules.compose import join as join

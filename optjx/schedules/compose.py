@@ -25,7 +25,7 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
 
     ``piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1, 90_000: 0.1})`` is the ResNet
     rule: divide by 10 at fixed points. The boundaries are **update counts**: milestones
-    given in epochs need :func:`per_epoch` (or multiplying by the steps per epoch).
+    given in epochs need ``per_epoch`` (or multiplying by the steps per epoch).
 
     References:
       He, Zhang, Ren & Sun (2016), "Deep residual learning for image recognition",

@@ -91,7 +91,7 @@ def linear(
       ``optax.linear_schedule(init, end, tau, b)`` computes the same (it also accepts
       ``transition_steps <= 0``; optjx raises). ``torch.optim.lr_scheduler.LinearLR(
       start_factor=a, end_factor=c, total_iters=n)`` is ``linear(a * lr, c * lr, n)``,
-      in factors of the optimizer's ``lr``; wrap in :func:`per_epoch` if it is stepped
+      in factors of the optimizer's ``lr``; wrap in ``per_epoch`` if it is stepped
       per epoch.
 
     Examples:
@@ -131,7 +131,7 @@ def polynomial(
     a_k = \min(\max(k - b, 0), \tau) / \tau
     $$
 
-    $p = 1$ is :func:`linear`; $p = 2$ decays fast, then flattens; $p = 0.5$ the
+    $p = 1$ is ``linear``; $p = 2$ decays fast, then flattens; $p = 0.5$ the
     reverse. $\eta_\tau$ is held exactly from $k - b = \tau$ on.
 
     References:
@@ -159,7 +159,7 @@ def polynomial(
 
     Differences from PyTorch and optax:
       ``torch.optim.lr_scheduler.PolynomialLR(total_iters=tau, power=p)`` is
-      ``polynomial(lr, 0.0, p, tau)`` (stepped per update; wrap in :func:`per_epoch`
+      ``polynomial(lr, 0.0, p, tau)`` (stepped per update; wrap in ``per_epoch``
       for a per-epoch scheduler). ``optax.polynomial_schedule`` computes the same; it
       accepts ``transition_steps <= 0`` (a constant) and any power, where optjx raises
       ``ValueError``.

@@ -5,7 +5,7 @@ validation set every so often, keep a copy of the parameters whenever the valida
 error is the best so far, and stop after ``patience`` evaluations in a row without
 improvement; return the best parameters, not the last ones. As the course notes put it:
 "stop with whatever criterion, but remember the best weights on the validation set".
-The rule is written out on :func:`early_stopping`.
+The rule is written out on ``early_stopping``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class EarlyStoppingState(NamedTuple):
       best_step: the value of ``evaluations`` at the best evaluation, $n^*$ (1-based; 0
         before any). With one evaluation per epoch, the best epoch.
       bad_evaluations: $b$, evaluations in a row without improvement (int32).
-      should_stop: a bool array, set once $b > $ ``patience``; the state is frozen from
+      should_stop: a bool array, set once $b$ exceeds ``patience``; the state is frozen from
         then on.
       evaluations: calls of ``update`` so far, up to and including the one that set
         ``should_stop`` (int32).
@@ -50,7 +50,7 @@ class EarlyStoppingState(NamedTuple):
 
 
 class EarlyStopping(NamedTuple):
-    """The pair of pure functions :func:`early_stopping` returns.
+    """The pair of pure functions ``early_stopping`` returns.
 
     Attributes:
       init: ``init(params) -> EarlyStoppingState``.
