@@ -13,6 +13,7 @@ not installed.
 from __future__ import annotations
 
 import html.parser
+import importlib
 import importlib.util
 import inspect
 import os
@@ -240,3 +241,37 @@ def test_transformation_docstrings_carry_rule_and_example():
         assert (
             "$$" in doc and "Examples:" in doc and "Differences from PyTorch and optax:" in doc
         ), name
+
+
+def _shape(obj):
+    """What a caller of ``obj`` depends on: a NamedTuple's fields, or each argument's
+    name, kind and default."""
+    if isinstance(obj, type) and hasattr(obj, "_fields"):
+        return obj._fields
+    try:
+        parameters = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [(p.name, p.kind, repr(p.default)) for p in parameters]
+
+
+def test_porting_optax_lists_every_shared_name_that_differs():
+    # A name in both libraries whose arguments, defaults or state fields differ must be in
+    # the porting table (a difference in meaning alone is the table's to state).
+    import optax
+
+    import optjx
+
+    page = (ROOT / "docs" / "porting-optax.md").read_text()
+    undocumented = []
+    for name, obj in _public_names(optjx):
+        for home in ("optax", "optax.contrib"):
+            theirs = getattr(importlib.import_module(home), name, None)
+            if theirs is None or theirs is obj or isinstance(obj, types.ModuleType):
+                continue
+            if _shape(theirs) != _shape(obj) and f"`{home}.{name}" not in page:
+                undocumented.append(f"{home}.{name}")
+    assert optax.__version__ and not undocumented, (
+        f"differ from optax {optax.__version__} and are missing in docs/porting-optax.md: "
+        + ", ".join(undocumented)
+    )
