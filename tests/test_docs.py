@@ -141,6 +141,28 @@ def test_api_index_links_every_api_page():
     assert pages - linked == set(), f"docs/api/index.md does not link {sorted(pages - linked)}"
 
 
+# References a reader of the site, the README or a docstring cannot follow: notes of a
+# course they never took, a numbered issue of a tracker they cannot see. Cite the paper or
+# book (author, year, section) or a public link (owner/repo#number) instead.
+UNFOLLOWABLE = re.compile(
+    r"course notes|the course(?! of)|lecture notes|the lecture\b|(?<![\w/#])issue \d+",
+    re.IGNORECASE,
+)
+
+
+def test_no_reference_a_reader_cannot_follow():
+    sources = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "benchmarks" / "README.md"]
+    sources += sorted((ROOT / "docs").rglob("*.md"))
+    sources += sorted((ROOT / "optjx").rglob("*.py")) + sorted((ROOT / "examples").glob("*.py"))
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if UNFOLLOWABLE.search(line)
+    ]
+    assert not found, "cite a paper, a book or a public link:\n" + "\n".join(found)
+
+
 def _api_entries() -> set[str]:
     """Every ``::: name`` of docs/api/, with the ``members: [...]`` listed under a module."""
     entries = set()

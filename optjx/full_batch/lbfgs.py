@@ -218,7 +218,7 @@ def lbfgs(
         copies of the params).
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
-        pytorch issue 91581). Default ``False``, as torch.
+        pytorch/pytorch#91581). Default ``False``, as torch.
       pack: default ``True``: the loops run on one flat vector per dtype (the leaves
         raveled and concatenated), so compile time grows only slowly with the number of
         leaves; sharded leaves may be gathered to be concatenated (``Explicit`` ones are

@@ -123,7 +123,7 @@ def strong_wolfe(
       max_ls: the iteration budget (an int, traced allowed). As in torch, the first trial
         is evaluated before the budget is checked, so up to ``max_ls + 1`` evaluations are
         made: ``torch.optim.LBFGS`` passes ``max_eval - evaluations so far`` and so can
-        exceed ``max_eval`` by one (pytorch issue 91581).
+        exceed ``max_eval`` by one (pytorch/pytorch#91581).
       respect_max_eval: count the first trial against ``max_ls``: at most
         ``max(1, max_ls)`` evaluations. Default ``False``, torch's count.
 

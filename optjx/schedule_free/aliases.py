@@ -51,7 +51,7 @@ def sgd_schedule_free(
 
     with $\gamma_t = \eta_{t-1} \min(1, t/n)$ the warmed-up rate and $x_1 = z_1 = y_1$
     the initial params. The params you hold are $y$; ``update`` returns $y_{t+1} - y_t$.
-    The course's two averages are its limits: $\beta \to 0$ is SGD on $z$ with $x$ the
+    Two classical averages are its limits: $\beta \to 0$ is SGD on $z$ with $x$ the
     Polyak-Ruppert average of its iterates; $\beta \to 1$ takes the gradient at the average
     (primal averaging). No schedule is needed and no run length is fixed in advance.
 

@@ -191,7 +191,7 @@ def schedule_free(
     y_{t+1} - y_t = c_{t+1} (z_t - y_t) + \big(1 - \beta (1 - c_{t+1})\big)(z_{t+1} - z_t)
     $$
 
-    The course's two averages are its limits ($\beta$ itself stays in $(0, 1)$: at 0,
+    Two classical averages are its limits ($\beta$ itself stays in $(0, 1)$: at 0,
     $x$ cannot be recovered from $y$ and $z$; at 1, $z$ is unused). $\beta \to 0$ takes
     the gradient at $z$, and $x$ is the Polyak-Ruppert average of the $z$ iterates
     (uniform with $p = r = 0$); $\beta \to 1$ takes it at the average $x$ itself (primal
@@ -204,7 +204,7 @@ def schedule_free(
     Evaluate and export at $x$ ([`schedule_free_eval_params`][optjx.schedule_free_eval_params]);
     keep training from $y$. BatchNorm's running statistics were collected at $y$:
     recompute them at $x$ (a few training batches through the model at $x$) before
-    evaluating. GroupNorm and LayerNorm, which the course recommends, need nothing.
+    evaluating. GroupNorm and LayerNorm need nothing.
 
     References:
       Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less

@@ -2,8 +2,8 @@ r"""Schedules: functions ``count -> value``, jittable, evaluated at the number o
 already applied (0 on the first update).
 
 Any float hyperparameter of any optjx transform accepts one of these (or any function
-of the same shape): learning rates, momentum (the 0.5 -> 0.9 annealing of the course
-notes is ``linear(0.5, 0.9, 1000)``), betas, weight decay.
+of the same shape): learning rates, momentum (raised from 0.5 to 0.9 during training,
+Goodfellow et al. 2016, section 8.3.2: ``linear(0.5, 0.9, 1000)``), betas, weight decay.
 
 Values are computed at JAX's default float precision (float64 when x64 is enabled).
 The count is converted to a float first, so counts past ``2**31`` stay finite, and step

@@ -62,8 +62,8 @@ def linear(
     a_k = \min(\max(k - b, 0), \tau) / \tau
     $$
 
-    With $\eta_\tau = \eta_0 / 100$ this is the rule of the course notes and of
-    Goodfellow et al. (2016): decay linearly until step $\tau$, then hold. With
+    With $\eta_\tau = \eta_0 / 100$ this is the rule of Goodfellow et al. (2016),
+    section 8.3.1: decay linearly until step $\tau$, then hold. With
     $\eta_\tau > \eta_0$ it is a ramp up (momentum annealed from 0.5 to 0.9:
     ``linear(0.5, 0.9, 1000)``). $\eta_\tau$ is held exactly from $k - b = \tau$ on.
 
@@ -95,7 +95,7 @@ def linear(
       per epoch.
 
     Examples:
-      >>> lr = optjx.schedules.linear(0.1, 0.001, 10_000)       # the course's rule
+      >>> lr = optjx.schedules.linear(0.1, 0.001, 10_000)       # Goodfellow et al.'s rule
       >>> momentum = optjx.schedules.linear(0.5, 0.9, 1_000)    # annealed momentum
       >>> tx = optjx.sgd(lr, momentum=momentum)
     """

@@ -151,8 +151,7 @@ def inverse_time(
     $$
 
     $\sum_k \eta_k = \infty$ and $\sum_k \eta_k^2 < \infty$: the conditions under which
-    SGD converges, quoted in the course notes from Goodfellow et al. (2016), section
-    8.3.1.
+    SGD converges (Goodfellow et al. 2016, section 8.3.1).
 
     References:
       Robbins & Monro (1951), "A stochastic approximation method"; Goodfellow, Bengio &

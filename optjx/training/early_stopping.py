@@ -3,9 +3,7 @@ r"""Early stopping that remembers the best weights: pure, jittable, checkpointab
 Goodfellow, Bengio & Courville (2016), section 7.8, Algorithm 7.1: evaluate on the
 validation set every so often, keep a copy of the parameters whenever the validation
 error is the best so far, and stop after ``patience`` evaluations in a row without
-improvement; return the best parameters, not the last ones. As the course notes put it:
-"stop with whatever criterion, but remember the best weights on the validation set".
-The rule is written out on ``early_stopping``.
+improvement; return the best parameters, not the last ones. The rule is written out on ``early_stopping``.
 """
 
 from __future__ import annotations

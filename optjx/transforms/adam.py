@@ -53,8 +53,8 @@ def scale_by_adam(
     $$
 
     A descent direction: chain a learning rate after it (``optjx.adam`` does).
-    ``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` inside it is the
-    course notes' form (``eps=0, eps_root=delta``).
+    ``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` puts a constant
+    under the root instead (``eps=0, eps_root=delta``), as optax's ``eps_root`` does.
 
     References:
       Kingma & Ba (2015), "Adam: A method for stochastic optimization", Algorithm 1;

@@ -35,8 +35,7 @@ def ema(
     scheduled $\beta$ the correction uses the current value, exact only for a constant decay.
 
     References:
-      Kingma & Ba (2015), "Adam: A method for stochastic optimization", section 3; the
-      course notes' exponentially weighted averages (1.1-1.3).
+      Kingma & Ba (2015), "Adam: A method for stochastic optimization", section 3.
 
     Args:
       decay: $\beta \in [0, 1)$ (required); a number, an array or a schedule.

@@ -58,9 +58,9 @@ def scale_by_learning_rate(
 
     Where it sits in a chain matters for momentum: ``chain(trace(mu), scale_by_learning_rate(lr))``
     is PyTorch's SGD ($b = \mu b + g$, $w \leftarrow w - \eta_k b$), while
-    ``chain(scale_by_learning_rate(lr), trace(mu))`` is the velocity form of the lecture
-    notes ($v = \mu v - \eta_k g$, $w \leftarrow w + v$). They agree for a constant rate and
-    differ once it changes: the velocity form keeps old steps at the rate they were taken with.
+    ``chain(scale_by_learning_rate(lr), trace(mu))`` is the velocity form of Goodfellow
+    et al. (2016), Algorithm 8.2 ($v = \mu v - \eta_k g$, $w \leftarrow w + v$). They
+    agree for a constant rate and differ once it changes: the velocity form keeps old steps at the rate they were taken with.
 
     Args:
       learning_rate: $\eta \ge 0$; a number, an array, or a schedule ``count -> value``.

@@ -1,8 +1,7 @@
 r"""Training diagnostics recorded in the optimizer state, at every update.
 
-The course notes tell the reader to watch the gradient norm for cliffs and exploding
-gradients (Goodfellow et al. 2016, section 8.2.4; Pascanu et al. 2013), and the ratio of
-update to parameter norms for a learning rate that is too large or too small.
+Watch the gradient norm for cliffs and exploding gradients (Goodfellow et al. 2016,
+section 8.2.4; Pascanu et al. 2013), and the ratio of update to parameter norms for a learning rate that is too large or too small.
 ``monitor`` records, for the update it wraps, $\|g\|_2$, $\max_i |g_i|$, whether
 $g$ is finite, $\|u\|_2$ and $\|\theta\|_2$ (global norms over every leaf; $u$ the inner
 optimizer's update, $\theta$ the params before it is applied). ``diagnostics`` reads
