@@ -21,6 +21,7 @@ import inspect
 import re
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import optax
@@ -77,7 +78,7 @@ _LABELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def param_groups(
     optimizer: Callable[..., optax.GradientTransformation],
     groups: Sequence[tuple[str | Callable, dict]],
-    **defaults,
+    **defaults: Any,
 ) -> optax.GradientTransformation:
     r"""``optimizer`` (an optjx alias such as ``optjx.adamw``) with PyTorch-style groups.
 
@@ -204,7 +205,7 @@ def param_groups(
     return tx
 
 
-def group_of(tx: optax.GradientTransformation, params):
+def group_of(tx: optax.GradientTransformation, params: optax.Params) -> Any:
     """The group each leaf of ``params`` falls into under ``tx``: to check the rules.
 
     Args:

@@ -163,7 +163,7 @@ def _one(state, cls):
     return found[0] if len(found) == 1 else None
 
 
-def diagnostics(state) -> dict[str, jax.Array]:
+def diagnostics(state: optax.OptState) -> dict[str, jax.Array]:
     """The diagnostics of the latest update, from an optimizer state of any shape.
 
     Args:

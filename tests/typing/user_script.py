@@ -38,15 +38,17 @@ def learning_rate(peak: float, steps: int, warmup_steps: int) -> Schedule:
 def make_optimizer(
     rate: Hyperparameter, momentum: Hyperparameter = 0.9
 ) -> optjx.GradientTransformation:
-    return optjx.chain(
-        optjx.clip_by_global_norm(1.0),
-        optjx.param_groups(
-            optjx.adamw,
-            [("bias", {"weight_decay": 0.0})],
-            learning_rate=rate,
-            b1=momentum,
-            weight_decay=0.05,
-        ),
+    return optjx.monitor(
+        optjx.chain(
+            optjx.clip_by_global_norm(1.0),
+            optjx.param_groups(
+                optjx.adamw,
+                [("bias", {"weight_decay": 0.0})],
+                learning_rate=rate,
+                b1=momentum,
+                weight_decay=0.05,
+            ),
+        )
     )
 
 
@@ -74,6 +76,8 @@ def fit(x: jax.Array, y: jax.Array, epochs: int) -> Params:
     for _ in range(epochs):
         for _ in range(10):
             params, opt_state = train_step(params, opt_state)
+        grad_norm: jax.Array = optjx.diagnostics(opt_state)["grad_norm"]
+        print(f"gradient norm {float(grad_norm):.3g}")
         stop = stopper.update(stop, mse(model.apply, params, x, y), params)
         if bool(stop.should_stop):
             break
