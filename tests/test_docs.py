@@ -1,13 +1,15 @@
-"""The documentation site builds with warnings as errors, renders, and covers the API;
-optjx type-checks.
+"""The documentation site builds with warnings as errors, renders, covers the API and
+cites what a reader can follow; optjx type-checks.
 
 A broken page, a dead link or cross-reference, or a docstring that fails to render fails
-``mkdocs build --strict``; the built pages are then read for what the build lets through:
-a Sphinx role (``:func:`x```) or a ``$`` that KaTeX will not render, shown literally. The
-API index must link every page of ``docs/api/`` and every public name needs an API entry.
-``mypy optjx`` runs with the configuration in pyproject.toml. Both tools come with the
-``docs`` and ``test`` extras; the tests skip, naming what is missing, only where they are
-not installed.
+``mkdocs build --strict``. The site is built once, and its pages are then read for what the
+build lets through: a Sphinx role (``:func:`x```) or a ``$`` that arithmatex did not mark
+as math, shown literally, and a formula the vendored KaTeX cannot parse (with Node.js,
+where it is installed). The API index must link every page of ``docs/api/``, every public
+name needs an API entry, and every name optjx shares with optax but defines differently a
+row in the porting-from-optax table. ``mypy optjx`` runs with the configuration in
+pyproject.toml. The tools come with the ``docs`` and ``test`` extras; the tests skip,
+naming what is missing, only where they are not installed.
 """
 
 from __future__ import annotations
@@ -72,12 +74,14 @@ def test_site_builds_strict(site):
     assert (site / "javascripts" / "katex" / "katex.min.js").exists()
 
 
-class _ProseText(html.parser.HTMLParser):
-    """The text a reader sees as prose: outside code, scripts and rendered math.
+class _PageText(html.parser.HTMLParser):
+    """The text of a built page: the prose a reader sees (outside code, scripts and math),
+    and the formulas arithmatex marked for KaTeX.
 
     arithmatex turns every formula it recognises into an element of class ``arithmatex``
-    that KaTeX renders; a ``$`` left in the prose is one it did not recognise (``$b > $``,
-    a space before the closing ``$``), shown literally.
+    holding ``\\(...\\)`` or ``\\[...\\]``, which KaTeX renders in the browser; a ``$``
+    left in the prose is one it did not recognise (``$b > $``, a space before the closing
+    ``$``), shown literally.
     """
 
     SKIPPED = {"code", "pre", "script", "style", "kbd", "samp"}
@@ -85,31 +89,42 @@ class _ProseText(html.parser.HTMLParser):
 
     def __init__(self):
         super().__init__()
-        self.open: list[tuple[str, bool]] = []
-        self.texts: list[str] = []
+        self.open: list[tuple[str, bool, bool]] = []  # (tag, skipped, math)
+        self.prose: list[str] = []
+        self.formulas: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag not in self.VOID:
-            math = "arithmatex" in (dict(attrs).get("class") or "").split()
-            self.open.append((tag, tag in self.SKIPPED or math))
+        if tag in self.VOID:
+            return
+        math = "arithmatex" in (dict(attrs).get("class") or "").split()
+        if math and not any(m for _, _, m in self.open):
+            self.formulas.append("")
+        self.open.append((tag, tag in self.SKIPPED, math))
 
     def handle_endtag(self, tag):
         while self.open and self.open.pop()[0] != tag:
             pass
 
     def handle_data(self, data):
-        if data.strip() and not any(skipped for _, skipped in self.open):
-            self.texts.append(data.strip())
+        if any(math for _, _, math in self.open):
+            self.formulas[-1] += data
+        elif data.strip() and not any(skipped for _, skipped, _ in self.open):
+            self.prose.append(data.strip())
 
 
-def _prose(built: pathlib.Path):
+def _pages(built: pathlib.Path):
     for page in sorted(built.rglob("*.html")):
         if page.parts[len(built.parts)] in ("search", "assets"):
             continue
-        parser = _ProseText()
+        parser = _PageText()
         parser.feed(page.read_text())
-        for text in parser.texts:
-            yield str(page.relative_to(built)), text
+        yield str(page.relative_to(built)), parser
+
+
+def _prose(built: pathlib.Path):
+    for name, parser in _pages(built):
+        for text in parser.prose:
+            yield name, text
 
 
 def test_no_sphinx_role_in_the_docstrings():
@@ -132,6 +147,54 @@ def test_no_sphinx_role_or_unrendered_math_on_the_pages(built):
     assert not literal, "shown literally (a Sphinx role, or math KaTeX will not see):\n" + (
         "\n".join(literal)
     )
+
+
+KATEX_CHECK = """
+const katex = require(process.argv[2]);
+const formulas = JSON.parse(require("fs").readFileSync(process.argv[3], "utf8"));
+const failures = [];
+for (const [where, tex, display] of formulas) {
+  try {
+    katex.renderToString(tex, { displayMode: display, throwOnError: true });
+  } catch (error) {
+    failures.push(`${where}: ${tex.slice(0, 80)}\\n    ${error.message}`);
+  }
+}
+console.log(JSON.stringify(failures));
+"""
+
+
+def test_every_formula_renders_with_katex(built, tmp_path):
+    # The browser renders the math with the vendored KaTeX and shows a formula it cannot
+    # parse in red: parse each one here with that same KaTeX, under Node.js.
+    import json
+    import shutil
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the formulas cannot be parsed with KaTeX")
+    formulas = []
+    for name, parser in _pages(built):
+        for text in parser.formulas:
+            tex = text.strip()
+            display = tex.startswith("\\[")
+            formulas.append([name, tex[2:-2].strip(), display])
+    assert len(formulas) > 100, "arithmatex marked almost no math: the check sees nothing"
+    listing = tmp_path / "formulas.json"
+    listing.write_text(json.dumps(formulas))
+    script = tmp_path / "check.js"
+    script.write_text(KATEX_CHECK)
+    katex = ROOT / "docs" / "javascripts" / "katex" / "katex.min.js"
+    result = subprocess.run(
+        [node, str(script), str(katex), str(listing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    failures = json.loads(result.stdout)
+    assert not failures, "KaTeX cannot render:\n" + "\n".join(failures)
 
 
 def test_api_index_links_every_api_page():
