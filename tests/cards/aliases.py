@@ -46,6 +46,9 @@ CARDS = [
             C("momentum-dampening-weight-decay",
               dict(learning_rate=0.05, momentum=0.9, dampening=0.1, weight_decay=1e-2),
               **LINEAR, **PARAMS),
+            C("one-cycle-lr-and-momentum",  # torch-named schedules (TorchSchedule objects)
+              dict(learning_rate=schedules.one_cycle_lr(0.1, total_steps=20),
+                   momentum=schedules.one_cycle_momentum(0.1, total_steps=20)), **LINEAR),
         ),
         Tuned(lambda: optjx.sgd(0.1), lambda: optjx.sgd(1.5e-3, momentum=0.9)),
         {"learning_rate": [*LR["learning_rate"], jnp.asarray(-0.1)],

@@ -239,6 +239,9 @@ def main():
     import generate_schedule_free  # the schedulefree 1.4.1 references, in golden/schedule_free
 
     generate_schedule_free.main()
+    import generate_schedulers  # every lr_scheduler's rates, in golden/schedulers
+
+    generate_schedulers.main()
 
 
 if __name__ == "__main__":

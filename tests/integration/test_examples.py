@@ -48,7 +48,10 @@ EXAMPLES = {
         },
     ),
     "bias_correction.py": (["--quick"], {"bias_correction.png": (450, 1200)}),
-    "schedules.py": (["--quick"], {"schedules.png": (1080, 1600)}),
+    "schedules.py": (
+        ["--quick"],
+        {"schedules.png": (1080, 1600), "schedules_torch.png": (1800, 1600)},
+    ),
     "full_batch.py": (
         ["--quick"],
         {"full_batch_digits.png": (800, 1200), "full_batch_sparse.png": (450, 1500)},

@@ -77,6 +77,50 @@ SCHEDULES = {
     "polynomial": (lambda: schedules.polynomial(0.1, 0.001, 2.0, 1000, 10), 0.001),
     "inverse_time": (lambda: schedules.inverse_time(0.1, 1.0, 10), None),  # -> 0
     "per_epoch": (lambda: schedules.per_epoch(schedules.exponential(0.1, 0.5, 10), 100), 0.0),
+    # The torch-named schedules; a (low, high) pair for the periodic ones.
+    "constant_lr": (lambda: schedules.constant_lr(0.1, 0.5, 10), 0.1),
+    "linear_lr": (lambda: schedules.linear_lr(0.1, 0.5, 0.2, 100), 0.02),
+    "polynomial_lr": (lambda: schedules.polynomial_lr(0.1, 100, 2.0), 0.0),
+    "exponential_lr": (lambda: schedules.exponential_lr(0.1, 0.5), 0.0),
+    "step_lr": (lambda: schedules.step_lr(0.1, 1000, 0.5), 0.0),
+    "multi_step_lr": (lambda: schedules.multi_step_lr(0.1, [10, 1000], 0.5), 0.025),
+    "lambda_lr": (lambda: schedules.lambda_lr(0.1, lambda k: jnp.where(k >= 100, 0.5, 1.0)), 0.05),
+    "multiplicative_lr": (
+        lambda: schedules.multiplicative_lr(
+            0.1, lambda k: jnp.where(k > 0, 0.5, 1.0), total_iters=10
+        ),
+        0.1 * 0.5**10,
+    ),
+    "cosine_annealing_lr": (
+        lambda: schedules.cosine_annealing_lr(0.1, 1000, 0.001, after_t_max="hold"),
+        0.001,
+    ),
+    "cosine_annealing_lr_rise": (
+        lambda: schedules.cosine_annealing_lr(0.1, 1000, 0.001),
+        (0.001, 0.1),
+    ),
+    "cosine_annealing_warm_restarts": (
+        lambda: schedules.cosine_annealing_warm_restarts(0.1, 10, 2, eta_min=0.001),
+        (0.001, 0.1),
+    ),
+    "cyclic_lr": (lambda: schedules.cyclic_lr(0.01, 0.1, 100, mode="triangular2"), 0.01),
+    "cyclic_momentum": (lambda: schedules.cyclic_momentum(0.01, 0.1, 100, mode="triangular2"), 0.9),
+    "one_cycle_lr": (lambda: schedules.one_cycle_lr(0.1, total_steps=1000), 0.1 / 25 / 1e4),
+    "one_cycle_momentum": (lambda: schedules.one_cycle_momentum(0.1, total_steps=1000), 0.95),
+    "swa_lr": (lambda: schedules.swa_lr(0.1, 0.05, 10), 0.05),
+    "sequential_lr": (
+        lambda: schedules.sequential_lr(
+            [schedules.linear_lr(0.1, 0.1, total_iters=10), schedules.exponential_lr(0.1, 0.5)],
+            [10],
+        ),
+        0.0,
+    ),
+    "chained_scheduler": (
+        lambda: schedules.chained_scheduler(
+            [schedules.constant_lr(0.1, 0.5, 10), schedules.multi_step_lr(0.1, [100], 0.5)]
+        ),
+        0.05,
+    ),
 }
 
 
@@ -88,7 +132,7 @@ def test_schedule_table_covers_every_public_schedule():
         and not name.startswith("_")
         and fn.__module__ == schedules.__name__
     }
-    covered = {name.split("_staircase")[0] for name in SCHEDULES}
+    covered = {name.split("_staircase")[0].removesuffix("_rise") for name in SCHEDULES}
     assert public <= covered, f"add these schedules to SCHEDULES: {sorted(public - covered)}"
 
 
@@ -96,7 +140,9 @@ def _check(name, value):
     tail = SCHEDULES[name][1]
     value = float(value)
     assert math.isfinite(value), (name, value)
-    if tail is None:
+    if isinstance(tail, tuple):  # periodic: within its bounds
+        assert tail[0] * (1 - 1e-6) <= value <= tail[1] * (1 + 1e-6), (name, value)
+    elif tail is None:
         assert 0.0 <= value < 1e-4
     else:
         assert value == pytest.approx(tail, rel=1e-5, abs=1e-12), (name, value)

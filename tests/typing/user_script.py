@@ -35,6 +35,13 @@ def learning_rate(peak: float, steps: int, warmup_steps: int) -> Schedule:
     return optjx.schedules.warmup(optjx.schedules.cosine(peak, steps - warmup_steps), warmup_steps)
 
 
+def one_cycle_sgd(peak: float, steps: int) -> optjx.GradientTransformation:
+    # torch's OneCycleLR, rate and momentum, as optjx's torch-named schedules
+    rate = optjx.schedules.one_cycle_lr(peak, total_steps=steps, anneal_strategy="linear")
+    momentum = optjx.schedules.one_cycle_momentum(peak, total_steps=steps)
+    return optjx.sgd(rate, momentum, nesterov=True)
+
+
 def make_optimizer(
     rate: Hyperparameter, momentum: Hyperparameter = 0.9
 ) -> optjx.GradientTransformation:
@@ -62,7 +69,7 @@ def fit(x: jax.Array, y: jax.Array, epochs: int) -> Params:
     schedule = learning_rate(1e-2, 10 * epochs, 10)
     first: jax.Array = schedule(0)
     momentum = optjx.schedules.linear(0.5, 0.9, 100)
-    tx = make_optimizer(schedule, momentum)
+    tx = make_optimizer(schedule, momentum) if epochs > 1 else one_cycle_sgd(1e-2, 10)
     opt_state = tx.init(params)
 
     @jax.jit
