@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 _AFTER_T_MAX = ("rise", "hold")
 
@@ -24,7 +25,7 @@ def _cosine(eta_min, lr, position, period: float):
 @public
 def cosine_annealing_lr(
     lr: float, T_max: int, eta_min: float = 0.0, *, after_t_max: Literal["rise", "hold"] = "rise"
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.CosineAnnealingLR``: a half cosine from ``lr`` to
     ``eta_min`` in ``T_max`` steps.
 
@@ -107,7 +108,7 @@ def _restart_starts(T_0: int, T_mult: int) -> list[int]:
 @public
 def cosine_annealing_warm_restarts(
     lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``: cosine annealing
     restarted at ``lr`` every period, each period ``T_mult`` times the last (SGDR).
 

@@ -13,6 +13,7 @@ from optjx import _hyper, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 from optjx.typing import Schedule
 
 _MODES = ("triangular", "triangular2", "exp_range")
@@ -65,7 +66,7 @@ def cyclic_lr(
     cycle_momentum: bool = True,
     base_momentum: float = 0.8,
     max_momentum: float = 0.9,
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.CyclicLR``: the rate between ``base_lr`` and
     ``max_lr`` in triangles of ``step_size_up + step_size_down`` steps.
 

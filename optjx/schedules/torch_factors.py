@@ -14,10 +14,11 @@ from optjx import _hyper
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 @public
-def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> T.TorchSchedule:
+def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.ConstantLR``: the rate scaled by ``factor`` at first.
 
     $$
@@ -63,7 +64,7 @@ def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> T.T
 @public
 def linear_lr(
     lr: float, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.LinearLR``: the factor moves linearly, then holds.
 
     $$
@@ -107,7 +108,7 @@ def linear_lr(
 
 
 @public
-def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> T.TorchSchedule:
+def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.PolynomialLR``: polynomial decay to 0 in ``total_iters``.
 
     $$

@@ -17,6 +17,7 @@ from optjx import _tree
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 def _wide(count):
@@ -28,7 +29,7 @@ def _wide(count):
 
 
 @public
-def lambda_lr(lr: float, lr_lambda: Callable) -> T.TorchSchedule:
+def lambda_lr(lr: float, lr_lambda: Callable) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.LambdaLR``: the base rate times ``lr_lambda(count)``.
 
     $$
@@ -68,7 +69,7 @@ def lambda_lr(lr: float, lr_lambda: Callable) -> T.TorchSchedule:
 @public
 def multiplicative_lr(
     lr: float, lr_lambda: Callable, *, total_iters: int | None = None
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.MultiplicativeLR``: the rate multiplied by
     ``lr_lambda(k)`` at each step $k \ge 1$.
 

@@ -13,6 +13,7 @@ from optjx import _hyper
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 from optjx.typing import Schedule
 
 # Each phase: (its last step, start rate, end rate, start momentum, end momentum), rates
@@ -114,7 +115,7 @@ def one_cycle_lr(
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
     three_phase: bool = False,
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.OneCycleLR``: from ``max_lr / div_factor`` up to
     ``max_lr``, then down to ``max_lr / (div_factor * final_div_factor)``.
 

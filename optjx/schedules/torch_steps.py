@@ -15,10 +15,11 @@ from optjx import _hyper
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 @public
-def exponential_lr(lr: float, gamma: float) -> T.TorchSchedule:
+def exponential_lr(lr: float, gamma: float) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.ExponentialLR``: multiplied by ``gamma`` every step.
 
     $$
@@ -53,7 +54,7 @@ def exponential_lr(lr: float, gamma: float) -> T.TorchSchedule:
 
 
 @public
-def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> T.TorchSchedule:
+def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.StepLR``: multiplied by ``gamma`` every ``step_size``
     steps.
 
@@ -96,7 +97,7 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> T.TorchSchedule:
 
 
 @public
-def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> T.TorchSchedule:
+def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.MultiStepLR``: multiplied by ``gamma`` at each
     milestone.
 

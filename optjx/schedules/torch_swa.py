@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 @public
@@ -18,7 +19,7 @@ def swa_lr(
     swa_lr: float,
     anneal_epochs: int = 10,
     anneal_strategy: Literal["cos", "linear"] = "cos",
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.swa_utils.SWALR``: from ``lr`` to ``swa_lr`` in ``anneal_epochs``
     steps, then constant.
 
