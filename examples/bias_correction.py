@@ -2,7 +2,7 @@
 
     python examples/bias_correction.py [--quick] [--out DIR]
 
-The course notes' temperature example: a year of noisy daily temperatures averaged with
+A temperature example: a year of noisy daily temperatures averaged with
 ``v_t = beta v_{t-1} + (1 - beta) theta_t`` from ``v_0 = 0``. The average of the last
 ``~1/(1 - beta)`` days is smooth but, started at zero, it spends its first days far below
 the data: ``v_t`` carries the weight ``1 - beta**t`` instead of 1. Dividing by that
@@ -42,7 +42,7 @@ def main(argv=None):
     days = 120 if args.quick else 365
     rng = np.random.default_rng(args.seed)
     t = np.arange(1, days + 1)
-    # Degrees Fahrenheit, as in the course: winter start near 40 F, summer peak around
+    # Degrees Fahrenheit: winter start near 40 F, summer peak around
     # day 200, weather noise of 5 degrees.
     temperature = (
         58 - 20 * np.cos(2 * np.pi * (t - 20) / 365) + 5 * rng.standard_normal(days)

@@ -2,8 +2,8 @@
 
     python examples/full_batch.py [--quick] [--out DIR]
 
-"For batch optimization, LBFGS & Conjugate-Gradients are far better than vanilla gradient
-descent" (the course notes). Two experiments, in float64, every optimizer from its
+On a full batch, L-BFGS and conjugate gradients need far fewer evaluations than gradient
+descent (Nocedal & Wright 2006, chapters 5 and 7). Two experiments, in float64, every optimizer from its
 initial point to a budget of loss-and-gradient evaluations:
 
 (a) scikit-learn's digits (the training split, 1437 images, full batch): L2-regularised
@@ -11,7 +11,7 @@ initial point to a budget of loss-and-gradient evaluations:
     ``optjx.lbfgs`` (strong Wolfe), ``optjx.conjugate_gradient`` (Polak-Ribiere+), Adam
     and gradient descent. Writes ``full_batch_digits.png``: loss against evaluations and
     against wall time.
-(b) compressed sensing, the lecture's application: a sparse signal of length 256 with 8
+(b) compressed sensing (Candès, Romberg & Tao 2006): a sparse signal of length 256 with 8
     spikes is recovered from 80 random Fourier measurements (40 frequencies, real and
     imaginary parts) by minimising ``0.5 |A x - b|^2 + lam sum(sqrt(x^2 + eps^2) - eps)``,
     a smooth stand-in for the l1 norm. L-BFGS, gradient descent (step ``1/L``, ``L`` the

@@ -2,7 +2,8 @@
 
     python examples/lr_sweep.py [--optimizer sgd] [--quick] [--out DIR]
 
-The lecture's advice, made one command: before tuning anything else, train with
+A common first step (Goodfellow et al. 2016, section 11.4.1; Smith 2017), made one
+command: before tuning anything else, train with
 learning rates on a log scale and look at the final loss. Too small and training
 crawls; past some rate it diverges; the best rate sits a little below that edge.
 

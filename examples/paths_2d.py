@@ -1,4 +1,4 @@
-"""The course's optimizer pictures, drawn by optjx on two-dimensional problems.
+"""The classic optimizer pictures, drawn by optjx on two-dimensional problems.
 
     python examples/paths_2d.py [--quick] [--out DIR]
 

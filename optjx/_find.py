@@ -1,11 +1,11 @@
 """Find a wrapper's state inside any optimizer state.
 
-* :func:`find_unique` walks an optimizer state of any shape (``optax.chain`` tuples,
+* ``find_unique`` walks an optimizer state of any shape (``optax.chain`` tuples,
   nested chains, NamedTuples, dicts, optax's masked and multi-transform states, other
   wrappers' states) and returns the one node of a given state class. It backs the
-  accessors ``slow_params`` and ``averaged_params``; :func:`find_one_or_none` is its
+  accessors ``slow_params`` and ``averaged_params``; ``find_one_or_none`` is its
   lenient twin for ``diagnostics``, which reports only the stages it finds once.
-* :func:`fill_from` completes a wrapper's tree with the leaves it does not own.
+* ``fill_from`` completes a wrapper's tree with the leaves it does not own.
 """
 
 from __future__ import annotations

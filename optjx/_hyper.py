@@ -1,13 +1,13 @@
 """Hyperparameters that are a number, an array (traced too) or a schedule.
 
-One class, :class:`Hyperparameters`, owns the whole job for every stage:
+One class, ``Hyperparameters``, owns the whole job for every stage:
 
 * it checks each value's **type** at construction (``TypeError`` naming the argument for a
   string, ``None``, a list, a complex number, a non-callable object) and, when the value
   is concrete, its **range** (``ValueError`` naming the argument and the allowed range);
-* it says whether the stage needs a **step counter** (:attr:`Hyperparameters.scheduled`);
+* it says whether the stage needs a **step counter** (``Hyperparameters.scheduled``);
 * it **resolves** every value at the number of updates already applied (0 on the first
-  update) with :meth:`Hyperparameters.at`, and :func:`per_dtype` casts the resolved
+  update) with ``Hyperparameters.at``, and ``per_dtype`` casts the resolved
   scalars once per dtype, not once per leaf.
 
 A factory lists its hyperparameters once, in one ``Hyperparameters(...)`` call; reading
@@ -15,7 +15,7 @@ one that was not listed is an ``AttributeError`` on the first call, not a silent
 when a user passes a schedule.
 
 Structure rule (DESIGN.md, convention 1): only a *Python number* that is exactly zero
-(:meth:`Hyperparameters.is_zero`) may drop a stage. ``optax.inject_hyperparams`` hands a
+(``Hyperparameters.is_zero``) may drop a stage. ``optax.inject_hyperparams`` hands a
 factory a concrete array in ``init`` and a traced one under ``jit``; an array never
 drops a stage, whatever its value, so both give the same state structure.
 """
@@ -26,16 +26,18 @@ import dataclasses
 import math
 import numbers
 import operator
-from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Union
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Schedule = Callable[[jax.Array], jax.Array]
-Hyper = Union[float, int, jax.Array, np.ndarray, Schedule]
+from optjx.typing import Hyperparameter, ScheduleLike
+
+# The public names (optjx.typing) under the short names the stages use internally.
+Schedule = ScheduleLike
+Hyper = Hyperparameter
 
 _ACCEPTS = "a real number, a real JAX or NumPy array, or a schedule count -> value"
 

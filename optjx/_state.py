@@ -5,7 +5,7 @@ stage without such a reader keeps no ``count`` field at all (not ``count=None``)
 optax twin of each stage does, so that ``optax.tree.get(state, "count")`` finds the one
 counter that matters and ``optax.tree.set`` cannot change the state's structure.
 
-Each state class is written without ``count``; :func:`init` builds it, or its counted
+Each state class is written without ``count``; ``init`` builds it, or its counted
 sibling ``<Name>WithCount`` (``count`` first), from a Python-level decision taken in the
 factory, so the structure depends only on configuration.
 """

@@ -4,6 +4,7 @@ filter every stage is built with."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -246,6 +247,7 @@ def _zero_update(update, param):
 def trainable_params(params):
     """``params`` with the leaves no optimizer moves (int, bool) set to ``None``, and Python
     float scalars as arrays: what every optjx stage initialises its state from."""
+    treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
     leaves, treedef = jax.tree.flatten(params, is_leaf=is_none)
     kept = [None if p is None or not _trainable(p) else _as_array(p) for p in leaves]
     if all(k is p for k, p in zip(kept, leaves, strict=True)):
@@ -270,6 +272,7 @@ def transformation(init_fn, update_fn, *, extra_args: bool = False):
         return init_fn(trainable_params(params))
 
     def update(updates, state, params=None, **extra_args):
+        treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
         leaves, treedef = jax.tree.flatten(updates, is_leaf=is_none)
         try:
             param_leaves = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import jax
 import jax.numpy as jnp
@@ -77,7 +77,7 @@ def _axis_size(name: str) -> int:
 
 
 def cross_replica_mean(
-    axis_name: AxisName, *, unvarying: str = "sum"
+    axis_name: AxisName, *, unvarying: Literal["sum", "mean", "error"] = "sum"
 ) -> optax.GradientTransformation:
     r"""Average the gradients over the named mapped axis: first in a chain.
 

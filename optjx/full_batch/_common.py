@@ -1,7 +1,7 @@
 """Pieces shared by the full-batch methods: stop reasons, tree algebra, the update wrapper.
 
-The tree algebra works on any tree: the loops of :mod:`optjx.full_batch._iteration` apply
-it to the params tree and to the packed vectors of :mod:`optjx.full_batch._packing` (one
+The tree algebra works on any tree: the loops of ``optjx.full_batch._iteration`` apply
+it to the params tree and to the packed vectors of ``optjx.full_batch._packing`` (one
 per dtype). Inner products are sums of per-group sums taken in the *scalar dtype*: the
 widest float dtype of the params, at least float32.
 """
@@ -60,7 +60,7 @@ def stop_reason(state: Any) -> str:
       state: an ``LbfgsState`` or ``ConjugateGradientState`` (concrete, not traced).
 
     Returns:
-      The :class:`StopReason` member's name, a ``str``.
+      The ``StopReason`` member's name, a ``str``.
 
     Differences from PyTorch and optax:
       torch does not report why ``step`` returned, optax's ``lbfgs`` runs one iteration
@@ -162,6 +162,7 @@ def full_batch_transformation(who: str, init_fn, step_fn) -> optax.GradientTrans
             )
         if params is None:
             raise ValueError(f"{who}.update needs the current params (third argument).")
+        treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
         leaves, treedef = jax.tree.flatten(params, is_leaf=_tree.is_none)
 
         def merged_value_fn(trained):

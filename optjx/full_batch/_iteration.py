@@ -1,6 +1,6 @@
 """One update's iterations, shared by the full-batch methods: torch's loop of ``LBFGS.step``.
 
-The method gives the direction (:func:`iterate`'s ``direction_fn``); this module runs the
+The method gives the direction (``iterate``'s ``direction_fn``); this module runs the
 iterations to a stop (torch's break tests, in torch's order), with the strong-Wolfe line
 search or a fixed step, and turns the final loop state into updates and a new state.
 """
@@ -41,12 +41,12 @@ class Carry(NamedTuple):
     """One update's loop state: torch's local variables of ``LBFGS.step``.
 
     ``x`` and ``d_tree`` are trees like the params; ``g``, ``d`` and ``prev_g`` are packed
-    (:class:`Packing`). Keeping the point a tree means a trial point ``x + t d`` is built
+    (``Packing``). Keeping the point a tree means a trial point ``x + t d`` is built
     leaf by leaf from ``d_tree``, unpacked once per iteration: the leaves' slices of the
     packed ``d`` are the only per-leaf code XLA compiles for each leaf (the rest, the
     same for every leaf of a shape, is compiled once). For the same reason the step is
     applied to ``x`` lazily: ``x`` is the point *before* the last iteration's step, and
-    the current point is ``x + t d_tree`` when ``moved``, else ``x`` (:func:`point`), so
+    the current point is ``x + t d_tree`` when ``moved``, else ``x`` (``point``), so
     that the step reads ``d_tree`` from the carry instead of from a second copy of the
     slices.
     """
@@ -82,7 +82,7 @@ def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *
     the method's, as ``torch.optim.LBFGS.step`` calls ``_strong_wolfe``: with the method's,
     a ``tolerance_change`` of 0 would let the zoom spend the whole evaluation budget once
     the loss no longer changes in its precision. ``pack``: the methods' keyword (one group
-    per dtype, or per leaf). Returns the final :class:`Carry`.
+    per dtype, or per leaf). Returns the final ``Carry``.
     """
     dtype = state.prev_value.dtype
     packing = Packing(params, pack)

@@ -7,7 +7,7 @@ grows as leaves times loops: 209 s for a 100-leaf tree. Packed, a loop body hold
 operation per *dtype* whatever the number of leaves. What needs the tree stays a tree:
 the point (trial points ``x + t d`` are built leaf by leaf, and ``value_fn`` takes them),
 with the direction unpacked once per iteration and each evaluation's gradient packed
-(:mod:`optjx.full_batch._iteration`). A slice out of a packed vector is the one kernel
+(``optjx.full_batch._iteration``). A slice out of a packed vector is the one kernel
 XLA compiles anew for each leaf; the per-leaf kernels of leaves of one shape are
 otherwise the same and compiled once.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +12,7 @@ from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
+from optjx.typing import Hyperparameter
 
 BETAS = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
 
@@ -26,7 +27,7 @@ class ConjugateGradientState(NamedTuple):
     t^{(0)}_k = t_{k-1} \frac{g_{k-1}^\top p_{k-1}}{g_k^\top p_k}.
     $$
 
-    Built by :func:`conjugate_gradient`'s ``init``; with a scheduled learning rate its
+    Built by ``conjugate_gradient``'s ``init``; with a scheduled learning rate its
     sibling ``ConjugateGradientStateWithCount`` has an int32 ``count`` first.
 
     Attributes:
@@ -37,7 +38,7 @@ class ConjugateGradientState(NamedTuple):
       stop_reason: a ``StopReason``, why the last update stopped.
       step_size: $t$ of the last iteration.
       direction: $p$ of the last iteration (a tree like the params).
-      prev_grad: $g$ of the last iteration, packed as :class:`LbfgsState`'s: a tuple of
+      prev_grad: $g$ of the last iteration, packed as ``LbfgsState``'s: a tuple of
         one ``(n,)`` vector per dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
       prev_slope: $g^\top p$ of the last iteration.
@@ -81,13 +82,15 @@ def _beta(kind: str, g, prev_g, prev_d, dtype):
 
 
 def conjugate_gradient(
-    learning_rate: _hyper.Hyper = 1.0,
+    learning_rate: Hyperparameter = 1.0,
     *,
-    beta: str = "polak_ribiere",
+    beta: Literal[
+        "fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan"
+    ] = "polak_ribiere",
     max_iter: int = 20,
     max_eval: Optional[int] = None,
-    tolerance_grad: _hyper.Hyper = 1e-7,
-    tolerance_change: _hyper.Hyper = 1e-9,
+    tolerance_grad: Hyperparameter = 1e-7,
+    tolerance_change: Hyperparameter = 1e-9,
     c1: float = 1e-4,
     c2: float = 0.1,
     restart_every: Optional[int] = None,
@@ -100,7 +103,7 @@ def conjugate_gradient(
     p_k = -g_k + \beta_k p_{k-1}, \qquad x_{k+1} = x_k + t_k p_k
     $$
 
-    with $t_k$ from the strong-Wolfe line search (:func:`strong_wolfe`, ``c1``, ``c2``)
+    with $t_k$ from the strong-Wolfe line search (``strong_wolfe``, ``c1``, ``c2``)
     and, with $y_k = g_k - g_{k-1}$, ``beta`` one of:
 
     $$
@@ -117,8 +120,8 @@ def conjugate_gradient(
     $t_{k-1}\, g_{k-1}^\top p_{k-1} / g_k^\top p_k$ (N&W eq. 3.60), falling back to the
     first rule when that is not a positive number. With an exact line search on a strictly
     convex quadratic every ``beta`` is linear CG: the minimiser in $n$ steps. Calling
-    convention, stopping tests (torch's, as in :func:`lbfgs`), the NaN rule, the packed
-    loops and sharding are those of :func:`lbfgs`.
+    convention, stopping tests (torch's, as in ``lbfgs``), the NaN rule, the packed
+    loops and sharding are those of ``lbfgs``.
 
     References:
       Nocedal & Wright (2006), "Numerical Optimization", ch. 5, Algorithm 5.4, eqs.
@@ -133,7 +136,7 @@ def conjugate_gradient(
       max_eval: evaluations per update, int $\ge 1$, default ``max_iter * 5 // 4``.
       tolerance_grad: $\ge 0$, default ``1e-7``.
       tolerance_change: $\ge 0$, default ``1e-9``. Not the line search's: as in
-        :func:`lbfgs`, its zoom stops on a bracket shorter than ``1e-9`` (relative to
+        ``lbfgs``, its zoom stops on a bracket shorter than ``1e-9`` (relative to
         $\max|p|$) whatever this value.
       c1: sufficient decrease, in $(0, 1)$, default ``1e-4``.
       c2: curvature, in $(0, 1)$, default ``0.1`` (N&W sec. 5.2: $c_2 < 1/2$ makes
@@ -142,20 +145,20 @@ def conjugate_gradient(
         sufficiently lower, as on a convex quadratic.
       restart_every: ``None`` or an int $\ge 1$: restart every so many iterations (N&W
         suggest $n$, the number of parameters).
-      respect_max_eval: as in :func:`lbfgs`.
+      respect_max_eval: as in ``lbfgs``.
       pack: default ``True``: one flat vector per dtype in the loops (compile time grows
         only slowly with the number of leaves; sharded leaves may be gathered to be
         concatenated). ``False``: every leaf stays its own array in its own sharding, so
         sharded params are never gathered, at the cost of a program that grows with the
-        number of leaves. As in :func:`lbfgs`.
+        number of leaves. As in ``lbfgs``.
 
     Returns:
       A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *, value,
-      value_fn)``; the state is a :class:`ConjugateGradientState`.
+      value_fn)``; the state is a ``ConjugateGradientState``.
 
     Raises:
       ValueError: a hyperparameter out of range or an unknown ``beta``; bad calls as in
-        :func:`lbfgs`.
+        ``lbfgs``.
 
     Differences from PyTorch and optax:
       Neither has a nonlinear CG. scipy's ``minimize(method="CG")`` is Polak-Ribière with

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +13,7 @@ from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
+from optjx.typing import Hyperparameter
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
 
@@ -34,7 +35,7 @@ class LbfgsState(NamedTuple):
     ``direction`` is a tree like the params; ``prev_grad`` is packed as the rows of the
     history (one vector of length ``n`` per dtype; with ``pack=False`` one array per
     leaf), since the loops use it packed: unpacking would compile a slice per leaf. Built by
-    :func:`lbfgs`'s ``init``; with a scheduled learning rate its sibling
+    ``lbfgs``'s ``init``; with a scheduled learning rate its sibling
     ``LbfgsStateWithCount`` has an int32 ``count`` first.
 
     Attributes:
@@ -150,14 +151,14 @@ def _two_loop(g, mem: _Memory, history_size: int, dtype):
 
 
 def lbfgs(
-    learning_rate: _hyper.Hyper = 1.0,
+    learning_rate: Hyperparameter = 1.0,
     *,
     max_iter: int = 20,
     max_eval: Optional[int] = None,
-    tolerance_grad: _hyper.Hyper = 1e-7,
-    tolerance_change: _hyper.Hyper = 1e-9,
+    tolerance_grad: Hyperparameter = 1e-7,
+    tolerance_change: Hyperparameter = 1e-9,
     history_size: int = 100,
-    line_search_fn: Optional[str] = None,
+    line_search_fn: Optional[Literal["strong_wolfe"]] = None,
     respect_max_eval: bool = False,
     pack: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
@@ -180,7 +181,7 @@ def lbfgs(
     $$
 
     with $d_1 = -g_1$ and $t = \min(1, 1/\lVert g_1 \rVert_1)\,\mathrm{lr}$ on the very
-    first iteration, $t = \mathrm{lr}$ after, or $t$ from :func:`strong_wolfe`
+    first iteration, $t = \mathrm{lr}$ after, or $t$ from ``strong_wolfe``
     ($c_1 = 10^{-4}$, $c_2 = 0.9$) started there. An update stops, in torch's order: at
     once when $\max|g| \le$ ``tolerance_grad``; when $g^\top d > -$``tolerance_change``;
     then after a step when ``max_iter`` iterations or ``max_eval`` evaluations were used in
@@ -211,13 +212,13 @@ def lbfgs(
       max_eval: evaluations per update, int $\ge 1$; default ``max_iter * 5 // 4`` (torch).
       tolerance_grad: $\ge 0$, default ``1e-7``.
       tolerance_change: $\ge 0$, default ``1e-9``. As in torch, it is not the line
-        search's: :func:`strong_wolfe`'s zoom always stops on a bracket shorter than
+        search's: ``strong_wolfe``'s zoom always stops on a bracket shorter than
         ``1e-9`` (relative to $\max|d|$), whatever this value.
       history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 2``
         copies of the params).
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
-        pytorch issue 91581). Default ``False``, as torch.
+        pytorch/pytorch#91581). Default ``False``, as torch.
       pack: default ``True``: the loops run on one flat vector per dtype (the leaves
         raveled and concatenated), so compile time grows only slowly with the number of
         leaves; sharded leaves may be gathered to be concatenated (``Explicit`` ones are
@@ -231,14 +232,14 @@ def lbfgs(
         correct, no gather, more memory; give ``jit`` ``out_shardings`` to shard them).
 
     Returns:
-      A ``GradientTransformationExtraArgs`` with an :class:`LbfgsState`.
+      A ``GradientTransformationExtraArgs`` with an ``LbfgsState``.
       ``update(grads, state, params, *, value, value_fn)`` takes the gradient and loss at
       ``params`` and ``value_fn``, the loss as a deterministic function of the params
       alone; ``apply_updates(params, updates)`` is torch's params after ``step``. ``value``
       may be omitted (one forward pass is then made); optax's ``grad=`` and unknown
       keywords are ignored. With ``line_search_fn=None`` and ``max_iter=1`` an update
       evaluates nothing more: the stochastic use. The state reports ``iterations``,
-      ``evaluations``, ``stop_reason`` (see :func:`stop_reason`) and ``step_size``.
+      ``evaluations``, ``stop_reason`` (see ``stop_reason``) and ``step_size``.
 
     Raises:
       ValueError: a hyperparameter out of range, an unknown ``line_search_fn``, a missing

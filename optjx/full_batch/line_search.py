@@ -13,7 +13,7 @@ from optjx.full_batch import _common as c
 
 
 class LineSearchResult(NamedTuple):
-    """What :func:`strong_wolfe` returns (scalars in the dtype of ``value``)."""
+    """What ``strong_wolfe`` returns (scalars in the dtype of ``value``)."""
 
     value: jax.Array  # f(x + t d)
     grad: Any  # the gradient at x + t d, a tree like x
@@ -98,7 +98,7 @@ def strong_wolfe(
     in the zoom, a trial point within a tenth of the bracket's length from an end is moved
     to that distance when the previous trial was also that close. This is the schedule of
     ``torch.optim.lbfgs._strong_wolfe`` (from minFunc's ``lswolfe``), reproduced test for
-    test, so that :func:`optjx.lbfgs` follows ``torch.optim.LBFGS``. Both phases run in one
+    test, so that ``optjx.lbfgs`` follows ``torch.optim.LBFGS``. Both phases run in one
     ``while_loop`` with one evaluation per pass, so ``value_and_grad_fn`` appears once in
     the compiled program.
 
@@ -123,12 +123,12 @@ def strong_wolfe(
       max_ls: the iteration budget (an int, traced allowed). As in torch, the first trial
         is evaluated before the budget is checked, so up to ``max_ls + 1`` evaluations are
         made: ``torch.optim.LBFGS`` passes ``max_eval - evaluations so far`` and so can
-        exceed ``max_eval`` by one (pytorch issue 91581).
+        exceed ``max_eval`` by one (pytorch/pytorch#91581).
       respect_max_eval: count the first trial against ``max_ls``: at most
         ``max(1, max_ls)`` evaluations. Default ``False``, torch's count.
 
     Returns:
-      A :class:`LineSearchResult`. When the budget runs out during bracketing, the better
+      A ``LineSearchResult``. When the budget runs out during bracketing, the better
       of $t = 0$ and the last trial is returned ($t = 0$ means no progress), as torch
       does. An evaluation that gives a NaN or an Inf stops the search with
       ``non_finite=True``; the other fields are then meaningless.
@@ -168,7 +168,7 @@ def checked(value, grad, direction, dtype):
 
 def search(evaluate, value, grad, slope, step_size, d_norm, *, c1=1e-4, c2=0.9,
            tolerance_change=1e-9, max_ls=25, respect_max_eval=False) -> LineSearchResult:  # fmt: skip
-    """:func:`strong_wolfe` given ``evaluate(t) -> (f, g, g . d, not finite)`` and ``max|d|``.
+    """``strong_wolfe`` given ``evaluate(t) -> (f, g, g . d, not finite)`` and ``max|d|``.
 
     The methods call it directly: their ``evaluate`` builds the trial point on the params
     tree and returns the packed gradient (``grad`` is then packed too).

@@ -13,17 +13,18 @@ from optjx.transforms.adam import scale_by_adam
 from optjx.transforms.novograd import scale_by_novograd
 from optjx.transforms.radam import scale_by_radam
 from optjx.transforms.scale import scale_by_learning_rate
+from optjx.typing import Hyperparameter
 
 
 def adam(
-    learning_rate: _hyper.Hyper,
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    learning_rate: Hyperparameter,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
     amsgrad: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: Hyperparameter = 0.0,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
@@ -84,14 +85,14 @@ def adam(
 
 
 def adamw(
-    learning_rate: _hyper.Hyper,
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    learning_rate: Hyperparameter,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
     amsgrad: bool = False,
-    weight_decay: _hyper.Hyper = 0.01,
+    weight_decay: Hyperparameter = 0.01,
     mask: Any = None,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
@@ -149,13 +150,13 @@ def adamw(
 
 
 def radam(
-    learning_rate: _hyper.Hyper,
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    learning_rate: Hyperparameter,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    threshold: _hyper.Hyper = 5.0,
-    weight_decay: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    threshold: Hyperparameter = 5.0,
+    weight_decay: Hyperparameter = 0.0,
     decoupled_weight_decay: bool = False,
 ) -> optax.GradientTransformation:
     r"""RAdam, as ``torch.optim.RAdam``.
@@ -208,12 +209,12 @@ def radam(
 
 
 def novograd(
-    learning_rate: _hyper.Hyper,
-    b1: _hyper.Hyper = 0.95,
-    b2: _hyper.Hyper = 0.98,
+    learning_rate: Hyperparameter,
+    b1: Hyperparameter = 0.95,
+    b2: Hyperparameter = 0.98,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    weight_decay: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    weight_decay: Hyperparameter = 0.0,
     grad_averaging: bool = False,
 ) -> optax.GradientTransformation:
     r"""NovoGrad: Adam-like momentum with one second moment per layer.

@@ -11,18 +11,19 @@ from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
 from optjx.transforms.rms import scale_by_rms
 from optjx.transforms.scale import scale_by_learning_rate
+from optjx.typing import Hyperparameter
 
 
 def rmsprop(
-    learning_rate: _hyper.Hyper,
-    decay: _hyper.Hyper = 0.9,
+    learning_rate: Hyperparameter,
+    decay: Hyperparameter = 0.9,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
     centered: bool = False,
-    momentum: _hyper.Hyper | None = 0.0,
+    momentum: Hyperparameter | None = 0.0,
     nesterov: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: Hyperparameter = 0.0,
     initial_scale: float = 0.0,
     bias_correction: bool = False,
 ) -> optax.GradientTransformation:
@@ -84,11 +85,11 @@ def rmsprop(
 
 
 def adagrad(
-    learning_rate: _hyper.Hyper,
+    learning_rate: Hyperparameter,
     *,
     initial_accumulator_value: float = 0.0,
-    eps: _hyper.Hyper = 1e-10,
-    weight_decay: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-10,
+    weight_decay: Hyperparameter = 0.0,
 ) -> optax.GradientTransformation:
     r"""AdaGrad, as ``torch.optim.Adagrad``.
 
@@ -126,11 +127,11 @@ def adagrad(
 
 
 def adadelta(
-    learning_rate: _hyper.Hyper = 1.0,
-    rho: _hyper.Hyper = 0.9,
+    learning_rate: Hyperparameter = 1.0,
+    rho: Hyperparameter = 0.9,
     *,
-    eps: _hyper.Hyper = 1e-6,
-    weight_decay: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-6,
+    weight_decay: Hyperparameter = 0.0,
 ) -> optax.GradientTransformation:
     r"""AdaDelta, scaled by ``learning_rate`` as ``torch.optim.Adadelta``.
 

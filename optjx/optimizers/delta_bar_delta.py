@@ -5,16 +5,16 @@ from __future__ import annotations
 import jax
 import optax
 
-from optjx import _hyper
 from optjx.transforms.delta_bar_delta import delta_bar_delta_transformation
+from optjx.typing import Hyperparameter
 
 
 def delta_bar_delta(
     initial_learning_rate: float | jax.Array,
     *,
-    kappa: _hyper.Hyper,
-    phi: _hyper.Hyper,
-    gamma: _hyper.Hyper,
+    kappa: Hyperparameter,
+    phi: Hyperparameter,
+    gamma: Hyperparameter,
 ) -> optax.GradientTransformation:
     r"""Delta-bar-delta: one learning rate per weight, $w_t = w_{t-1} - \epsilon_{t-1} \odot g_t$.
 

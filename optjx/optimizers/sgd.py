@@ -10,15 +10,16 @@ import optax
 from optjx import _hyper
 from optjx.optimizers import _stages
 from optjx.transforms.scale import scale_by_learning_rate
+from optjx.typing import Hyperparameter
 
 
 def sgd(
-    learning_rate: _hyper.Hyper,
-    momentum: _hyper.Hyper | None = 0.0,
+    learning_rate: Hyperparameter,
+    momentum: Hyperparameter | None = 0.0,
     *,
-    dampening: _hyper.Hyper = 0.0,
+    dampening: Hyperparameter = 0.0,
     nesterov: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: Hyperparameter = 0.0,
     accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum.

@@ -9,6 +9,8 @@ averages, gradients at $y$) around one direction; see that function for the rule
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -22,16 +24,17 @@ from optjx.schedule_free.warmup import (
     has_no_warmup,
     warmup_factor,
 )
+from optjx.typing import Hyperparameter
 
 
 def sgd_schedule_free(
-    learning_rate: _hyper.Hyper = 1.0,
-    momentum: _hyper.Hyper = 0.9,
+    learning_rate: Hyperparameter = 1.0,
+    momentum: Hyperparameter = 0.9,
     *,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: Hyperparameter = 0.0,
     warmup_steps: int = 0,
-    r: _hyper.Hyper = 0.0,
-    weight_lr_power: _hyper.Hyper = 2.0,
+    r: Hyperparameter = 0.0,
+    weight_lr_power: Hyperparameter = 2.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free SGD: ``schedulefree.SGDScheduleFree``, step for step.
 
@@ -48,7 +51,7 @@ def sgd_schedule_free(
 
     with $\gamma_t = \eta_{t-1} \min(1, t/n)$ the warmed-up rate and $x_1 = z_1 = y_1$
     the initial params. The params you hold are $y$; ``update`` returns $y_{t+1} - y_t$.
-    The course's two averages are its limits: $\beta \to 0$ is SGD on $z$ with $x$ the
+    Two classical averages are its limits: $\beta \to 0$ is SGD on $z$ with $x$ the
     Polyak-Ruppert average of its iterates; $\beta \to 1$ takes the gradient at the average
     (primal averaging). No schedule is needed and no run length is fixed in advance.
 
@@ -115,16 +118,16 @@ def sgd_schedule_free(
 
 
 def adamw_schedule_free(
-    learning_rate: _hyper.Hyper = 0.0025,
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    learning_rate: Hyperparameter = 0.0025,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    weight_decay: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    weight_decay: Hyperparameter = 0.0,
     warmup_steps: int = 0,
-    r: _hyper.Hyper = 0.0,
-    weight_lr_power: _hyper.Hyper = 2.0,
-    variant: str = "reference",
+    r: Hyperparameter = 0.0,
+    weight_lr_power: Hyperparameter = 2.0,
+    variant: Literal["reference", "paper"] = "reference",
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free AdamW: ``schedulefree.AdamWScheduleFree`` (or ``...Paper``).
 

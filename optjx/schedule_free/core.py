@@ -25,6 +25,7 @@ from optjx.schedule_free.warmup import (
     has_no_warmup,
     warmup_factor,
 )
+from optjx.typing import Hyperparameter
 
 
 class ScheduleFreeState(NamedTuple):
@@ -94,6 +95,7 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
         lr_max = jnp.maximum(state.lr_max, lr)
         weight = jnp.power(lr_max, _tree.default_float(s.power))
         if s.r is not None:
+            assert count is not None  # a non-zero r keeps a step count
             step = _tree.default_float(_state.next_count(count))
             weight = weight * jnp.power(step, _tree.default_float(s.r))
         weight_sum = state.weight_sum + weight
@@ -156,11 +158,11 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
 def schedule_free(
     direction: optax.GradientTransformation,
     *,
-    learning_rate: _hyper.Hyper,
-    momentum: _hyper.Hyper = 0.9,
-    weight_decay_at_y: _hyper.Hyper = 0.0,
-    r: _hyper.Hyper = 0.0,
-    weight_lr_power: _hyper.Hyper = 2.0,
+    learning_rate: Hyperparameter,
+    momentum: Hyperparameter = 0.9,
+    weight_decay_at_y: Hyperparameter = 0.0,
+    r: Hyperparameter = 0.0,
+    weight_lr_power: Hyperparameter = 2.0,
     warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Make a momentum-free descent direction schedule-free (``ScheduleFreeWrapper``).
@@ -189,7 +191,7 @@ def schedule_free(
     y_{t+1} - y_t = c_{t+1} (z_t - y_t) + \big(1 - \beta (1 - c_{t+1})\big)(z_{t+1} - z_t)
     $$
 
-    The course's two averages are its limits ($\beta$ itself stays in $(0, 1)$: at 0,
+    Two classical averages are its limits ($\beta$ itself stays in $(0, 1)$: at 0,
     $x$ cannot be recovered from $y$ and $z$; at 1, $z$ is unused). $\beta \to 0$ takes
     the gradient at $z$, and $x$ is the Polyak-Ruppert average of the $z$ iterates
     (uniform with $p = r = 0$); $\beta \to 1$ takes it at the average $x$ itself (primal
@@ -202,7 +204,7 @@ def schedule_free(
     Evaluate and export at $x$ ([`schedule_free_eval_params`][optjx.schedule_free_eval_params]);
     keep training from $y$. BatchNorm's running statistics were collected at $y$:
     recompute them at $x$ (a few training batches through the model at $x$) before
-    evaluating. GroupNorm and LayerNorm, which the course recommends, need nothing.
+    evaluating. GroupNorm and LayerNorm need nothing.
 
     References:
       Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), "The Road Less

@@ -14,17 +14,18 @@ from optjx import _hyper, _state, _tree
 from optjx.schedule_free import _parts
 from optjx.schedule_free.core import build
 from optjx.transforms.radam import first_adaptive_step, variance_rectification
+from optjx.typing import Hyperparameter
 
 
 def radam_schedule_free(
-    learning_rate: _hyper.Hyper = 0.0025,
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    learning_rate: Hyperparameter = 0.0025,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    weight_decay: _hyper.Hyper = 0.0,
-    r: _hyper.Hyper = 0.0,
-    weight_lr_power: _hyper.Hyper = 2.0,
+    eps: Hyperparameter = 1e-8,
+    weight_decay: Hyperparameter = 0.0,
+    r: Hyperparameter = 0.0,
+    weight_lr_power: Hyperparameter = 2.0,
     silent_sgd_phase: bool = True,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Schedule-free RAdam: ``schedulefree.RAdamScheduleFree``, step for step.

@@ -1,6 +1,6 @@
 r"""The schedule-free warm-up and the checks of its arguments.
 
-Shared by :func:`optjx.schedule_free` and the aliases in ``optjx.schedule_free.aliases``:
+Shared by ``optjx.schedule_free`` and the aliases in ``optjx.schedule_free.aliases``:
 the built-in linear warm-up of the learning rate (the reference's ``warmup_steps``), which
 the schedule-free stage owns because the one warmed-up rate feeds both the ``z`` step and
 the averaging weights, and the range of the interpolation momentum.

@@ -2,8 +2,8 @@ r"""Schedules: functions ``count -> value``, jittable, evaluated at the number o
 already applied (0 on the first update).
 
 Any float hyperparameter of any optjx transform accepts one of these (or any function
-of the same shape): learning rates, momentum (the 0.5 -> 0.9 annealing of the course
-notes is ``linear(0.5, 0.9, 1000)``), betas, weight decay.
+of the same shape): learning rates, momentum (raised from 0.5 to 0.9 during training,
+Goodfellow et al. 2016, section 8.3.2: ``linear(0.5, 0.9, 1000)``), betas, weight decay.
 
 Values are computed at JAX's default float precision (float64 when x64 is enabled).
 The count is converted to a float first, so counts past ``2**31`` stay finite, and step
@@ -12,13 +12,13 @@ fits int64. A float argument of the wrong type raises ``TypeError`` naming it; a
 an infinity or a value out of range raises ``ValueError`` naming it.
 
 PyTorch's epoch schedulers step once per epoch: wrap a schedule written in epochs in
-:func:`per_epoch` (see the porting table in the README).
+``per_epoch`` (see the porting table in the README).
 
 Every ``torch.optim.lr_scheduler`` class has a counterpart named after it in snake case
 (``one_cycle_lr``, ``cosine_annealing_warm_restarts``, ...), with torch's argument names
 and the optimizer's base rate as the first argument. Each returns a
-:class:`TorchSchedule`, a schedule that also carries its base rate and factor, so that
-:func:`sequential_lr` and :func:`chained_scheduler` compose them as torch does.
+``TorchSchedule``, a schedule that also carries its base rate and factor, so that
+``sequential_lr`` and ``chained_scheduler`` compose them as torch does.
 """
 
 from optjx.schedules._torch import TorchSchedule as TorchSchedule

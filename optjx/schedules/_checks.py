@@ -9,6 +9,8 @@ past ``2**31`` handed to a jitted ``jnp`` function is parsed as int32 and raises
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +20,10 @@ from optjx import _hyper, _tree
 INT64_MAX = int(np.iinfo(np.int64).max)
 PUBLIC_MODULE = "optjx.schedules"
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def public(obj):
+
+def public(obj: F) -> F:
     """Give a factory (or the schedule it returns) its public home, ``optjx.schedules``.
 
     The schedules live in private submodules; tools that ask "is this an optjx

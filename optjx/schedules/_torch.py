@@ -28,8 +28,8 @@ class TorchSchedule:
     r"""A schedule ``count -> rate`` named after a ``torch.optim.lr_scheduler`` class.
 
     Calling it gives the rate after ``count`` updates (or epochs, under
-    :func:`per_epoch`), like any optjx schedule. It also exposes what
-    :func:`sequential_lr` and :func:`chained_scheduler` compose:
+    ``per_epoch``), like any optjx schedule. It also exposes what
+    ``sequential_lr`` and ``chained_scheduler`` compose:
 
     * ``base_lr``: the base rate, $\eta_0$ (torch's ``base_lrs``: the optimizer's rate,
       ``CyclicLR``'s ``base_lr``, ``OneCycleLR``'s ``max_lr / div_factor``);
@@ -37,7 +37,7 @@ class TorchSchedule:
       per-step ratios for the multiplicative classes);
     * ``resume``: ``None``, or a function ``(previous_rate, count) -> rate`` for the
       classes that continue from the rate the optimizer holds when they take over
-      (``MultiplicativeLR``, ``SWALR``); :func:`sequential_lr` calls it with the rate
+      (``MultiplicativeLR``, ``SWALR``); ``sequential_lr`` calls it with the rate
       of the schedule before the milestone.
 
     Args:
@@ -71,7 +71,7 @@ class TorchSchedule:
     def __call__(self, count) -> jax.Array:
         if self._value is not None:
             return _tree.default_float(self._value(count))
-        return self.base_lr * _tree.default_float(self._factor(count))  # type: ignore[misc]
+        return self.base_lr * _tree.default_float(self._factor(count))  # type: ignore[misc, operator]
 
     def factor(self, count) -> jax.Array:
         """The rate after ``count`` steps divided by ``base_lr``."""

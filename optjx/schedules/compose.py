@@ -3,17 +3,16 @@ warm-up, and per-epoch stepping."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
-import jax
 import jax.numpy as jnp
 
 from optjx import _state, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules._checks import public
 from optjx.schedules.decay import constant
-
-Schedule = Callable[[jax.Array], jax.Array]
+from optjx.typing import Schedule, ScheduleLike
 
 
 @public
@@ -26,7 +25,7 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Mapping[int, fl
 
     ``piecewise_constant(0.1, {30_000: 0.1, 60_000: 0.1, 90_000: 0.1})`` is the ResNet
     rule: divide by 10 at fixed points. The boundaries are **update counts**: milestones
-    given in epochs need :func:`per_epoch` (or multiplying by the steps per epoch).
+    given in epochs need ``per_epoch`` (or multiplying by the steps per epoch).
 
     References:
       He, Zhang, Ren & Sun (2016), "Deep residual learning for image recognition",
@@ -89,7 +88,7 @@ def _shifted(count, start: int):
 
 
 @public
-def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+def join(schedules: Sequence[ScheduleLike], boundaries: Sequence[int]) -> Schedule:
     r"""Run ``schedules[i]`` from ``boundaries[i-1]`` on, each restarted at count 0.
 
     $$
@@ -145,7 +144,9 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
 
 
 @public
-def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float = 0.0) -> Schedule:
+def warmup(
+    schedule: ScheduleLike | float, warmup_steps: int, *, init_value: float = 0.0
+) -> Schedule:
     r"""Linear warm-up from ``init_value`` to ``schedule(0)``, then ``schedule`` restarted.
 
     $$
@@ -185,7 +186,10 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
       >>> lr = S.warmup(S.cosine(3e-4, 9_500), 500)            # 10_000 steps in all
       >>> lr = S.warmup(0.1, 250, init_value=0.02)             # then constant
     """
-    base: Schedule = schedule if callable(schedule) else constant(C.value("schedule", schedule))
+    if callable(schedule):
+        base = cast(Schedule, schedule)  # a function of the user's is used as given
+    else:
+        base = constant(C.value("schedule", schedule))
     warmup_steps = C.step("warmup_steps", warmup_steps)
     C.value("init_value", init_value)
     if warmup_steps == 0:
@@ -200,7 +204,7 @@ def warmup(schedule: Schedule | float, warmup_steps: int, *, init_value: float =
 
 
 @public
-def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
+def per_epoch(schedule: ScheduleLike, steps_per_epoch: int) -> Schedule:
     r"""A schedule written in epochs, evaluated at the epoch index of the update count.
 
     $$
@@ -253,8 +257,8 @@ def per_epoch(schedule: Schedule, steps_per_epoch: int) -> Schedule:
     period = C.steps("steps_per_epoch", steps_per_epoch)
 
     def epoch_schedule(count):
-        if isinstance(count, int):
-            return schedule(count // period)
+        if isinstance(count, int):  # stays a Python int: exact past int32
+            return schedule(count // period)  # type: ignore[arg-type]
         count = jnp.asarray(count)
         if jnp.issubdtype(count.dtype, jnp.integer) and period <= jnp.iinfo(count.dtype).max:
             # Counts are never negative, so integer floor division is the epoch index.

@@ -15,13 +15,14 @@ import jax.numpy as jnp
 from optjx import _hyper, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules._checks import public
+from optjx.typing import Schedule
 
 _POSITIVE = _hyper.POSITIVE
 _RATE = _hyper.Range(low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False)
 
 
 @public
-def constant(value: float):
+def constant(value: float) -> Schedule:
     r"""The same value at every step: $\eta_k = v$.
 
     Args:
@@ -51,7 +52,9 @@ def constant(value: float):
 
 
 @public
-def linear(init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0):
+def linear(
+    init_value: float, end_value: float, transition_steps: int, transition_begin: int = 0
+) -> Schedule:
     r"""Linear interpolation from ``init_value`` to ``end_value``, then constant.
 
     $$
@@ -59,8 +62,8 @@ def linear(init_value: float, end_value: float, transition_steps: int, transitio
     a_k = \min(\max(k - b, 0), \tau) / \tau
     $$
 
-    With $\eta_\tau = \eta_0 / 100$ this is the rule of the course notes and of
-    Goodfellow et al. (2016): decay linearly until step $\tau$, then hold. With
+    With $\eta_\tau = \eta_0 / 100$ this is the rule of Goodfellow et al. (2016),
+    section 8.3.1: decay linearly until step $\tau$, then hold. With
     $\eta_\tau > \eta_0$ it is a ramp up (momentum annealed from 0.5 to 0.9:
     ``linear(0.5, 0.9, 1000)``). $\eta_\tau$ is held exactly from $k - b = \tau$ on.
 
@@ -88,11 +91,11 @@ def linear(init_value: float, end_value: float, transition_steps: int, transitio
       ``optax.linear_schedule(init, end, tau, b)`` computes the same (it also accepts
       ``transition_steps <= 0``; optjx raises). ``torch.optim.lr_scheduler.LinearLR(
       start_factor=a, end_factor=c, total_iters=n)`` is ``linear(a * lr, c * lr, n)``,
-      in factors of the optimizer's ``lr``; wrap in :func:`per_epoch` if it is stepped
+      in factors of the optimizer's ``lr``; wrap in ``per_epoch`` if it is stepped
       per epoch.
 
     Examples:
-      >>> lr = optjx.schedules.linear(0.1, 0.001, 10_000)       # the course's rule
+      >>> lr = optjx.schedules.linear(0.1, 0.001, 10_000)       # Goodfellow et al.'s rule
       >>> momentum = optjx.schedules.linear(0.5, 0.9, 1_000)    # annealed momentum
       >>> tx = optjx.sgd(lr, momentum=momentum)
     """
@@ -120,7 +123,7 @@ def polynomial(
     power: float,
     transition_steps: int,
     transition_begin: int = 0,
-):
+) -> Schedule:
     r"""Polynomial decay from ``init_value`` to ``end_value``, then constant.
 
     $$
@@ -128,7 +131,7 @@ def polynomial(
     a_k = \min(\max(k - b, 0), \tau) / \tau
     $$
 
-    $p = 1$ is :func:`linear`; $p = 2$ decays fast, then flattens; $p = 0.5$ the
+    $p = 1$ is ``linear``; $p = 2$ decays fast, then flattens; $p = 0.5$ the
     reverse. $\eta_\tau$ is held exactly from $k - b = \tau$ on.
 
     References:
@@ -157,7 +160,7 @@ def polynomial(
 
     Differences from PyTorch and optax:
       ``torch.optim.lr_scheduler.PolynomialLR(total_iters=tau, power=p)`` is
-      ``polynomial(lr, 0.0, p, tau)`` (stepped per update; wrap in :func:`per_epoch`
+      ``polynomial(lr, 0.0, p, tau)`` (stepped per update; wrap in ``per_epoch``
       for a per-epoch scheduler). ``optax.polynomial_schedule`` computes the same; it
       accepts ``transition_steps <= 0`` (a constant) and any power, where optjx raises
       ``ValueError``.
@@ -192,7 +195,7 @@ def cosine(
     end_value: float | None = None,
     exponent: float = 1.0,
     transition_begin: int = 0,
-):
+) -> Schedule:
     r"""Cosine decay (Loshchilov & Hutter 2017, without restarts), held at the end.
 
     $$

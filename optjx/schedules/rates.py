@@ -15,13 +15,14 @@ import jax.numpy as jnp
 from optjx import _hyper, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules._checks import public
+from optjx.typing import Schedule
 
 _POSITIVE = _hyper.POSITIVE
 _RATE = _hyper.Range(low=0.0, low_inclusive=False, high=math.inf, high_inclusive=False)
 
 
 @public
-def inverse_sqrt(init_value: float, *, transition_begin: int = 0):
+def inverse_sqrt(init_value: float, *, transition_begin: int = 0) -> Schedule:
     r"""The inverse square root of the count, the classic rate for convex problems.
 
     $$
@@ -71,7 +72,7 @@ def exponential(
     staircase: bool = False,
     transition_begin: int = 0,
     end_value: float | None = None,
-):
+) -> Schedule:
     r"""Exponential decay (or growth), continuous or in steps.
 
     $$
@@ -142,7 +143,7 @@ def inverse_time(
     *,
     staircase: bool = False,
     transition_begin: int = 0,
-):
+) -> Schedule:
     r"""Inverse-time decay, the Robbins-Monro rate.
 
     $$
@@ -151,8 +152,7 @@ def inverse_time(
     $$
 
     $\sum_k \eta_k = \infty$ and $\sum_k \eta_k^2 < \infty$: the conditions under which
-    SGD converges, quoted in the course notes from Goodfellow et al. (2016), section
-    8.3.1.
+    SGD converges (Goodfellow et al. 2016, section 8.3.1).
 
     References:
       Robbins & Monro (1951), "A stochastic approximation method"; Goodfellow, Bengio &

@@ -11,10 +11,11 @@ from optjx import _hyper, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 from optjx.schedules.compose import _shifted
 
 
-def _torch_schedules(schedulers) -> list[T.TorchSchedule]:
+def _torch_schedules(schedulers) -> list[TorchSchedule]:
     if isinstance(schedulers, (str, bytes)) or not isinstance(schedulers, Sequence):
         raise TypeError(f"schedulers must be a list of torch-named schedules, got {schedulers!r}")
     pieces = list(schedulers)
@@ -35,7 +36,7 @@ def _since(count, start: int):
     return max(shifted, 0) if isinstance(shifted, int) else jnp.maximum(shifted, 0)
 
 
-def _sequence(pieces: list[T.TorchSchedule], milestones: list[int]):
+def _sequence(pieces: list[TorchSchedule], milestones: list[int]):
     def value(count):
         k = C.as_float(count)
         out = pieces[0](count)
@@ -55,9 +56,7 @@ def _sequence(pieces: list[T.TorchSchedule], milestones: list[int]):
 
 
 @public
-def sequential_lr(
-    schedulers: Sequence[T.TorchSchedule], milestones: Sequence[int]
-) -> T.TorchSchedule:
+def sequential_lr(schedulers: Sequence[TorchSchedule], milestones: Sequence[int]) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.SequentialLR``: ``schedulers[i]`` from milestone
     ``milestones[i-1]`` on, restarted at its step 0.
 
@@ -65,17 +64,17 @@ def sequential_lr(
     \eta_k = s_i(k - m_i) \quad \text{for } m_i \le k < m_{i+1}, \qquad m_0 = 0
     $$
 
-    except that :func:`multiplicative_lr` and :func:`swa_lr`, which in torch act on the
+    except that ``multiplicative_lr`` and ``swa_lr``, which in torch act on the
     optimizer's current rate, continue from the rate of the sequence at $m_i - 1$ (their
     ``resume``), as in torch.
 
     Args:
       schedulers: a non-empty list of torch-named schedules (required): the
-        :class:`TorchSchedule` objects of this module, sequences and chains included.
+        ``TorchSchedule`` objects of this module, sequences and chains included.
       milestones: ``len(schedulers) - 1`` ints $\ge 1$, strictly increasing (required).
 
     Returns:
-      A :class:`TorchSchedule` with the first schedule's ``base_lr``: the jittable
+      A ``TorchSchedule`` with the first schedule's ``base_lr``: the jittable
       schedule ``count -> rate``, values at JAX's default float precision.
 
     Raises:
@@ -90,7 +89,7 @@ def sequential_lr(
       scheduler reads the one optimizer's base rate; here each schedule carries its
       own, so give them the same ``lr`` (as torch's ``OneCycleLR`` and ``CyclicLR``,
       which set their own, ``one_cycle_lr`` and ``cyclic_lr`` keep theirs).
-      :func:`join` composes any schedules, restarting each. optax:
+      ``join`` composes any schedules, restarting each. optax:
       ``join_schedules``.
 
     Examples:
@@ -103,7 +102,7 @@ def sequential_lr(
     return T.TorchSchedule("SequentialLR", pieces[0].base_lr, value=_sequence(pieces, milestones))
 
 
-def _same_base(pieces: list[T.TorchSchedule]):
+def _same_base(pieces: list[TorchSchedule]):
     bases = [p.base_lr for p in pieces if _hyper.is_concrete(p.base_lr)]
     if any(not jnp.array_equal(jnp.asarray(b), jnp.asarray(bases[0])) for b in bases[1:]):
         raise ValueError(
@@ -114,7 +113,7 @@ def _same_base(pieces: list[T.TorchSchedule]):
 
 
 @public
-def chained_scheduler(schedulers: Sequence[T.TorchSchedule]) -> T.TorchSchedule:
+def chained_scheduler(schedulers: Sequence[TorchSchedule]) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.ChainedScheduler``: the base rate times the product of
     every schedule's factor.
 
@@ -127,7 +126,7 @@ def chained_scheduler(schedulers: Sequence[T.TorchSchedule]) -> T.TorchSchedule:
         (required).
 
     Returns:
-      A :class:`TorchSchedule` with that ``base_lr``: the jittable schedule
+      A ``TorchSchedule`` with that ``base_lr``: the jittable schedule
       ``count -> rate``, values at JAX's default float precision.
 
     Raises:

@@ -6,11 +6,14 @@ floats) before taking the cosine, so the value stays accurate at any count.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax.numpy as jnp
 
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 _AFTER_T_MAX = ("rise", "hold")
 
@@ -21,8 +24,8 @@ def _cosine(eta_min, lr, position, period: float):
 
 @public
 def cosine_annealing_lr(
-    lr: float, T_max: int, eta_min: float = 0.0, *, after_t_max: str = "rise"
-) -> T.TorchSchedule:
+    lr: float, T_max: int, eta_min: float = 0.0, *, after_t_max: Literal["rise", "hold"] = "rise"
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.CosineAnnealingLR``: a half cosine from ``lr`` to
     ``eta_min`` in ``T_max`` steps.
 
@@ -39,7 +42,7 @@ def cosine_annealing_lr(
     the two agree to rounding (about 1e-15 relative, measured), and both **rise again
     after** ``T_max``, with period $2T$. ``after_t_max="rise"`` gives that sequence;
     ``"hold"`` gives the single annealing of SGDR, held at $\eta_{min}$ from $T$ on (as
-    :func:`cosine`).
+    ``cosine``).
 
     References:
       Loshchilov & Hutter (2017), "SGDR: Stochastic gradient descent with warm
@@ -53,7 +56,7 @@ def cosine_annealing_lr(
       after_t_max: ``"rise"`` (default, torch's ``step()``) or ``"hold"``.
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
@@ -66,7 +69,7 @@ def cosine_annealing_lr(
       Golden-tested to 1e-12 against torch's ``step()``. In torch's
       ``ChainedScheduler`` the recursive step acts on the rate the other schedulers
       left, and at each trough it restarts from ``base_lr`` (the other factors are
-      lost); :func:`chained_scheduler` multiplies the factors, which is the same up to
+      lost); ``chained_scheduler`` multiplies the factors, which is the same up to
       ``T_max`` when $\eta_{min} = 0$. optax's ``cosine_decay_schedule`` holds, as
       ``"hold"``.
 
@@ -106,7 +109,7 @@ def _restart_starts(T_0: int, T_mult: int) -> list[int]:
 @public
 def cosine_annealing_warm_restarts(
     lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts``: cosine annealing
     restarted at ``lr`` every period, each period ``T_mult`` times the last (SGDR).
 
@@ -130,7 +133,7 @@ def cosine_annealing_warm_restarts(
       eta_min: $\eta_{min} \ge 0$, finite (default 0).
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:

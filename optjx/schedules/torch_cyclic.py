@@ -5,6 +5,7 @@ momentum (or Adam's $\beta_1$) the other way; ``cyclic_momentum`` is the momentu
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import jax.numpy as jnp
 
@@ -12,6 +13,8 @@ from optjx import _hyper, _tree
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
+from optjx.typing import Schedule
 
 _MODES = ("triangular", "triangular2", "exp_range")
 _SCALE_MODES = ("cycle", "iterations")
@@ -56,14 +59,14 @@ def cyclic_lr(
     max_lr: float,
     step_size_up: int = 2000,
     step_size_down: int | None = None,
-    mode: str = "triangular",
+    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
     gamma: float = 1.0,
     scale_fn: Callable | None = None,
-    scale_mode: str = "cycle",
+    scale_mode: Literal["cycle", "iterations"] = "cycle",
     cycle_momentum: bool = True,
     base_momentum: float = 0.8,
     max_momentum: float = 0.9,
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.CyclicLR``: the rate between ``base_lr`` and
     ``max_lr`` in triangles of ``step_size_up + step_size_down`` steps.
 
@@ -75,7 +78,7 @@ def cyclic_lr(
     \eta_k = \eta_{lo} + (\eta_{hi} - \eta_{lo})\, h\, s
     $$
 
-    with $s$ the scale of ``mode`` or ``scale_fn``. :func:`cyclic_momentum`, with the
+    with $s$ the scale of ``mode`` or ``scale_fn``. ``cyclic_momentum``, with the
     same arguments, gives torch's momentum sequence $m_{hi} - (m_{hi} - m_{lo})\,h\,s$.
 
     References:
@@ -99,7 +102,7 @@ def cyclic_lr(
       max_momentum: $m_{hi}$ (default 0.9), the momentum at the lower rate.
 
     Returns:
-      A :class:`TorchSchedule` (``base_lr`` is $\eta_{lo}$): the jittable schedule
+      A ``TorchSchedule`` (``base_lr`` is $\eta_{lo}$): the jittable schedule
       ``count -> rate``, values at JAX's default float precision.
 
     Raises:
@@ -139,14 +142,14 @@ def cyclic_momentum(
     max_lr: float,
     step_size_up: int = 2000,
     step_size_down: int | None = None,
-    mode: str = "triangular",
+    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular",
     gamma: float = 1.0,
     scale_fn: Callable | None = None,
-    scale_mode: str = "cycle",
+    scale_mode: Literal["cycle", "iterations"] = "cycle",
     cycle_momentum: bool = True,
     base_momentum: float = 0.8,
     max_momentum: float = 0.9,
-):
+) -> Schedule:
     r"""The momentum (SGD's ``momentum``, Adam's ``b1``) that ``CyclicLR`` sets: down
     while the rate goes up, and back.
 
@@ -154,7 +157,7 @@ def cyclic_momentum(
     m_k = m_{hi} - (m_{hi} - m_{lo})\, h\, s
     $$
 
-    with $h$ and $s$ as in :func:`cyclic_lr`, which takes the same arguments: pass one
+    with $h$ and $s$ as in ``cyclic_lr``, which takes the same arguments: pass one
     set of keyword arguments to both.
 
     Args:
@@ -178,8 +181,8 @@ def cyclic_momentum(
       float precision.
 
     Raises:
-      TypeError: as :func:`cyclic_lr`.
-      ValueError: as :func:`cyclic_lr`, or ``cycle_momentum=False`` (torch then leaves
+      TypeError: as ``cyclic_lr``.
+      ValueError: as ``cyclic_lr``, or ``cycle_momentum=False`` (torch then leaves
         the momentum alone: pass the optimizer's momentum as a number instead).
 
     Differences from PyTorch and optax:

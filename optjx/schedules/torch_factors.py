@@ -3,7 +3,7 @@ moves for ``total_iters`` steps, then holds.
 
 Every torch-named schedule is evaluated at the number of ``scheduler.step()`` calls
 already made (the number of updates applied when it is stepped per update; wrap it in
-:func:`per_epoch` when torch steps it per epoch).
+``per_epoch`` when torch steps it per epoch).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from optjx import _hyper
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 @public
-def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> T.TorchSchedule:
+def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.ConstantLR``: the rate scaled by ``factor`` at first.
 
     $$
@@ -31,9 +32,9 @@ def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> T.T
       total_iters: $n$, an int $\ge 1$ (default 5): the steps at the reduced rate.
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor`` for
-      :func:`sequential_lr` and :func:`chained_scheduler`.
+      ``sequential_lr`` and ``chained_scheduler``.
 
     Raises:
       TypeError: ``lr`` or ``factor`` is not a real number or array, or ``total_iters``
@@ -64,7 +65,7 @@ def constant_lr(lr: float, factor: float = 1.0 / 3, total_iters: int = 5) -> T.T
 @public
 def linear_lr(
     lr: float, start_factor: float = 1.0 / 3, end_factor: float = 1.0, total_iters: int = 5
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.LinearLR``: the factor moves linearly, then holds.
 
     $$
@@ -78,7 +79,7 @@ def linear_lr(
       total_iters: $n$, an int $\ge 1$ (default 5).
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
@@ -89,7 +90,7 @@ def linear_lr(
     Differences from PyTorch and optax:
       torch's recursive form, golden-tested to 1e-12 (it equals this closed form up to
       rounding). ``linear(a * lr, b * lr, n)`` computes the same rates, without the
-      factor that :func:`chained_scheduler` needs. optax: ``linear_schedule``.
+      factor that ``chained_scheduler`` needs. optax: ``linear_schedule``.
 
     Examples:
       >>> lr = optjx.schedules.linear_lr(0.1, start_factor=0.1, total_iters=10)  # warm-up
@@ -109,7 +110,7 @@ def linear_lr(
 
 
 @public
-def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> T.TorchSchedule:
+def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.PolynomialLR``: polynomial decay to 0 in ``total_iters``.
 
     $$
@@ -122,7 +123,7 @@ def polynomial_lr(lr: float, total_iters: int = 5, power: float = 1.0) -> T.Torc
       power: $p \ge 0$, finite (default 1).
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:

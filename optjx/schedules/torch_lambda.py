@@ -17,6 +17,7 @@ from optjx import _tree
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 def _wide(count):
@@ -28,7 +29,7 @@ def _wide(count):
 
 
 @public
-def lambda_lr(lr: float, lr_lambda: Callable) -> T.TorchSchedule:
+def lambda_lr(lr: float, lr_lambda: Callable) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.LambdaLR``: the base rate times ``lr_lambda(count)``.
 
     $$
@@ -41,7 +42,7 @@ def lambda_lr(lr: float, lr_lambda: Callable) -> T.TorchSchedule:
         ``lambda k: 0.95 ** k`` or ``lambda k: jnp.minimum(1.0, (k + 1) / 500)``.
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor`` ($\lambda$).
 
     Raises:
@@ -68,7 +69,7 @@ def lambda_lr(lr: float, lr_lambda: Callable) -> T.TorchSchedule:
 @public
 def multiplicative_lr(
     lr: float, lr_lambda: Callable, *, total_iters: int | None = None
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.MultiplicativeLR``: the rate multiplied by
     ``lr_lambda(k)`` at each step $k \ge 1$.
 
@@ -78,20 +79,20 @@ def multiplicative_lr(
 
     The running product has no closed form for a general $\lambda$: one evaluation
     multiplies $\min(k, n)$ factors in a ``lax.fori_loop``. That is cheap stepped per
-    epoch (:func:`per_epoch`: $k$ is the epoch); per update over a long run, give
-    ``total_iters`` or write the product in closed form with :func:`lambda_lr`
-    (a constant $\lambda = \gamma$ is :func:`exponential_lr`).
+    epoch (``per_epoch``: $k$ is the epoch); per update over a long run, give
+    ``total_iters`` or write the product in closed form with ``lambda_lr``
+    (a constant $\lambda = \gamma$ is ``exponential_lr``).
 
     Args:
       lr: $\eta_0$, the optimizer's learning rate, finite, $\ge 0$ (required).
       lr_lambda: $\lambda$, a jittable function of the step (required); $\lambda(0)$ is
-        used only when :func:`sequential_lr` hands over to this schedule.
+        used only when ``sequential_lr`` hands over to this schedule.
       total_iters: $n$, an int $\ge 0$, or ``None`` (default): multiply no factor
         after step $n$ (the rate is held). Not a torch argument: ``None`` is torch's
         behaviour.
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr``, ``factor`` and ``resume``.
 
     Raises:
@@ -102,7 +103,7 @@ def multiplicative_lr(
     Differences from PyTorch and optax:
       torch multiplies the optimizer's current rate, so after a milestone of
       ``SequentialLR`` it continues from the rate the previous scheduler left, times
-      $\lambda(0)$; :func:`sequential_lr` does the same (``resume``). Golden-tested to
+      $\lambda(0)$; ``sequential_lr`` does the same (``resume``). Golden-tested to
       1e-12. optax has no counterpart.
 
     Examples:

@@ -5,7 +5,7 @@ momentum (or Adam's $\beta_1$) the other way; ``one_cycle_momentum`` is the mome
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import jax.numpy as jnp
 
@@ -13,6 +13,8 @@ from optjx import _hyper
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
+from optjx.typing import Schedule
 
 # Each phase: (its last step, start rate, end rate, start momentum, end momentum), rates
 # and momenta named by the keys of ``_Bounds``.
@@ -106,14 +108,14 @@ def one_cycle_lr(
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
     pct_start: float = 0.3,
-    anneal_strategy: str = "cos",
+    anneal_strategy: Literal["cos", "linear"] = "cos",
     cycle_momentum: bool = True,
     base_momentum: float = 0.85,
     max_momentum: float = 0.95,
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
     three_phase: bool = False,
-) -> T.TorchSchedule:
+) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.OneCycleLR``: from ``max_lr / div_factor`` up to
     ``max_lr``, then down to ``max_lr / (div_factor * final_div_factor)``.
 
@@ -128,7 +130,7 @@ def one_cycle_lr(
     $$
 
     Two phases: initial $\to$ max $\to$ min. Three: initial $\to$ max $\to$ initial
-    $\to$ min. :func:`one_cycle_momentum` (same arguments) gives the momentum: max
+    $\to$ min. ``one_cycle_momentum`` (same arguments) gives the momentum: max
     $\to$ base $\to$ max (three phases: then held at max).
 
     References:
@@ -153,7 +155,7 @@ def one_cycle_lr(
       three_phase: the three-phase schedule (default ``False``).
 
     Returns:
-      A :class:`TorchSchedule` (``base_lr`` is ``max_lr / div_factor``, torch's
+      A ``TorchSchedule`` (``base_lr`` is ``max_lr / div_factor``, torch's
       ``initial_lr``): the jittable schedule ``count -> rate``, values at JAX's default
       float precision.
 
@@ -188,42 +190,42 @@ def one_cycle_momentum(
     epochs: int | None = None,
     steps_per_epoch: int | None = None,
     pct_start: float = 0.3,
-    anneal_strategy: str = "cos",
+    anneal_strategy: Literal["cos", "linear"] = "cos",
     cycle_momentum: bool = True,
     base_momentum: float = 0.85,
     max_momentum: float = 0.95,
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
     three_phase: bool = False,
-):
+) -> Schedule:
     r"""The momentum (SGD's ``momentum``, Adam's ``b1``) that ``OneCycleLR`` sets: from
     ``max_momentum`` down to ``base_momentum`` while the rate rises, and back.
 
-    The phases of :func:`one_cycle_lr`, which takes the same arguments (pass one set
+    The phases of ``one_cycle_lr``, which takes the same arguments (pass one set
     of keyword arguments to both), annealed the same way between max $\to$ base $\to$
     max (three phases: max $\to$ base $\to$ max, then held at max).
 
     Args:
-      max_lr: as :func:`one_cycle_lr` (it fixes nothing here but is checked).
-      total_steps: as :func:`one_cycle_lr`.
-      epochs: as :func:`one_cycle_lr`.
-      steps_per_epoch: as :func:`one_cycle_lr`.
-      pct_start: as :func:`one_cycle_lr`.
-      anneal_strategy: as :func:`one_cycle_lr`.
+      max_lr: as ``one_cycle_lr`` (it fixes nothing here but is checked).
+      total_steps: as ``one_cycle_lr``.
+      epochs: as ``one_cycle_lr``.
+      steps_per_epoch: as ``one_cycle_lr``.
+      pct_start: as ``one_cycle_lr``.
+      anneal_strategy: as ``one_cycle_lr``.
       cycle_momentum: must be ``True`` (default).
       base_momentum: the momentum at the peak rate (default 0.85).
       max_momentum: the momentum at the low rates (default 0.95).
-      div_factor: as :func:`one_cycle_lr`.
-      final_div_factor: as :func:`one_cycle_lr`.
-      three_phase: as :func:`one_cycle_lr`.
+      div_factor: as ``one_cycle_lr``.
+      final_div_factor: as ``one_cycle_lr``.
+      three_phase: as ``one_cycle_lr``.
 
     Returns:
       A schedule: a jittable function ``count -> momentum``, values at JAX's default
       float precision.
 
     Raises:
-      TypeError: as :func:`one_cycle_lr`.
-      ValueError: as :func:`one_cycle_lr`, or ``cycle_momentum=False`` (torch then
+      TypeError: as ``one_cycle_lr``.
+      ValueError: as ``one_cycle_lr``, or ``cycle_momentum=False`` (torch then
         leaves the momentum alone: pass the optimizer's momentum as a number).
 
     Differences from PyTorch and optax:

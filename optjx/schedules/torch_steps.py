@@ -2,7 +2,7 @@ r"""``ExponentialLR``, ``StepLR`` and ``MultiStepLR``: the base rate times a pow
 ``gamma``.
 
 Evaluated at the number of ``scheduler.step()`` calls already made (wrap in
-:func:`per_epoch` when torch steps the scheduler once per epoch).
+``per_epoch`` when torch steps the scheduler once per epoch).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from optjx import _hyper
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 @public
-def exponential_lr(lr: float, gamma: float) -> T.TorchSchedule:
+def exponential_lr(lr: float, gamma: float) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.ExponentialLR``: multiplied by ``gamma`` every step.
 
     $$
@@ -30,7 +31,7 @@ def exponential_lr(lr: float, gamma: float) -> T.TorchSchedule:
       gamma: $\gamma \ge 0$, finite (required).
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
@@ -53,7 +54,7 @@ def exponential_lr(lr: float, gamma: float) -> T.TorchSchedule:
 
 
 @public
-def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> T.TorchSchedule:
+def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.StepLR``: multiplied by ``gamma`` every ``step_size``
     steps.
 
@@ -67,7 +68,7 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> T.TorchSchedule:
       gamma: $\gamma \ge 0$, finite (default 0.1).
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:
@@ -97,7 +98,7 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1) -> T.TorchSchedule:
 
 
 @public
-def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> T.TorchSchedule:
+def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> TorchSchedule:
     r"""``torch.optim.lr_scheduler.MultiStepLR``: multiplied by ``gamma`` at each
     milestone.
 
@@ -112,7 +113,7 @@ def multi_step_lr(lr: float, milestones: Iterable[int], gamma: float = 0.1) -> T
       gamma: $\gamma \ge 0$, finite (default 0.1).
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr`` and ``factor``.
 
     Raises:

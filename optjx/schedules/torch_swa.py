@@ -3,17 +3,23 @@ stochastic weight averaging starts to a constant SWA rate."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax.numpy as jnp
 
 from optjx.schedules import _checks as C
 from optjx.schedules import _torch as T
 from optjx.schedules._checks import public
+from optjx.schedules._torch import TorchSchedule
 
 
 @public
 def swa_lr(
-    lr: float, swa_lr: float, anneal_epochs: int = 10, anneal_strategy: str = "cos"
-) -> T.TorchSchedule:
+    lr: float,
+    swa_lr: float,
+    anneal_epochs: int = 10,
+    anneal_strategy: Literal["cos", "linear"] = "cos",
+) -> TorchSchedule:
     r"""``torch.optim.swa_utils.SWALR``: from ``lr`` to ``swa_lr`` in ``anneal_epochs``
     steps, then constant.
 
@@ -28,15 +34,15 @@ def swa_lr(
     optimizer has when SWALR takes over; torch reads it from the optimizer, optjx
     takes it as follows:
 
-    * alone (or first in :func:`sequential_lr`), from ``lr``, with $k$ counted from
+    * alone (or first in ``sequential_lr``), from ``lr``, with $k$ counted from
       the start of the schedule;
-    * later in :func:`sequential_lr`, from the rate of the schedule before the
+    * later in ``sequential_lr``, from the rate of the schedule before the
       milestone at the step before it, as torch's ``SequentialLR`` does (``lr`` is not
       used then);
     * for the loop of torch's SWA recipe (``scheduler.step()`` up to epoch
       ``swa_start``, ``swa_scheduler.step()`` after), the rate after ``swa_start + 1``
       steps of the first schedule ``s``: ``join([s, swa_lr(float(s(swa_start + 1)),
-      swa_lr=...)], [swa_start + 1])``, stepped per epoch with :func:`per_epoch`.
+      swa_lr=...)], [swa_start + 1])``, stepped per epoch with ``per_epoch``.
 
     References:
       Izmailov, Podoprikhin, Garipov, Vetrov & Wilson (2018), "Averaging weights leads
@@ -49,7 +55,7 @@ def swa_lr(
       anneal_strategy: ``"cos"`` (default) or ``"linear"``.
 
     Returns:
-      A :class:`TorchSchedule`: the jittable schedule ``count -> rate`` (values at JAX's
+      A ``TorchSchedule``: the jittable schedule ``count -> rate`` (values at JAX's
       default float precision), with its ``base_lr``, ``factor`` and ``resume``.
 
     Raises:

@@ -3,22 +3,23 @@ r"""Early stopping that remembers the best weights: pure, jittable, checkpointab
 Goodfellow, Bengio & Courville (2016), section 7.8, Algorithm 7.1: evaluate on the
 validation set every so often, keep a copy of the parameters whenever the validation
 error is the best so far, and stop after ``patience`` evaluations in a row without
-improvement; return the best parameters, not the last ones. As the course notes put it:
-"stop with whatever criterion, but remember the best weights on the validation set".
-The rule is written out on :func:`early_stopping`.
+improvement; return the best parameters, not the last ones. The rule is written out on ``early_stopping``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.typing import ArrayLike
 
 from optjx import _hyper, _state, _tree
 from optjx._hyper import check_int
 from optjx._tree import copy_params, select_tree
+from optjx.typing import Hyperparameter
 
 
 class EarlyStoppingState(NamedTuple):
@@ -32,7 +33,7 @@ class EarlyStoppingState(NamedTuple):
       best_step: the value of ``evaluations`` at the best evaluation, $n^*$ (1-based; 0
         before any). With one evaluation per epoch, the best epoch.
       bad_evaluations: $b$, evaluations in a row without improvement (int32).
-      should_stop: a bool array, set once $b > $ ``patience``; the state is frozen from
+      should_stop: a bool array, set once $b$ exceeds ``patience``; the state is frozen from
         then on.
       evaluations: calls of ``update`` so far, up to and including the one that set
         ``should_stop`` (int32).
@@ -47,19 +48,19 @@ class EarlyStoppingState(NamedTuple):
 
 
 class EarlyStopping(NamedTuple):
-    """The pair of pure functions :func:`early_stopping` returns.
+    """The pair of pure functions ``early_stopping`` returns.
 
     Attributes:
       init: ``init(params) -> EarlyStoppingState``.
       update: ``update(state, value, params) -> EarlyStoppingState``.
     """
 
-    init: object
-    update: object
+    init: Callable[[optax.Params], EarlyStoppingState]
+    update: Callable[[EarlyStoppingState, ArrayLike, optax.Params], EarlyStoppingState]
 
 
 def early_stopping(
-    patience: int, *, mode: str = "min", min_delta: _hyper.Hyper = 0.0
+    patience: int, *, mode: Literal["min", "max"] = "min", min_delta: Hyperparameter = 0.0
 ) -> EarlyStopping:
     r"""Early stopping on a validation metric that keeps a copy of the best params.
 
@@ -147,7 +148,7 @@ def early_stopping(
             evaluations=_state.zero_count(),
         )
 
-    def update(state: EarlyStoppingState, value, params) -> EarlyStoppingState:
+    def update(state: EarlyStoppingState, value: ArrayLike, params) -> EarlyStoppingState:
         _tree.check_matching(params, state.best_params, what="params", against="best_params")
         if jnp.ndim(value) != 0:
             raise ValueError(f"value must be a scalar, got shape {jnp.shape(value)}")

@@ -3,7 +3,7 @@ r"""PyTorch's parameter groups for any optjx alias, on ``optax.partition``.
 ``torch.optim.AdamW([{"params": decayed, "weight_decay": 0.1}, {"params": others,
 "weight_decay": 0.0}], lr=1e-3)`` gives each tensor the hyperparameters of the one group
 it belongs to, and the keyword arguments of the constructor to the groups that do not
-set them. :func:`param_groups` does the same for pytrees: each leaf goes to the first
+set them. ``param_groups`` does the same for pytrees: each leaf goes to the first
 group whose ``match`` accepts it, the leaves no group matches to the defaults, and each
 group runs the alias with ``{**defaults, **overrides}`` on its own leaves. The groups are
 labels of ``optax.partition``, so all the leaves of one group share one optimizer state
@@ -21,6 +21,7 @@ import inspect
 import re
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import optax
@@ -77,7 +78,7 @@ _LABELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def param_groups(
     optimizer: Callable[..., optax.GradientTransformation],
     groups: Sequence[tuple[str | Callable, dict]],
-    **defaults,
+    **defaults: Any,
 ) -> optax.GradientTransformation:
     r"""``optimizer`` (an optjx alias such as ``optjx.adamw``) with PyTorch-style groups.
 
@@ -115,7 +116,7 @@ def param_groups(
       An ``optax.GradientTransformation``: ``optax.partition`` of one
       ``optimizer(**{**defaults, **overrides})`` per group, named ``"group_0"``,
       ``"group_1"``, ..., and ``optimizer(**defaults)`` for the unmatched leaves, named
-      ``"default"``. :func:`group_of` shows which leaf went where.
+      ``"default"``. ``group_of`` shows which leaf went where.
 
     Raises:
       ValueError: ``optimizer`` is not callable; an entry of ``groups`` is not a pair, its
@@ -171,7 +172,7 @@ def param_groups(
         transforms[f"group_{index}"] = optimizer(**{**defaults, **overrides})
     transforms[DEFAULT] = optimizer(**defaults)
 
-    used: set[str] = set()
+    used: set[int] = set()
 
     def labels(params):
         used.clear()
@@ -204,11 +205,11 @@ def param_groups(
     return tx
 
 
-def group_of(tx: optax.GradientTransformation, params):
+def group_of(tx: optax.GradientTransformation, params: optax.Params) -> Any:
     """The group each leaf of ``params`` falls into under ``tx``: to check the rules.
 
     Args:
-      tx: a transformation returned by :func:`param_groups` itself (not a chain or a
+      tx: a transformation returned by ``param_groups`` itself (not a chain or a
         wrapper around it: keep a reference to it).
       params (optax.Params): the params (or any tree of the same structure and key
         names).
@@ -218,7 +219,7 @@ def group_of(tx: optax.GradientTransformation, params):
       ``"group_1"``, ... (the index in ``groups``) or ``"default"``.
 
     Raises:
-      ValueError: ``tx`` was not built by :func:`param_groups`.
+      ValueError: ``tx`` was not built by ``param_groups``.
 
     Differences from PyTorch and optax:
       torch's ``optimizer.param_groups`` lists the tensors of each group; optax has the

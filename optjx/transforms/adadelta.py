@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByAdadeltaState(NamedTuple):
@@ -20,7 +21,7 @@ class ScaleByAdadeltaState(NamedTuple):
 
 
 def scale_by_adadelta(
-    rho: _hyper.Hyper = 0.9, *, eps: _hyper.Hyper = 1e-6
+    rho: Hyperparameter = 0.9, *, eps: Hyperparameter = 1e-6
 ) -> optax.GradientTransformation:
     r"""AdaDelta's direction $\Delta_t$.
 

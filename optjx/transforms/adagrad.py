@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -21,8 +22,8 @@ class ScaleByAdagradState(NamedTuple):
 def scale_by_adagrad(
     *,
     initial_accumulator_value: float = 0.0,
-    eps: _hyper.Hyper = 1e-10,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-10,
+    eps_root: Hyperparameter = 0.0,
 ) -> optax.GradientTransformation:
     r"""AdaGrad's direction $g / (\sqrt{s + \epsilon_{root}} + \epsilon)$.
 

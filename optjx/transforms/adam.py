@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByAdamState(NamedTuple):
@@ -25,11 +26,11 @@ class ScaleByAdamState(NamedTuple):
 
 
 def scale_by_adam(
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
     amsgrad: bool = False,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
@@ -52,8 +53,8 @@ def scale_by_adam(
     $$
 
     A descent direction: chain a learning rate after it (``optjx.adam`` does).
-    ``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` inside it is the
-    course notes' form (``eps=0, eps_root=delta``).
+    ``eps`` outside the root is the paper's and PyTorch's; ``eps_root`` puts a constant
+    under the root instead (``eps=0, eps_root=delta``), as optax's ``eps_root`` does.
 
     References:
       Kingma & Ba (2015), "Adam: A method for stochastic optimization", Algorithm 1;

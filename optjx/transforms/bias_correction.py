@@ -8,6 +8,7 @@ import jax
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class BiasCorrectionState(NamedTuple):
@@ -16,7 +17,7 @@ class BiasCorrectionState(NamedTuple):
     count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
 
-def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
+def bias_correction(decay: Hyperparameter) -> optax.GradientTransformation:
     r"""Divide updates by $1 - \beta_k^{\,t}$ ($t = 1$ on the first update).
 
     $$

@@ -13,9 +13,10 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _tree
+from optjx.typing import Hyperparameter
 
 
-def clip(max_delta: _hyper.Hyper) -> optax.GradientTransformation:
+def clip(max_delta: Hyperparameter) -> optax.GradientTransformation:
     r"""Clip every element to $[-c, c]$.
 
     $$
@@ -60,7 +61,7 @@ def global_norm(tree: optax.Updates) -> jax.Array:
     return jnp.sqrt(_tree.sum_of_squares(tree, _tree.reduction_dtype(tree)))
 
 
-def clip_by_global_norm(max_norm: _hyper.Hyper) -> optax.GradientTransformation:
+def clip_by_global_norm(max_norm: Hyperparameter) -> optax.GradientTransformation:
     r"""Rescale the whole tree so that its global norm is at most $c$.
 
     $$

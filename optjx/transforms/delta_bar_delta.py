@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByDeltaBarDeltaState(NamedTuple):
@@ -26,9 +27,9 @@ class ScaleByDeltaBarDeltaState(NamedTuple):
 def scale_by_delta_bar_delta(
     initial_learning_rate: float | jax.Array,
     *,
-    kappa: _hyper.Hyper,
-    phi: _hyper.Hyper,
-    gamma: _hyper.Hyper,
+    kappa: Hyperparameter,
+    phi: Hyperparameter,
+    gamma: Hyperparameter,
 ) -> optax.GradientTransformation:
     r"""Delta-bar-delta's direction $\epsilon_{t-1} \odot g_t$ (a descent direction).
 

@@ -8,6 +8,7 @@ import jax
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class EmaState(NamedTuple):
@@ -18,7 +19,7 @@ class EmaState(NamedTuple):
 
 
 def ema(
-    decay: _hyper.Hyper, *, debias: bool = False, accumulator_dtype: Any = None
+    decay: Hyperparameter, *, debias: bool = False, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
     r"""Exponential moving average of the incoming updates, optionally bias-corrected.
 
@@ -34,8 +35,7 @@ def ema(
     scheduled $\beta$ the correction uses the current value, exact only for a constant decay.
 
     References:
-      Kingma & Ba (2015), "Adam: A method for stochastic optimization", section 3; the
-      course notes' exponentially weighted averages (1.1-1.3).
+      Kingma & Ba (2015), "Adam: A method for stochastic optimization", section 3.
 
     Args:
       decay: $\beta \in [0, 1)$ (required); a number, an array or a schedule.

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByNovogradState(NamedTuple):
@@ -24,11 +25,11 @@ class ScaleByNovogradState(NamedTuple):
 
 
 def scale_by_novograd(
-    b1: _hyper.Hyper = 0.95,
-    b2: _hyper.Hyper = 0.98,
+    b1: Hyperparameter = 0.95,
+    b2: Hyperparameter = 0.98,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    weight_decay: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    weight_decay: Hyperparameter = 0.0,
     grad_averaging: bool = False,
 ) -> optax.GradientTransformation:
     r"""NovoGrad's direction $m_t$ (chain a learning rate after it: $w \leftarrow w - \eta m_t$).

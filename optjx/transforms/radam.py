@@ -14,6 +14,7 @@ import numpy as np
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByRadamState(NamedTuple):
@@ -189,11 +190,11 @@ def variance_rectification(count, b2, threshold, first_adaptive=None):
 
 
 def scale_by_radam(
-    b1: _hyper.Hyper = 0.9,
-    b2: _hyper.Hyper = 0.999,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    threshold: _hyper.Hyper = 5.0,
+    eps: Hyperparameter = 1e-8,
+    threshold: Hyperparameter = 5.0,
 ) -> optax.GradientTransformation:
     r"""RAdam's direction: the rectified Adam step once $\rho_t >$ ``threshold``, else $\hat m_t$.
 

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class ScaleByRmsState(NamedTuple):
@@ -24,10 +25,10 @@ class ScaleByRmsState(NamedTuple):
 
 
 def scale_by_rms(
-    decay: _hyper.Hyper = 0.9,
+    decay: Hyperparameter = 0.9,
     *,
-    eps: _hyper.Hyper = 1e-8,
-    eps_root: _hyper.Hyper = 0.0,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
     centered: bool = False,
     initial_scale: float = 0.0,
     bias_correction: bool = False,
@@ -94,7 +95,7 @@ def scale_by_rms(
         _tree.check_matching(updates, state.mean_square)
         h = hypers.at(_state.count_of(state))
         rho = h.decay
-        correction = 1.0
+        correction: jax.Array | float = 1.0
         if bias_correction:
             correction = _tree.power_complement(rho, _state.next_count(state.count))
         at = _hyper.per_dtype(eps=h.eps, eps_root=h.eps_root, correction=correction)

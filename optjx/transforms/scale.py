@@ -10,9 +10,10 @@ import jax
 import optax
 
 from optjx import _hyper, _tree
+from optjx.typing import Hyperparameter
 
 
-def scale(step_size: _hyper.Hyper) -> optax.GradientTransformation:
+def scale(step_size: Hyperparameter) -> optax.GradientTransformation:
     r"""Multiply updates by a constant or scheduled step size.
 
     $$
@@ -44,7 +45,7 @@ def _scaled(updates, factor):
 
 
 def scale_by_learning_rate(
-    learning_rate: _hyper.Hyper, *, flip_sign: bool = True
+    learning_rate: Hyperparameter, *, flip_sign: bool = True
 ) -> optax.GradientTransformation:
     r"""Multiply updates by $-\eta_k$: turn a descent direction into a parameter update.
 
@@ -57,9 +58,9 @@ def scale_by_learning_rate(
 
     Where it sits in a chain matters for momentum: ``chain(trace(mu), scale_by_learning_rate(lr))``
     is PyTorch's SGD ($b = \mu b + g$, $w \leftarrow w - \eta_k b$), while
-    ``chain(scale_by_learning_rate(lr), trace(mu))`` is the velocity form of the lecture
-    notes ($v = \mu v - \eta_k g$, $w \leftarrow w + v$). They agree for a constant rate and
-    differ once it changes: the velocity form keeps old steps at the rate they were taken with.
+    ``chain(scale_by_learning_rate(lr), trace(mu))`` is the velocity form of Goodfellow
+    et al. (2016), Algorithm 8.2 ($v = \mu v - \eta_k g$, $w \leftarrow w + v$). They
+    agree for a constant rate and differ once it changes: the velocity form keeps old steps at the rate they were taken with.
 
     Args:
       learning_rate: $\eta \ge 0$; a number, an array, or a schedule ``count -> value``.
@@ -78,7 +79,7 @@ def scale_by_learning_rate(
       >>> tx = optjx.chain(optjx.trace(0.9), optjx.scale_by_learning_rate(0.1))  # torch SGD
     """
     _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))
-    step_size: _hyper.Hyper
+    step_size: Hyperparameter
     if callable(learning_rate):
         step_size = (lambda count: -learning_rate(count)) if flip_sign else learning_rate
     else:

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 
 from optjx import _hyper, _state, _tree
+from optjx.typing import Hyperparameter
 
 
 class TraceState(NamedTuple):
@@ -24,9 +25,9 @@ class TraceState(NamedTuple):
 
 
 def trace(
-    decay: _hyper.Hyper,
+    decay: Hyperparameter,
     *,
-    dampening: _hyper.Hyper = 0.0,
+    dampening: Hyperparameter = 0.0,
     nesterov: bool = False,
     accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:

@@ -9,10 +9,11 @@ import jax
 import optax
 
 from optjx import _hyper, _tree
+from optjx.typing import Hyperparameter
 
 
 def add_decayed_weights(
-    weight_decay: _hyper.Hyper,
+    weight_decay: Hyperparameter,
     *,
     mask: Optional[Union[Any, Callable[[Any], Any]]] = None,
 ) -> optax.GradientTransformation:

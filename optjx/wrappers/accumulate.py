@@ -91,7 +91,7 @@ def accumulate_gradients(
     inner = optax.with_extra_args_support(inner)
 
     def group_size(state):
-        if not scheduled:
+        if not callable(every_k):
             return every_k
         return jnp.maximum(jnp.asarray(every_k(state.count), jnp.int32), 1)
 

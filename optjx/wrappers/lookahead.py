@@ -20,6 +20,7 @@ from optjx import _hyper, _state, _tree
 from optjx._find import fill_from, find_unique
 from optjx._hyper import check_int
 from optjx._tree import copy_params, select_tree
+from optjx.typing import Hyperparameter
 
 
 class LookaheadState(NamedTuple):
@@ -36,7 +37,7 @@ def lookahead(
     inner: optax.GradientTransformation,
     *,
     sync_period: int = 6,
-    slow_step_size: _hyper.Hyper = 0.5,
+    slow_step_size: Hyperparameter = 0.5,
     reset_state: bool = False,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Wrap ``inner`` in Lookahead: slow weights that follow the fast weights every $k$ steps.

@@ -1,11 +1,10 @@
 r"""Training diagnostics recorded in the optimizer state, at every update.
 
-The course notes tell the reader to watch the gradient norm for cliffs and exploding
-gradients (Goodfellow et al. 2016, section 8.2.4; Pascanu et al. 2013), and the ratio of
-update to parameter norms for a learning rate that is too large or too small.
-:func:`monitor` records, for the update it wraps, $\|g\|_2$, $\max_i |g_i|$, whether
+Watch the gradient norm for cliffs and exploding gradients (Goodfellow et al. 2016,
+section 8.2.4; Pascanu et al. 2013), and the ratio of update to parameter norms for a learning rate that is too large or too small.
+``monitor`` records, for the update it wraps, $\|g\|_2$, $\max_i |g_i|$, whether
 $g$ is finite, $\|u\|_2$ and $\|\theta\|_2$ (global norms over every leaf; $u$ the inner
-optimizer's update, $\theta$ the params before it is applied). :func:`diagnostics` reads
+optimizer's update, $\theta$ the params before it is applied). ``diagnostics`` reads
 them back as a dict of scalars, together with what other optjx stages in the same state
 know.
 
@@ -34,7 +33,7 @@ class MonitorState(NamedTuple):
     r"""The diagnostics of the latest update, and the inner optimizer's state.
 
     Before the first update the norms are zeros and ``grad_finite`` is ``True``. Read it
-    with :func:`diagnostics`, which finds it anywhere in a larger state.
+    with ``diagnostics``, which finds it anywhere in a larger state.
 
     Attributes:
       grad_norm: $\|g\|_2$, the global L2 norm of the gradients ``monitor`` received.
@@ -82,7 +81,7 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose updates are ``inner``'s, bit for
-      bit, and whose state is a :class:`MonitorState` around ``inner``'s state. Its
+      bit, and whose state is a ``MonitorState`` around ``inner``'s state. Its
       ``update`` needs ``params`` (for their norm) and passes extra keyword arguments on
       to ``inner``.
 
@@ -132,11 +131,11 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
     return _tree.transformation(init_fn, update_fn, extra_args=True)
 
 
-def diagnostics(state) -> dict[str, jax.Array]:
+def diagnostics(state: optax.OptState) -> dict[str, jax.Array]:
     """The diagnostics of the latest update, from an optimizer state of any shape.
 
     Args:
-      state (optax.OptState): an optimizer state holding exactly one :func:`monitor` state anywhere (a
+      state (optax.OptState): an optimizer state holding exactly one ``monitor`` state anywhere (a
         chain, ``optax.masked``, ``multi_transform``, another wrapper, a Flax
         ``TrainState.opt_state``).
 

@@ -10,6 +10,7 @@ import optax
 from optjx import _hyper, _state, _tree
 from optjx._find import fill_from, find_unique
 from optjx._tree import copy_params
+from optjx.typing import Hyperparameter
 
 
 class PolyakState(NamedTuple):
@@ -21,7 +22,7 @@ class PolyakState(NamedTuple):
 
 
 def polyak_averaging(
-    inner: optax.GradientTransformation, *, decay: Optional[_hyper.Hyper] = None
+    inner: optax.GradientTransformation, *, decay: Optional[Hyperparameter] = None
 ) -> optax.GradientTransformationExtraArgs:
     r"""Keep the average of the params that ``inner``'s updates produce.
 

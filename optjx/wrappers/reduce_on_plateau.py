@@ -13,6 +13,7 @@ import optax
 
 from optjx import _hyper, _state, _tree
 from optjx._hyper import check_int
+from optjx.typing import Hyperparameter
 
 
 class ReduceOnPlateauState(NamedTuple):
@@ -27,11 +28,11 @@ class ReduceOnPlateauState(NamedTuple):
 
 def reduce_on_plateau(
     *,
-    factor: _hyper.Hyper = 0.1,
+    factor: Hyperparameter = 0.1,
     patience: int = 10,
-    rtol: _hyper.Hyper = 1e-4,
+    rtol: Hyperparameter = 1e-4,
     cooldown: int = 0,
-    min_scale: _hyper.Hyper = 0.0,
+    min_scale: Hyperparameter = 0.0,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Scale updates by ``factor`` each time ``value`` has not improved for ``patience`` updates.
 
