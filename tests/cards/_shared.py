@@ -71,6 +71,11 @@ DBD = {"initial_learning_rate": [*NONNEG, -0.1], "kappa": NONNEG, "phi": [-0.1, 
        "gamma": [*DECAY, -0.5]}  # fmt: skip
 NOVOGRAD = {"b1": [*DECAY, -0.5], "b2": [*DECAY, 1.5], "eps": [*NONNEG, -1.0],
             "weight_decay": NONNEG}  # fmt: skip
+NADAM = {"b1": DECAY, "b2": [*DECAY, 1.5], "eps": [*NONNEG, -1e-8],
+         "momentum_decay": [*NONNEG, -0.004]}  # fmt: skip
+ADAMAX = {"b1": DECAY, "b2": [*DECAY, -0.5], "eps": [*NONNEG, -1e-8]}
+RPROP = {"etas": [(0.0, 1.2), (0.5, 1.0), (1.0, 1.2), (NAN, 1.2), (0.5, NAN)],
+         "step_sizes": [(-1e-6, 50.0), (1.0, 0.5), (NAN, 50.0), (1e-6, NAN)]}  # fmt: skip
 
 # ------------------------------------------------------------------ benchmarks
 BENCH_LR = 1e-3  # the same hyperparameters on both sides of every benchmark case

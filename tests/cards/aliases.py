@@ -12,16 +12,19 @@ from ._card import Bench, Card, Example, Tuned
 from ._card import config as C
 from ._shared import (
     ADAM,
+    ADAMAX,
     BENCH_LR,
     DBD,
     DECAY,
     EPS0,
     LINEAR,
     LR,
+    NADAM,
     NO_LEAF_STATE,
     NONNEG,
     NOVOGRAD,
     PARAMS,
+    RPROP,
     STEPS_FLAX,
     cosine,
     not_biases,
@@ -240,6 +243,43 @@ CARDS = [
         sharded={
             "delta_bar_delta": lambda: optjx.delta_bar_delta(0.05, kappa=1e-3, phi=0.1, gamma=0.7),
         },
+    ),
+    Card(
+        "nadam",
+        (
+            C("plain", dict(learning_rate=1e-2), **EPS0),
+            C("coupled-weight-decay-lr-schedule",
+              dict(learning_rate=cosine(1e-2, 20), weight_decay=1e-2), **PARAMS),
+            C("decoupled-weight-decay-b1-schedule",
+              dict(learning_rate=1e-2, b1=ramp(0.8, 0.9, 10), b2=0.99, momentum_decay=0.01,
+                   weight_decay=0.1, decoupled_weight_decay=True), **PARAMS),
+        ),
+        Tuned(lambda: optjx.nadam(q(0.1)), lambda: optjx.nadam(r(0.01), b2=0.99)),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **NADAM,
+         "weight_decay": [*NONNEG, -1e-2]},
+    ),
+    Card(
+        "adamax",
+        (
+            C("plain", dict(learning_rate=1e-2), **EPS0),
+            C("weight-decay-b2-schedule",
+              dict(learning_rate=1e-2, b2=ramp(0.9, 0.999, 10), eps=1e-3, weight_decay=1e-2),
+              **PARAMS),
+        ),
+        Tuned(lambda: optjx.adamax(q(0.1)), lambda: optjx.adamax(r(0.01), b2=0.99)),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAMAX,
+         "weight_decay": [*NONNEG, -1e-2]},
+    ),
+    Card(
+        "rprop",
+        (
+            C("plain", dict(learning_rate=1e-2), scale_invariant={}),
+            C("etas-step-sizes-schedule",
+              dict(learning_rate=1e-3, etas=(0.3, ramp(1.2, 1.5, 10)), step_sizes=(1e-4, 0.1)),
+              scale_invariant={}),
+        ),
+        Tuned(lambda: optjx.rprop(1e-2), lambda: optjx.rprop(1e-3, step_sizes=(1e-8, 0.1))),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **RPROP},
     ),
 ]
 # fmt: on

@@ -12,17 +12,20 @@ from ._card import Card, Tuned
 from ._card import config as C
 from ._shared import (
     ADAM,
+    ADAMAX,
     DBD,
     DECAY,
     DIRECTION,
     EPS0,
     LINEAR,
     LR,
+    NADAM,
     NAN,
     NO_LEAF_STATE,
     NONNEG,
     NOVOGRAD,
     PARAMS,
+    RPROP,
     cosine,
     lr,
     not_biases,
@@ -256,6 +259,44 @@ CARDS = [
             "clip_global_norm_adam":
                 lambda: optjx.chain(optjx.clip_by_global_norm(0.1), optjx.adam(0.05)),
         },
+    ),
+    Card(
+        "scale_by_nadam",
+        (
+            C("plain", **DIRECTION, **EPS0),
+            C("momentum-decay-b2-schedule",
+              dict(b1=0.8, b2=ramp(0.9, 0.99, 10), momentum_decay=0.05), **DIRECTION),
+        ),
+        Tuned(
+            lr(optjx.scale_by_nadam, q(0.1)), lr(lambda: optjx.scale_by_nadam(b2=0.99), r(0.01))
+        ),
+        NADAM,
+    ),
+    Card(
+        "scale_by_adamax",
+        (
+            C("plain", **DIRECTION, **EPS0),
+            C("eps-b1-schedule", dict(b1=ramp(0.5, 0.9, 10), eps=1e-3), **DIRECTION),
+        ),
+        Tuned(
+            lr(optjx.scale_by_adamax, q(0.1)),
+            lr(lambda: optjx.scale_by_adamax(b2=0.99), r(0.01)),
+        ),
+        ADAMAX,
+    ),
+    Card(
+        "scale_by_rprop",
+        (
+            C("plain", **DIRECTION, scale_invariant={}),
+            C("eta-minus-schedule", dict(learning_rate=0.1, etas=(ramp(0.2, 0.5, 10), 1.2)),
+              **DIRECTION, scale_invariant={}),
+        ),
+        Tuned(
+            lambda: optax.chain(optjx.scale_by_rprop(1e-2), optjx.scale(-1.0)),
+            lambda: optax.chain(optjx.scale_by_rprop(1e-3, step_sizes=(1e-8, 0.1)),
+                                optjx.scale(-1.0)),
+        ),
+        {"learning_rate": [*NONNEG, -0.1], **RPROP},
     ),
 ]
 # fmt: on
