@@ -18,6 +18,7 @@ from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
+from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
 from optjx.optimizers.adam import novograd as novograd
@@ -27,6 +28,7 @@ from optjx.optimizers.adam_variants import nadam as nadam
 from optjx.optimizers.adaptive import adadelta as adadelta
 from optjx.optimizers.adaptive import adagrad as adagrad
 from optjx.optimizers.adaptive import rmsprop as rmsprop
+from optjx.optimizers.averaged import asgd as asgd
 from optjx.optimizers.delta_bar_delta import delta_bar_delta as delta_bar_delta
 from optjx.optimizers.sgd import sgd as sgd
 from optjx.optimizers.sign_based import rprop as rprop
@@ -49,6 +51,9 @@ from optjx.training.param_groups import group_of as group_of
 from optjx.training.param_groups import param_groups as param_groups
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
+from optjx.transforms.adafactor import FactoredMoment as FactoredMoment
+from optjx.transforms.adafactor import ScaleByAdafactorState as ScaleByAdafactorState
+from optjx.transforms.adafactor import scale_by_adafactor as scale_by_adafactor
 from optjx.transforms.adagrad import ScaleByAdagradState as ScaleByAdagradState
 from optjx.transforms.adagrad import scale_by_adagrad as scale_by_adagrad
 from optjx.transforms.adam import ScaleByAdamState as ScaleByAdamState

@@ -205,3 +205,10 @@ def check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or as_int is None or as_int < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
+
+def pair(name: str, value) -> tuple:
+    """``value`` as a pair, or a ``TypeError`` naming ``name`` (torch's tuple arguments:
+    ``etas``, ``step_sizes``, Adafactor's ``eps``)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (a tuple of two values), got {value!r}")
+    return tuple(value)

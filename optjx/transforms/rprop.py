@@ -20,13 +20,6 @@ class ScaleByRpropState(NamedTuple):
     previous: optax.Updates
 
 
-def pair(name: str, value) -> tuple:
-    """``value`` as a pair, or a ``TypeError`` naming ``name`` (torch's tuple arguments)."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"{name} must be a pair (a tuple of two values), got {value!r}")
-    return tuple(value)
-
-
 def scale_by_rprop(
     learning_rate: float | jax.Array = 1e-2,
     *,
@@ -86,8 +79,8 @@ def scale_by_rprop(
             "once at init as every weight's first step size"
         )
     _hyper.check_nonnegative("learning_rate", learning_rate)
-    eta_minus, eta_plus = pair("etas", etas)
-    low, high = pair("step_sizes", step_sizes)
+    eta_minus, eta_plus = _hyper.pair("etas", etas)
+    low, high = _hyper.pair("step_sizes", step_sizes)
     _hyper.check_range("etas[0]", eta_minus, low=0.0, high=1.0, low_inclusive=False,
                        high_inclusive=False)  # fmt: skip
     _hyper.check_range("etas[1]", eta_plus, low=1.0, low_inclusive=False)

@@ -76,6 +76,9 @@ NADAM = {"b1": DECAY, "b2": [*DECAY, 1.5], "eps": [*NONNEG, -1e-8],
 ADAMAX = {"b1": DECAY, "b2": [*DECAY, -0.5], "eps": [*NONNEG, -1e-8]}
 RPROP = {"etas": [(0.0, 1.2), (0.5, 1.0), (1.0, 1.2), (NAN, 1.2), (0.5, NAN)],
          "step_sizes": [(-1e-6, 50.0), (1.0, 0.5), (NAN, 50.0), (1e-6, NAN)]}  # fmt: skip
+ADAFACTOR = {"beta2_decay": [0.1, NAN], "eps": [(-1e-30, 1e-3), (None, -1e-3), (NAN, 1e-3),
+                                                (None, NAN)],
+             "d": [0.5, NAN]}  # fmt: skip
 
 # ------------------------------------------------------------------ benchmarks
 BENCH_LR = 1e-3  # the same hyperparameters on both sides of every benchmark case

@@ -11,15 +11,18 @@ from optjx import schedules
 from ._card import Bench, Card, Example, Tuned
 from ._card import config as C
 from ._shared import (
+    ADAFACTOR,
     ADAM,
     ADAMAX,
     BENCH_LR,
+    COPIES,
     DBD,
     DECAY,
     EPS0,
     LINEAR,
     LR,
     NADAM,
+    NAN,
     NO_LEAF_STATE,
     NONNEG,
     NOVOGRAD,
@@ -280,6 +283,40 @@ CARDS = [
         ),
         Tuned(lambda: optjx.rprop(1e-2), lambda: optjx.rprop(1e-3, step_sizes=(1e-8, 0.1))),
         {"learning_rate": [*LR["learning_rate"], -1e-3], **RPROP},
+    ),
+    Card(
+        "asgd",
+        (
+            C("plain", **COPIES, **LINEAR),
+            C("averaging-weight-decay-lr-schedule",
+              dict(learning_rate=cosine(0.05, 20), lambd=1e-2, alpha=0.6, t0=3.0,
+                   weight_decay=1e-2), **COPIES, **LINEAR),
+        ),
+        Tuned(
+            lambda: optjx.asgd(0.1, t0=100.0),
+            lambda: optax.chain(optjx.trace(0.9), optjx.asgd(1.5e-3)),
+        ),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], "lambd": NONNEG, "alpha": NONNEG,
+         "t0": [NAN], "weight_decay": [*NONNEG, -1e-2]},
+        flax={
+            "asgd_average": (
+                lambda: optax.chain(optjx.trace(0.9), optjx.asgd(0.3, t0=STEPS_FLAX // 2)),
+                lambda state: optjx.averaged_params(state),
+            ),
+        },
+    ),
+    Card(
+        "adafactor",
+        (
+            C("plain", dict(learning_rate=1e-2), scale_invariant={"eps": (0.0, 1e-3)}, **PARAMS),
+            C("options-weight-decay-lr-schedule",
+              dict(learning_rate=cosine(0.5, 20), beta2_decay=-0.5, eps=(1e-30, 1e-2), d=1.5,
+                   weight_decay=1e-2), **PARAMS),
+        ),
+        Tuned(lambda: optjx.adafactor(q(0.1)), lambda: optjx.adafactor(r(0.01))),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAFACTOR,
+         "weight_decay": [*NONNEG, -1e-2]},
+        sharded={"adafactor": lambda: optjx.adafactor(0.05, weight_decay=1e-2)},
     ),
 ]
 # fmt: on

@@ -11,6 +11,7 @@ import optjx
 from ._card import Card, Tuned
 from ._card import config as C
 from ._shared import (
+    ADAFACTOR,
     ADAM,
     ADAMAX,
     DBD,
@@ -297,6 +298,20 @@ CARDS = [
                                 optjx.scale(-1.0)),
         ),
         {"learning_rate": [*NONNEG, -0.1], **RPROP},
+    ),
+    Card(
+        "scale_by_adafactor",
+        (
+            C("plain", **DIRECTION, **PARAMS, scale_invariant={"eps": (0.0, 1e-3)}),
+            C("beta2-decay-eps-d-lr-schedule",
+              dict(learning_rate=ramp(0.5, 0.1, 10), beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0),
+              **DIRECTION, **PARAMS),
+        ),
+        Tuned(
+            lambda: optax.chain(optjx.scale_by_adafactor(q(0.1)), optjx.scale(-1.0)),
+            lambda: optax.chain(optjx.scale_by_adafactor(r(0.01)), optjx.scale(-1.0)),
+        ),
+        {"learning_rate": [*NONNEG, -0.1], **ADAFACTOR},
     ),
 ]
 # fmt: on
