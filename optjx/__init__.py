@@ -30,6 +30,7 @@ from optjx.optimizers.adaptive import adagrad as adagrad
 from optjx.optimizers.adaptive import rmsprop as rmsprop
 from optjx.optimizers.averaged import asgd as asgd
 from optjx.optimizers.delta_bar_delta import delta_bar_delta as delta_bar_delta
+from optjx.optimizers.muon import muon as muon
 from optjx.optimizers.sgd import sgd as sgd
 from optjx.optimizers.sign_based import rprop as rprop
 from optjx.parallel import cross_replica_mean as cross_replica_mean
@@ -68,8 +69,13 @@ from optjx.transforms.delta_bar_delta import ScaleByDeltaBarDeltaState as ScaleB
 from optjx.transforms.delta_bar_delta import scale_by_delta_bar_delta as scale_by_delta_bar_delta
 from optjx.transforms.ema import EmaState as EmaState
 from optjx.transforms.ema import ema as ema
+from optjx.transforms.muon import ScaleByMuonState as ScaleByMuonState
+from optjx.transforms.muon import scale_by_muon as scale_by_muon
 from optjx.transforms.nadam import ScaleByNadamState as ScaleByNadamState
 from optjx.transforms.nadam import scale_by_nadam as scale_by_nadam
+from optjx.transforms.newton_schulz import (
+    orthogonalize_by_newton_schulz as orthogonalize_by_newton_schulz,
+)
 from optjx.transforms.novograd import ScaleByNovogradState as ScaleByNovogradState
 from optjx.transforms.novograd import scale_by_novograd as scale_by_novograd
 from optjx.transforms.radam import ScaleByRadamState as ScaleByRadamState
