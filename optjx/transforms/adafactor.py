@@ -55,6 +55,11 @@ def _shape_of(moment) -> tuple:
     return moment.shape
 
 
+def _mean(x, axis: int):
+    """The mean over ``axis``, kept; 0 over an empty axis (a zero-size leaf), not NaN."""
+    return jnp.sum(x, axis=axis, keepdims=True) / max(x.shape[axis], 1)
+
+
 def _rms(x):
     return jnp.sqrt(jnp.sum(jnp.square(x)) / max(x.size, 1))
 
@@ -167,10 +172,12 @@ def scale_by_adafactor(
             floor = k.eps1 if eps1 is not None else jnp.asarray(jnp.finfo(p.dtype).eps, dtype)
             square = jnp.square(g.astype(dtype))
             if _is_factored(moment):
-                row = _blend(moment.row, jnp.mean(square, axis=-1, keepdims=True), k)
-                column = _blend(moment.column, jnp.mean(square, axis=-2, keepdims=True), k)
-                scale = jnp.maximum(jnp.mean(row, axis=-2, keepdims=True), floor)
-                variance = row * column / scale
+                row = _blend(moment.row, _mean(square, -1), k)
+                column = _blend(moment.column, _mean(square, -2), k)
+                scale = jnp.maximum(_mean(row, -2), floor)
+                # R (C / mean R), not (R C) / mean R: the product of two squares overflows
+                # float32 for gradients above ~1e9 (PyTorch's order does).
+                variance = row * (column / scale)
                 moment = FactoredMoment(
                     row.astype(moment.row.dtype), column.astype(moment.row.dtype)
                 )

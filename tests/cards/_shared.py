@@ -127,8 +127,14 @@ def as_matrices(inner):
 
 
 def matrices_of(factory):
-    """A card factory: ``factory(**kwargs)`` inside ``as_matrices``."""
-    return lambda **kwargs: as_matrices(factory(**kwargs))
+    """A card factory: ``factory(**kwargs)`` inside ``as_matrices`` (``wrap``: the wrapper
+    alone, for the invariant that builds ``optjx.<name>`` itself)."""
+
+    def build(**kwargs):
+        return as_matrices(factory(**kwargs))
+
+    build.wrap = as_matrices  # type: ignore[attr-defined]
+    return build
 
 
 MUON = matrices_of(optjx.muon)

@@ -313,7 +313,7 @@ CARDS = [
         (
             C("plain", dict(learning_rate=1e-2), scale_invariant={"eps": (0.0, 1e-3)}, **PARAMS),
             C("options-weight-decay-lr-schedule",
-              dict(learning_rate=cosine(0.5, 20), beta2_decay=-0.5, eps=(1e-30, 1e-2), d=1.5,
+              dict(learning_rate=cosine(0.5, 20), beta2_decay=-0.5, eps=(1e-10, 1e-2), d=1.5,
                    weight_decay=1e-2), **PARAMS),
         ),
         Tuned(lambda: optjx.adafactor(q(0.1)), lambda: optjx.adafactor(r(0.01))),

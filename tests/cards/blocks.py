@@ -307,7 +307,7 @@ CARDS = [
         (
             C("plain", **DIRECTION, **PARAMS, scale_invariant={"eps": (0.0, 1e-3)}),
             C("beta2-decay-eps-d-lr-schedule",
-              dict(learning_rate=ramp(0.5, 0.1, 10), beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0),
+              dict(learning_rate=ramp(0.5, 0.1, 10), beta2_decay=-0.6, eps=(1e-10, 1e-2), d=2.0),
               **DIRECTION, **PARAMS),
         ),
         Tuned(
