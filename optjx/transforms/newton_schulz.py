@@ -46,7 +46,7 @@ def newton_schulz(matrix, coefficients, steps: int, eps, dtype=None) -> jax.Arra
     dtype = matrix.dtype if dtype is None else jnp.dtype(dtype)
     # Low precision (bfloat16) is stored, float32 accumulates: each product-and-sum is
     # rounded once, as torch's addmm (and a GPU's or TPU's matrix unit) does.
-    acc = jnp.promote_types(dtype, jnp.float32)
+    acc = dtype if dtype.itemsize >= 4 else jnp.dtype(jnp.float32)
     a, b, c = (jnp.asarray(v, acc) for v in coefficients)
 
     def product(left, right):

@@ -324,7 +324,11 @@ CARDS = [
     Card(
         "muon",
         (
-            C("plain", dict(learning_rate=0.02), factory=MUON, **PARAMS),
+            # The default bfloat16 iteration is not in the registry: XLA keeps float32 between
+            # fused operations under jit (excess precision), so jit and eager differ at
+            # bfloat16's 0.4%. It is replayed against torch in tests/test_torch_parity_more.py.
+            C("float32-iteration", dict(learning_rate=0.02, ns_dtype=jnp.float32), factory=MUON,
+              **PARAMS),
             C("match-rms-adamw-no-nesterov-no-decay-float32-iteration",
               dict(learning_rate=cosine(0.02, 20), momentum=0.9, nesterov=False,
                    adjust_lr_fn="match_rms_adamw", weight_decay=None, ns_dtype=jnp.float32),

@@ -319,7 +319,9 @@ CARDS = [
     Card(
         "scale_by_muon",
         (
-            C("plain", factory=matrices_of(optjx.scale_by_muon), **DIRECTION),
+            # float32: see the muon card (bfloat16 is jit/eager-dependent under XLA).
+            C("float32-iteration", dict(ns_dtype=jnp.float32),
+              factory=matrices_of(optjx.scale_by_muon), **DIRECTION),
             C("no-nesterov-match-rms-momentum-schedule-own-dtype",
               dict(momentum=ramp(0.5, 0.9, 10), nesterov=False, adjust_lr_fn="match_rms_adamw",
                    ns_dtype=None), factory=matrices_of(optjx.scale_by_muon), **DIRECTION),
@@ -335,7 +337,8 @@ CARDS = [
     Card(
         "orthogonalize_by_newton_schulz",
         (
-            C("plain", factory=matrices_of(optjx.orthogonalize_by_newton_schulz), **DIRECTION,
+            C("float32-iteration", dict(ns_dtype=jnp.float32),
+              factory=matrices_of(optjx.orthogonalize_by_newton_schulz), **DIRECTION,
               **NO_LEAF_STATE),
             C("coefficients-steps-own-dtype",
               dict(ns_coefficients=(2.0, -1.5, 0.5), ns_steps=8, eps=1e-6, ns_dtype=None),
