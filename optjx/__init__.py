@@ -19,15 +19,21 @@ from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
+from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
 from optjx.optimizers.adam import novograd as novograd
 from optjx.optimizers.adam import radam as radam
+from optjx.optimizers.adam_variants import adamax as adamax
+from optjx.optimizers.adam_variants import nadam as nadam
 from optjx.optimizers.adaptive import adadelta as adadelta
 from optjx.optimizers.adaptive import adagrad as adagrad
 from optjx.optimizers.adaptive import rmsprop as rmsprop
+from optjx.optimizers.averaged import asgd as asgd
 from optjx.optimizers.delta_bar_delta import delta_bar_delta as delta_bar_delta
+from optjx.optimizers.muon import muon as muon
 from optjx.optimizers.sgd import sgd as sgd
+from optjx.optimizers.sign_based import rprop as rprop
 from optjx.parallel import cross_replica_mean as cross_replica_mean
 from optjx.schedule_free.accessors import (
     schedule_free_eval_params as schedule_free_eval_params,
@@ -47,10 +53,15 @@ from optjx.training.param_groups import group_of as group_of
 from optjx.training.param_groups import param_groups as param_groups
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
+from optjx.transforms.adafactor import FactoredMoment as FactoredMoment
+from optjx.transforms.adafactor import ScaleByAdafactorState as ScaleByAdafactorState
+from optjx.transforms.adafactor import scale_by_adafactor as scale_by_adafactor
 from optjx.transforms.adagrad import ScaleByAdagradState as ScaleByAdagradState
 from optjx.transforms.adagrad import scale_by_adagrad as scale_by_adagrad
 from optjx.transforms.adam import ScaleByAdamState as ScaleByAdamState
 from optjx.transforms.adam import scale_by_adam as scale_by_adam
+from optjx.transforms.adamax import ScaleByAdamaxState as ScaleByAdamaxState
+from optjx.transforms.adamax import scale_by_adamax as scale_by_adamax
 from optjx.transforms.bias_correction import bias_correction as bias_correction
 from optjx.transforms.clipping import clip as clip
 from optjx.transforms.clipping import clip_by_global_norm as clip_by_global_norm
@@ -59,12 +70,21 @@ from optjx.transforms.delta_bar_delta import ScaleByDeltaBarDeltaState as ScaleB
 from optjx.transforms.delta_bar_delta import scale_by_delta_bar_delta as scale_by_delta_bar_delta
 from optjx.transforms.ema import EmaState as EmaState
 from optjx.transforms.ema import ema as ema
+from optjx.transforms.muon import ScaleByMuonState as ScaleByMuonState
+from optjx.transforms.muon import scale_by_muon as scale_by_muon
+from optjx.transforms.nadam import ScaleByNadamState as ScaleByNadamState
+from optjx.transforms.nadam import scale_by_nadam as scale_by_nadam
+from optjx.transforms.newton_schulz import (
+    orthogonalize_by_newton_schulz as orthogonalize_by_newton_schulz,
+)
 from optjx.transforms.novograd import ScaleByNovogradState as ScaleByNovogradState
 from optjx.transforms.novograd import scale_by_novograd as scale_by_novograd
 from optjx.transforms.radam import ScaleByRadamState as ScaleByRadamState
 from optjx.transforms.radam import scale_by_radam as scale_by_radam
 from optjx.transforms.rms import ScaleByRmsState as ScaleByRmsState
 from optjx.transforms.rms import scale_by_rms as scale_by_rms
+from optjx.transforms.rprop import ScaleByRpropState as ScaleByRpropState
+from optjx.transforms.rprop import scale_by_rprop as scale_by_rprop
 from optjx.transforms.scale import scale as scale
 from optjx.transforms.scale import scale_by_learning_rate as scale_by_learning_rate
 from optjx.transforms.trace import TraceState as TraceState

@@ -158,6 +158,14 @@ class Hyperparameters:
 
 
 # Single-value checks, for factories that validate an argument outside a stage.
+def check_range(name: str, value: Hyper, **bounds) -> None:
+    """``TypeError`` naming ``name`` for a wrong type, ``ValueError`` for a concrete value
+    outside ``Range(**bounds)`` (for arguments outside a ``Hyperparameters`` record, such
+    as the elements of torch's pair arguments)."""
+    check_type(name, value)
+    Range(**bounds).check(name, value)
+
+
 def check_nonnegative(name: str, value: Hyper) -> None:
     check_type(name, value)
     NONNEGATIVE.check(name, value)
@@ -201,3 +209,11 @@ def check_int(name: str, value, minimum: int, *, maximum: int | None = None) -> 
         allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} must be an int {allowed}, got {value!r}")
     return as_int
+
+
+def pair(name: str, value) -> tuple:
+    """``value`` as a pair, or a ``TypeError`` naming ``name`` (torch's tuple arguments:
+    ``etas``, ``step_sizes``, Adafactor's ``eps``)."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name} must be a pair (a tuple of two values), got {value!r}")
+    return tuple(value)

@@ -30,15 +30,19 @@ UNCHECKED_ARGS = {
     "mu_dtype": "a dtype",
     "nu_dtype": "a dtype",
     "accumulator_dtype": "a dtype",
+    "ns_dtype": "a dtype (Muon's Newton-Schulz iteration)",
 }
 INTEGER_ARGS = {"sync_period", "patience", "cooldown", "max_consecutive_errors", "every_k"}
 INTEGER_ARGS |= {"warmup_steps"}
+INTEGER_ARGS |= {"ns_steps"}
 # scale's step_size: any real number is allowed (plain arithmetic, negative included).
 # A function argument: its wrong type is a TypeError (tests/invariants/test_inv_bad_input.py).
 UNCHECKED_BY_NAME = {"scale": {"step_size"}, "accumulate_gradients": {"should_skip_update_fn"}}
 # A choice between two strings: its bad value is listed without NaN (not a float).
 UNCHECKED_BY_NAME["adamw_schedule_free"] = {"variant"}
 UNCHECKED_BY_NAME["schedule_free"] = {"direction"}  # a transformation, as "inner"
+# A choice between strings: its bad value ("bogus") is listed without NaN.
+UNCHECKED_BY_NAME["muon"] = UNCHECKED_BY_NAME["scale_by_muon"] = {"adjust_lr_fn"}
 
 
 # Names that optjx/__init__.py imports for its own use and must keep private.
@@ -166,6 +170,8 @@ def test_invalid_table_names_every_hyperparameter(name):
         # Float hyperparameters (all but the integer counts) are checked with NaN too.
         if arg not in INTEGER_ARGS:
             values = registry.INVALID[name][arg]
+            if isinstance(parameter.default, tuple):  # a pair (torch's etas, eps): NaN inside
+                values = [x for v in values for x in (v if isinstance(v, tuple) else (v,))]
             assert any(isinstance(v, float) and math.isnan(v) for v in values), (
                 f"{name}({arg}=...): also list NaN in the card's invalid values"
             )

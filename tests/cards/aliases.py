@@ -11,18 +11,27 @@ from optjx import schedules
 from ._card import Bench, Card, Example, Tuned
 from ._card import config as C
 from ._shared import (
+    ADAFACTOR,
     ADAM,
+    ADAMAX,
     BENCH_LR,
+    COPIES,
     DBD,
     DECAY,
     EPS0,
     LINEAR,
     LR,
+    MUON,
+    NADAM,
+    NAN,
+    NEWTON_SCHULZ,
     NO_LEAF_STATE,
     NONNEG,
     NOVOGRAD,
     PARAMS,
+    RPROP,
     STEPS_FLAX,
+    as_matrices,
     cosine,
     not_biases,
     q,
@@ -243,6 +252,100 @@ CARDS = [
         sharded={
             "delta_bar_delta": lambda: optjx.delta_bar_delta(0.05, kappa=1e-3, phi=0.1, gamma=0.7),
         },
+    ),
+    Card(
+        "nadam",
+        (
+            C("plain", dict(learning_rate=1e-2), **EPS0),
+            C("coupled-weight-decay-lr-schedule",
+              dict(learning_rate=cosine(1e-2, 20), weight_decay=1e-2), **PARAMS),
+            C("decoupled-weight-decay-b1-schedule",
+              dict(learning_rate=1e-2, b1=ramp(0.8, 0.9, 10), b2=0.99, momentum_decay=0.01,
+                   weight_decay=0.1, decoupled_weight_decay=True), **PARAMS),
+        ),
+        Tuned(lambda: optjx.nadam(q(0.1)), lambda: optjx.nadam(r(0.01), b2=0.99)),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **NADAM,
+         "weight_decay": [*NONNEG, -1e-2]},
+    ),
+    Card(
+        "adamax",
+        (
+            C("plain", dict(learning_rate=1e-2), **EPS0),
+            C("weight-decay-b2-schedule",
+              dict(learning_rate=1e-2, b2=ramp(0.9, 0.999, 10), eps=1e-3, weight_decay=1e-2),
+              **PARAMS),
+        ),
+        Tuned(lambda: optjx.adamax(q(0.1)), lambda: optjx.adamax(r(0.01), b2=0.99)),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAMAX,
+         "weight_decay": [*NONNEG, -1e-2]},
+    ),
+    Card(
+        "rprop",
+        (
+            C("plain", dict(learning_rate=1e-2), scale_invariant={}),
+            C("etas-step-sizes-schedule",
+              dict(learning_rate=1e-3, etas=(0.3, ramp(1.2, 1.5, 10)), step_sizes=(1e-4, 0.1)),
+              scale_invariant={}),
+        ),
+        Tuned(lambda: optjx.rprop(1e-2), lambda: optjx.rprop(1e-3, step_sizes=(1e-8, 0.1))),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **RPROP},
+    ),
+    Card(
+        "asgd",
+        (
+            C("plain", **COPIES, **LINEAR),
+            C("averaging-weight-decay-lr-schedule",
+              dict(learning_rate=cosine(0.05, 20), lambd=1e-2, alpha=0.6, t0=3.0,
+                   weight_decay=1e-2), **COPIES, **LINEAR),
+        ),
+        Tuned(
+            lambda: optjx.asgd(0.1, t0=100.0),
+            lambda: optax.chain(optjx.trace(0.9), optjx.asgd(1.5e-3)),
+        ),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], "lambd": NONNEG, "alpha": NONNEG,
+         "t0": [NAN], "weight_decay": [*NONNEG, -1e-2]},
+        flax={
+            "asgd_average": (
+                lambda: optax.chain(optjx.trace(0.9), optjx.asgd(0.3, t0=STEPS_FLAX // 2)),
+                lambda state: optjx.averaged_params(state),
+            ),
+        },
+    ),
+    Card(
+        "adafactor",
+        (
+            C("plain", dict(learning_rate=1e-2), scale_invariant={"eps": (0.0, 1e-3)}, **PARAMS),
+            C("options-weight-decay-lr-schedule",
+              dict(learning_rate=cosine(0.5, 20), beta2_decay=-0.5, eps=(1e-10, 1e-2), d=1.5,
+                   weight_decay=1e-2), **PARAMS),
+        ),
+        Tuned(lambda: optjx.adafactor(q(0.1)), lambda: optjx.adafactor(r(0.01))),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAFACTOR,
+         "weight_decay": [*NONNEG, -1e-2]},
+        sharded={"adafactor": lambda: optjx.adafactor(0.05, weight_decay=1e-2)},
+    ),
+    Card(
+        "muon",
+        (
+            # The default bfloat16 iteration is not in the registry: XLA keeps float32 between
+            # fused operations under jit (excess precision), so jit and eager differ at
+            # bfloat16's 0.4%. It is replayed against torch in tests/test_torch_parity_more.py.
+            C("float32-iteration", dict(learning_rate=0.02, ns_dtype=jnp.float32), factory=MUON,
+              **PARAMS),
+            C("match-rms-adamw-no-nesterov-no-decay-float32-iteration",
+              dict(learning_rate=cosine(0.02, 20), momentum=0.9, nesterov=False,
+                   adjust_lr_fn="match_rms_adamw", weight_decay=None, ns_dtype=jnp.float32),
+              factory=MUON),
+            C("coefficients-steps-eps-momentum-schedule-own-dtype",
+              dict(learning_rate=0.02, momentum=ramp(0.8, 0.95, 10), ns_coefficients=(2.0, -1.5, 0.5),
+                   ns_steps=3, eps=1e-5, ns_dtype=None), factory=MUON, **PARAMS),
+        ),
+        Tuned(
+            lambda: as_matrices(optjx.muon(q(0.1), weight_decay=None)),
+            lambda: as_matrices(optjx.muon(r(0.01), weight_decay=None)),
+        ),
+        {"learning_rate": [*LR["learning_rate"], -1e-3], "weight_decay": [*NONNEG, -1e-2],
+         "momentum": [*NONNEG, -0.9], **NEWTON_SCHULZ, "adjust_lr_fn": ["bogus"]},
     ),
 ]
 # fmt: on

@@ -11,20 +11,27 @@ import optjx
 from ._card import Card, Tuned
 from ._card import config as C
 from ._shared import (
+    ADAFACTOR,
     ADAM,
+    ADAMAX,
     DBD,
     DECAY,
     DIRECTION,
     EPS0,
     LINEAR,
     LR,
+    NADAM,
     NAN,
+    NEWTON_SCHULZ,
     NO_LEAF_STATE,
     NONNEG,
     NOVOGRAD,
     PARAMS,
+    RPROP,
+    as_matrices,
     cosine,
     lr,
+    matrices_of,
     not_biases,
     q,
     r,
@@ -256,6 +263,95 @@ CARDS = [
             "clip_global_norm_adam":
                 lambda: optjx.chain(optjx.clip_by_global_norm(0.1), optjx.adam(0.05)),
         },
+    ),
+    Card(
+        "scale_by_nadam",
+        (
+            C("plain", **DIRECTION, **EPS0),
+            C("momentum-decay-b2-schedule",
+              dict(b1=0.8, b2=ramp(0.9, 0.99, 10), momentum_decay=0.05), **DIRECTION),
+        ),
+        Tuned(
+            lr(optjx.scale_by_nadam, q(0.1)), lr(lambda: optjx.scale_by_nadam(b2=0.99), r(0.01))
+        ),
+        NADAM,
+    ),
+    Card(
+        "scale_by_adamax",
+        (
+            C("plain", **DIRECTION, **EPS0),
+            C("eps-b1-schedule", dict(b1=ramp(0.5, 0.9, 10), eps=1e-3), **DIRECTION),
+        ),
+        Tuned(
+            lr(optjx.scale_by_adamax, q(0.1)),
+            lr(lambda: optjx.scale_by_adamax(b2=0.99), r(0.01)),
+        ),
+        ADAMAX,
+    ),
+    Card(
+        "scale_by_rprop",
+        (
+            C("plain", **DIRECTION, scale_invariant={}),
+            C("eta-minus-schedule", dict(learning_rate=0.1, etas=(ramp(0.2, 0.5, 10), 1.2)),
+              **DIRECTION, scale_invariant={}),
+        ),
+        Tuned(
+            lambda: optax.chain(optjx.scale_by_rprop(1e-2), optjx.scale(-1.0)),
+            lambda: optax.chain(optjx.scale_by_rprop(1e-3, step_sizes=(1e-8, 0.1)),
+                                optjx.scale(-1.0)),
+        ),
+        {"learning_rate": [*NONNEG, -0.1], **RPROP},
+    ),
+    Card(
+        "scale_by_adafactor",
+        (
+            C("plain", **DIRECTION, **PARAMS, scale_invariant={"eps": (0.0, 1e-3)}),
+            C("beta2-decay-eps-d-lr-schedule",
+              dict(learning_rate=ramp(0.5, 0.1, 10), beta2_decay=-0.6, eps=(1e-10, 1e-2), d=2.0),
+              **DIRECTION, **PARAMS),
+        ),
+        Tuned(
+            lambda: optax.chain(optjx.scale_by_adafactor(q(0.1)), optjx.scale(-1.0)),
+            lambda: optax.chain(optjx.scale_by_adafactor(r(0.01)), optjx.scale(-1.0)),
+        ),
+        {"learning_rate": [*NONNEG, -0.1], **ADAFACTOR},
+    ),
+    Card(
+        "scale_by_muon",
+        (
+            # float32: see the muon card (bfloat16 is jit/eager-dependent under XLA).
+            C("float32-iteration", dict(ns_dtype=jnp.float32),
+              factory=matrices_of(optjx.scale_by_muon), **DIRECTION),
+            C("no-nesterov-match-rms-momentum-schedule-own-dtype",
+              dict(momentum=ramp(0.5, 0.9, 10), nesterov=False, adjust_lr_fn="match_rms_adamw",
+                   ns_dtype=None), factory=matrices_of(optjx.scale_by_muon), **DIRECTION),
+        ),
+        Tuned(
+            lambda: optax.chain(as_matrices(optjx.scale_by_muon()),
+                                optjx.scale_by_learning_rate(q(0.1))),
+            lambda: optax.chain(as_matrices(optjx.scale_by_muon()),
+                                optjx.scale_by_learning_rate(r(0.01))),
+        ),
+        {"momentum": [*NONNEG, -0.5], **NEWTON_SCHULZ, "adjust_lr_fn": ["rms"]},
+    ),
+    Card(
+        "orthogonalize_by_newton_schulz",
+        (
+            C("float32-iteration", dict(ns_dtype=jnp.float32),
+              factory=matrices_of(optjx.orthogonalize_by_newton_schulz), **DIRECTION,
+              **NO_LEAF_STATE),
+            C("coefficients-steps-own-dtype",
+              dict(ns_coefficients=(2.0, -1.5, 0.5), ns_steps=8, eps=1e-6, ns_dtype=None),
+              factory=matrices_of(optjx.orthogonalize_by_newton_schulz), **DIRECTION,
+              **NO_LEAF_STATE),
+        ),
+        Tuned(
+            lambda: optax.chain(optjx.trace(0.9), as_matrices(optjx.orthogonalize_by_newton_schulz()),
+                                optjx.scale_by_learning_rate(q(0.1))),
+            lambda: optax.chain(optjx.trace(0.9), as_matrices(optjx.orthogonalize_by_newton_schulz()),
+                                optjx.scale_by_learning_rate(r(0.01))),
+        ),
+        NEWTON_SCHULZ,
     ),
 ]
 # fmt: on

@@ -55,6 +55,10 @@ def test_invalid_hyperparameter_raises_naming_it(name, arg, value):
 WRONG_TYPES = ["0.1", None, [0.1, 0.2], 0.1 + 0.2j, object(), True]
 # optax's default momentum=None (no momentum); decay=None is the uniform average.
 NONE_MEANS_SOMETHING = {("sgd", "momentum"), ("rmsprop", "momentum"), ("polyak_averaging", "decay")}
+# weight_decay=None: no decay stage (the newer torch.optim aliases, issue 20)
+NONE_MEANS_SOMETHING |= {
+    (name, "weight_decay") for name in ("nadam", "adamax", "asgd", "adafactor", "muon")
+}
 FLOAT_ARGS = [
     (name, arg)
     for name in registry.NAMES

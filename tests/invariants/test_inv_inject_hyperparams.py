@@ -88,6 +88,9 @@ def _inject(entry, names, values):
     injected = optax.inject_hyperparams(_factory(entry), static_args=_static_names(entry, names))
     kwargs = {**entry.kwargs, **values}
     tx = injected(entry.inner(), **kwargs) if entry.inner else injected(**kwargs)
+    # A card factory that wraps the public name (Muon's reshape to matrices) wraps it here too.
+    wrap = getattr(entry.factory, "wrap", None)
+    tx = wrap(tx) if wrap else tx
     return optax.chain(*(make() for make in entry.before), tx) if entry.before else tx
 
 
