@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -9,9 +10,10 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from optjx import _hyper, _state, _tree
+from optjx import _hyper
 from optjx.full_batch import _common as c
-from optjx.full_batch import _iteration
+from optjx.full_batch import _iteration, line_search
+from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 
 _CURVATURE_MIN = 1e-10  # torch keeps a pair only when y.s exceeds this
@@ -42,7 +44,8 @@ class LbfgsState(NamedTuple):
       func_evals: torch's ``state["func_evals"]``, evaluations over all updates.
       iterations: iterations in the last update.
       evaluations: evaluations in the last update (the given value included).
-      stop_reason: a ``StopReason``, why the last update stopped.
+      stop_reason: a :class:`~optjx.StopReason`, why the last update stopped.
+      stop_test: a ``StopTest``, which of torch's tests stopped it.
       step_size: $t$ of the last iteration.
       direction: $d$ of the last iteration (a tree like the params).
       prev_grad: $g$ of the last iteration, packed: a tuple of one ``(n,)`` vector per
@@ -77,6 +80,7 @@ class LbfgsState(NamedTuple):
     iterations: jax.Array  # int32: iterations in the last update
     evaluations: jax.Array  # int32: evaluations in the last update (the given value included)
     stop_reason: jax.Array  # int32: a StopReason, why the last update stopped
+    stop_test: jax.Array  # int32: a StopTest, which test stopped it
     step_size: jax.Array  # t of the last iteration
     direction: Any  # d of the last iteration
     prev_grad: Any
@@ -89,24 +93,37 @@ class LbfgsState(NamedTuple):
     pairs: jax.Array
 
 
-class _Memory(NamedTuple):
-    diag: Any
+class LbfgsMemory(NamedTuple):
+    """The L-BFGS part of :class:`LbfgsState` (its last six fields)."""
+
+    diag: jax.Array
     steps: Any
     grad_diffs: Any
-    rho: Any
-    head: Any
-    pairs: Any
+    rho: jax.Array
+    head: jax.Array
+    pairs: jax.Array
+
+
+def _init_memory(packing: Packing, dtype, history_size: int) -> LbfgsMemory:
+    return LbfgsMemory(
+        diag=jnp.ones([], dtype),
+        steps=packing.zeros(history_size),
+        grad_diffs=packing.zeros(history_size),
+        rho=jnp.zeros([history_size], dtype),
+        head=jnp.zeros([], jnp.int32),
+        pairs=jnp.zeros([], jnp.int32),
+    )
 
 
 def _take(tree, j):
     return jax.tree.map(lambda buf: lax.dynamic_index_in_dim(buf, j, 0, keepdims=False), tree)
 
 
-def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
+def _remember(it: Iterate, mem: LbfgsMemory, history_size: int, dtype) -> LbfgsMemory:
     """Store the last iteration's pair when ``y.s > 1e-10`` (torch's rule)."""
-    mem = s.memory
-    y = c.sub(s.g, s.prev_g)
-    step = c.scale(s.t, s.d)
+    first = it.first
+    y = c.sub(it.g, it.prev_g)
+    step = c.scale(it.t, it.d)
     ys = c.dot(y, step, dtype)
     keep = ~first & (ys > _CURVATURE_MIN)
 
@@ -114,7 +131,7 @@ def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
         old = lax.dynamic_index_in_dim(buf, mem.head, 0, keepdims=False)
         return lax.dynamic_update_index_in_dim(buf, jnp.where(keep, new, old), mem.head, 0)
 
-    return _Memory(
+    return LbfgsMemory(
         diag=jnp.where(first, 1, jnp.where(keep, ys / c.dot(y, y, dtype), mem.diag)).astype(dtype),
         steps=jax.tree.map(write, mem.steps, step),
         grad_diffs=jax.tree.map(write, mem.grad_diffs, y),
@@ -126,7 +143,7 @@ def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
     )
 
 
-def _two_loop(g, mem: _Memory, history_size: int, dtype):
+def _two_loop(g, mem: LbfgsMemory, history_size: int, dtype):
     """``-H g`` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4), oldest pair
     ``(head - pairs) mod history_size``; the order of operations is torch's."""
     oldest = (mem.head - mem.pairs) % history_size
@@ -147,6 +164,15 @@ def _two_loop(g, mem: _Memory, history_size: int, dtype):
         return c.axpy(alphas[i] - beta, _take(mem.steps, j), r)
 
     return lax.fori_loop(0, mem.pairs, oldest_first, c.scale(mem.diag, q))
+
+
+def _direction(it: Iterate, mem: LbfgsMemory, settings: Settings, history_size: int):
+    """The pair of the last step stored, then ``-H g`` and torch's first trial step."""
+    dtype, lr = settings.dtype, settings.learning_rate
+    memory = _remember(it, mem, history_size, dtype)
+    # The l1 norm is a pass over g that only the very first iteration needs.
+    t = lax.cond(it.first, lambda: c.first_step(it.g, lr, dtype), lambda: lr)
+    return Direction(memory, _two_loop(it.g, memory, history_size, dtype), t)
 
 
 def lbfgs(
@@ -273,42 +299,14 @@ def lbfgs(
     if line_search_fn not in (None, "strong_wolfe"):
         raise ValueError(f'line_search_fn must be None or "strong_wolfe", got {line_search_fn!r}')
     m = int(history_size)
-
-    def init_fn(params):
-        dtype = c.scalar_dtype(params)
-        scalar = jnp.zeros([], dtype)
-        return _state.init(
-            LbfgsState, hypers.scheduled,
-            n_iter=_state.zero_count(), func_evals=_state.zero_count(),
-            iterations=_state.zero_count(), evaluations=_state.zero_count(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            step_size=scalar, direction=_tree.zeros_like(params),
-            prev_grad=Packing(params, pack).zeros(), prev_value=scalar, diag=jnp.ones([], dtype),
-            steps=Packing(params, pack).zeros(m), grad_diffs=Packing(params, pack).zeros(m),
-            rho=jnp.zeros([m], dtype), head=_state.zero_count(), pairs=_state.zero_count(),
-        )  # fmt: skip
-
-    def step_fn(grads, state, params, value, value_and_grad):
-        dtype = state.prev_value.dtype
-        hp = hypers.at(_state.count_of(state))
-        lr = jnp.asarray(hp.learning_rate, dtype)
-
-        def direction(s: _iteration.Carry, first):
-            memory = _remember(s, first, m, dtype)
-            # The l1 norm is a pass over g that only the very first iteration needs.
-            t = lax.cond(first, lambda: c.first_step(s.g, lr, dtype), lambda: lr)
-            return memory, _two_loop(s.g, memory, m, dtype), t
-
-        memory = _Memory(state.diag, state.steps, state.grad_diffs, state.rho, state.head,
-                         state.pairs)  # fmt: skip
-        line_search = None
-        if line_search_fn == "strong_wolfe":
-            line_search = {"respect_max_eval": respect_max_eval}
-        s = _iteration.iterate(state, params, grads, value, value_and_grad, memory, direction,
-                               lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
-                               tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                               max_iter=max_iter, max_eval=max_eval, line_search=line_search,
-                               pack=pack)  # fmt: skip
-        return _iteration.finish(state, params, s, **s.memory._asdict())
-
-    return c.full_batch_transformation("lbfgs", init_fn, step_fn)
+    method = Method(
+        name="lbfgs",
+        state_type=LbfgsState,
+        memory_type=LbfgsMemory,
+        init_memory=functools.partial(_init_memory, history_size=m),
+        direction=functools.partial(_direction, history_size=m),
+    )
+    search = None
+    if line_search_fn == "strong_wolfe":
+        search = functools.partial(line_search.search, respect_max_eval=respect_max_eval)
+    return _iteration.transformation(method, hypers, Options(max_iter, max_eval, search, pack))
