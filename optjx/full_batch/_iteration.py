@@ -21,7 +21,7 @@ from optjx.full_batch import _common as c
 from optjx.full_batch._common import StopTest
 from optjx.full_batch._method import Iterate, Method, Options, Progress, Settings
 from optjx.full_batch._packing import Packing
-from optjx.full_batch.line_search import checked
+from optjx.full_batch._wolfe import checked
 
 
 class Carry(NamedTuple):
@@ -160,14 +160,16 @@ def iterate(
         test = method.stop(progress, settings, options.max_iter, options.max_eval)
         test = jnp.where(bad, StopTest.NON_FINITE, test)
         test = jnp.where(no_descent, StopTest.DIRECTIONAL_DERIVATIVE, test)
-        moved = ~no_descent
+        # No finite point along d: the iteration is a step of length 0 (so that the next
+        # update's first iteration stores no pair from it) and the update stops there.
+        moved = ~no_descent & ~bad
         return s._replace(
             moved=moved,
             g=c.select(moved, g, s.g),
             f=jnp.where(moved, f, s.f),
             d=d,
             d_tree=d_tree,
-            t=jnp.where(moved, t_new, t),
+            t=jnp.where(bad, 0, jnp.where(moved, t_new, t)).astype(dtype),
             prev_g=s.g,
             prev_f=s.f,
             memory=memory,
@@ -184,9 +186,13 @@ def point(s: Carry):
     return c.select(s.moved, c.axpy(s.t, s.d_tree, s.x), s.x)
 
 
-def finish(method: Method, state, params, s: Carry):
-    """The updates and new state of a finished loop; a NaN or Inf keeps the old state."""
-    failed = s.test == StopTest.NON_FINITE
+def finish(state, params, packing: Packing, s: Carry):
+    """The updates and new state of a finished loop.
+
+    ``NON_FINITE`` in the first iteration (or in the given value or gradient) keeps the
+    old state, with a zero update; later, the update keeps the iterations before.
+    """
+    failed = (s.test == StopTest.NON_FINITE) & (s.n_local <= 1)
     updates = jax.tree.map(
         lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), point(s), params
     )
@@ -199,8 +205,10 @@ def finish(method: Method, state, params, s: Carry):
         **s.memory._asdict(),
     )
     new_state = c.select(failed, state, kept)._replace(
+        value=s.f,  # at the returned point: the given value when nothing moved
+        grad=packing.unpack(s.g),
         func_evals=state.func_evals + s.evals,
-        iterations=s.n_local,
+        iterations=jnp.where(failed, 0, s.n_local),
         evaluations=s.evals,
         stop_reason=c.reason_of(s.test),
         stop_test=s.test,
@@ -234,12 +242,14 @@ def transformation(
             direction=_tree.zeros_like(params),
             prev_grad=packing.zeros(),
             prev_value=scalar,
+            value=jnp.full([], jnp.inf, dtype),  # not evaluated: optax's loops evaluate
+            grad=_tree.zeros_like(params),
             **method.init_memory(packing, dtype)._asdict(),
         )
 
     def step(grads, state, params, value, value_and_grad):
         settings = settings_of(hypers, state)
         s = iterate(method, options, settings, state, params, grads, value, value_and_grad)
-        return finish(method, state, params, s)
+        return finish(state, params, Packing(params, options.pack), s)
 
     return _calling.transformation(method.name, init_fn, step)

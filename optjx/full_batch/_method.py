@@ -49,6 +49,8 @@ COMMON_FIELDS = (
     "direction",  # d of the last iteration, a tree like the params
     "prev_grad",  # g of the last iteration, packed
     "prev_value",  # f of the last iteration
+    "value",  # f at the returned params (+inf before the first update)
+    "grad",  # the gradient at the returned params, a tree like the params
 )
 
 
@@ -175,8 +177,13 @@ class Options:
       line_search: ``None`` for a fixed step (the direction's ``t``; torch's
         ``line_search_fn=None``), else ``(evaluate, value, grad, slope, step_size,
         d_norm, *, max_ls) -> LineSearchResult`` with the conventions of
-        :func:`optjx.full_batch.line_search.search` (e.g. it with ``c1``, ``c2`` bound
-        by ``functools.partial``).
+        :func:`optjx.full_batch._wolfe.search` (e.g. it with ``c1``, ``c2`` bound
+        by ``functools.partial``): ``evaluate(t) -> (f, g, g . d, not finite)`` with
+        ``g`` packed, ``max_ls`` the evaluations left (traced), ``value``/``grad``
+        at ``t = 0`` finite. A search treats a non-finite trial as failed and backs off
+        towards the last finite point; ``non_finite=True`` (with ``t = 0``, ``value``
+        and ``grad`` given back) only when no trial was finite: the update then stops
+        with ``StopTest.NON_FINITE``.
       pack: one flat vector per dtype (``True``) or one array per leaf.
     """
 

@@ -12,7 +12,7 @@ import optax
 
 from optjx import _hyper
 from optjx.full_batch import _common as c
-from optjx.full_batch import _iteration, line_search
+from optjx.full_batch import _iteration, _wolfe
 from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 
@@ -42,6 +42,9 @@ class ConjugateGradientState(NamedTuple):
       prev_grad: $g$ of the last iteration, packed as :class:`LbfgsState`'s: a tuple of
         one ``(n,)`` vector per dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
+      value: $f$ at the params the last update returned (``+inf`` before the first
+        update), so that ``optax.value_and_grad_from_state`` finds it.
+      grad: the gradient there, a tree like the params (zeros before the first update).
       prev_slope: $g^\top p$ of the last iteration.
 
     A NamedTuple (a pytree).
@@ -69,6 +72,8 @@ class ConjugateGradientState(NamedTuple):
     direction: Any  # p of the last iteration
     prev_grad: Any
     prev_value: jax.Array
+    value: jax.Array  # f at the returned params (read by optax.value_and_grad_from_state)
+    grad: Any  # the gradient at the returned params, a tree like the params
     prev_slope: jax.Array  # g.p of the last iteration (for the next first trial step)
 
 
@@ -178,8 +183,10 @@ def conjugate_gradient(
     $t_{k-1}\, g_{k-1}^\top p_{k-1} / g_k^\top p_k$ (N&W eq. 3.60), falling back to the
     first rule when that is not a positive number. With an exact line search on a strictly
     convex quadratic every ``beta`` is linear CG: the minimiser in $n$ steps. Calling
-    convention, stopping tests (torch's, as in :func:`lbfgs`), the NaN rule, the packed
-    loops and sharding are those of :func:`lbfgs`.
+    conventions (``grads=None``, ``value_and_grad_fn``, the state's ``value`` and ``grad``
+    for ``optax.value_and_grad_from_state``), stopping tests (torch's, as in
+    :func:`lbfgs`), the recovery from non-finite trial points and the non-finite rule, the
+    packed loops and sharding are those of :func:`lbfgs`.
 
     References:
       Nocedal & Wright (2006), "Numerical Optimization", ch. 5, Algorithm 5.4, eqs.
@@ -211,8 +218,9 @@ def conjugate_gradient(
         number of leaves. As in :func:`lbfgs`.
 
     Returns:
-      A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *, value,
-      value_fn)``; the state is a :class:`ConjugateGradientState`.
+      A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *,
+      value=None, value_fn=None, value_and_grad_fn=None)`` as :func:`lbfgs`'s; the state
+      is a :class:`ConjugateGradientState`.
 
     Raises:
       ValueError: a hyperparameter out of range or an unknown ``beta``; bad calls as in
@@ -258,5 +266,5 @@ def conjugate_gradient(
             _direction, beta=BETA_FUNCTIONS[beta], restart_every=restart_every
         ),
     )
-    search = functools.partial(line_search.search, c1=c1, c2=c2, respect_max_eval=respect_max_eval)
+    search = functools.partial(_wolfe.search, c1=c1, c2=c2, respect_max_eval=respect_max_eval)
     return _iteration.transformation(method, hypers, Options(max_iter, max_eval, search, pack))

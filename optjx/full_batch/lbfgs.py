@@ -12,7 +12,7 @@ from jax import lax
 
 from optjx import _hyper
 from optjx.full_batch import _common as c
-from optjx.full_batch import _iteration, line_search
+from optjx.full_batch import _iteration, _wolfe
 from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 
@@ -51,6 +51,9 @@ class LbfgsState(NamedTuple):
       prev_grad: $g$ of the last iteration, packed: a tuple of one ``(n,)`` vector per
         dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
+      value: $f$ at the params the last update returned (``+inf`` before the first
+        update), so that ``optax.value_and_grad_from_state`` finds it.
+      grad: the gradient there, a tree like the params (zeros before the first update).
       diag: $\gamma$, the initial inverse Hessian scale.
       steps: the ring buffer of $s = t d$, one ``(history_size, n)`` matrix per dtype
         (``pack=False``: one ``(history_size, *leaf.shape)`` array per leaf).
@@ -85,6 +88,8 @@ class LbfgsState(NamedTuple):
     direction: Any  # d of the last iteration
     prev_grad: Any
     prev_value: jax.Array
+    value: jax.Array  # f at the returned params (read by optax.value_and_grad_from_state)
+    grad: Any  # the gradient at the returned params, a tree like the params
     diag: jax.Array  # gamma = s.y / y.y, the initial inverse Hessian scale
     steps: Any  # s = t d
     grad_diffs: Any  # y = g_new - g_old
@@ -213,8 +218,18 @@ def lbfgs(
     this update, when $\max|g| \le$ ``tolerance_grad``, $\max|t d| \le$
     ``tolerance_change`` or $|f - f_{prev}| <$ ``tolerance_change``. The memory, $d$, $t$
     and the iteration count carry over to the next update as in torch (the first-step
-    rule applies once ever). A NaN or Inf value or gradient stops the update: the update
-    is zero, the state keeps its memory and counters, ``stop_reason`` is ``NON_FINITE``.
+    rule applies once ever).
+
+    Non-finite values: with ``"strong_wolfe"``, a trial point whose value or gradient is
+    a NaN or an Inf is a failed trial and the search bisects back towards the last
+    finite point (see :func:`strong_wolfe`), so losses finite only on a region
+    (``log1p(-x)``, a positive variance) are minimised. The update stops with
+    ``stop_reason`` ``NON_FINITE`` when the given value or gradient is not finite, when
+    the fixed step (``line_search_fn=None``) lands on a non-finite point, or when a line
+    search finds no finite point within the evaluation budget: in the first iteration the
+    update is zero and the state keeps its memory and counters; in a later one the update
+    keeps the iterations before (the failed one is a step of length 0), and the next
+    update starts from there with a fresh budget.
 
     The loops' vector algebra runs on one flat vector per dtype (the history is one
     ``(history_size, n)`` matrix per dtype); the point stays a tree, trial points are
@@ -258,20 +273,29 @@ def lbfgs(
 
     Returns:
       A ``GradientTransformationExtraArgs`` with an :class:`LbfgsState`.
-      ``update(grads, state, params, *, value, value_fn)`` takes the gradient and loss at
-      ``params`` and ``value_fn``, the loss as a deterministic function of the params
-      alone; ``apply_updates(params, updates)`` is torch's params after ``step``. ``value``
-      may be omitted (one forward pass is then made); optax's ``grad=`` and unknown
-      keywords are ignored. With ``line_search_fn=None`` and ``max_iter=1`` an update
-      evaluates nothing more: the stochastic use. The state reports ``iterations``,
-      ``evaluations``, ``stop_reason`` (see :func:`stop_reason`) and ``step_size``.
+      ``update(grads, state, params, *, value=None, value_fn=None,
+      value_and_grad_fn=None)`` takes the gradient and loss at ``params`` and exactly one
+      of ``value_fn``, the loss as a deterministic function of the params alone, and
+      ``value_and_grad_fn``, a function of the params returning ``(loss, grads)`` (a
+      torch-style closure: one call per evaluation). ``apply_updates(params, updates)``
+      is torch's params after ``step``. ``grads=None`` computes the value and gradient at
+      ``params`` (torch's ``step(closure)``); ``value`` may be omitted (one forward pass
+      is then made); optax's ``grad=`` and unknown keywords are ignored. With
+      ``line_search_fn=None`` and ``max_iter=1`` an update evaluates nothing more: the
+      stochastic use. The state reports ``iterations``, ``evaluations``, ``stop_reason``
+      (a :class:`StopReason`), ``stop_test`` and ``step_size``, and keeps the ``value``
+      and ``grad`` at the returned params, where ``optax.value_and_grad_from_state``
+      finds them: optax's documented ``lbfgs`` loop runs unchanged and evaluates nothing
+      twice.
 
     Raises:
-      ValueError: a hyperparameter out of range, an unknown ``line_search_fn``, a missing
-        ``value_fn`` or params, a non-scalar loss, gradients that do not match the state.
+      ValueError: a hyperparameter out of range, an unknown ``line_search_fn``, neither or
+        both of ``value_fn`` and ``value_and_grad_fn``, a ``value_fn`` that returns a
+        tuple (pass it as ``value_and_grad_fn``), missing params, a non-scalar loss,
+        gradients that do not match the state.
 
     Differences from PyTorch and optax:
-      From torch, only the NaN rule and ``respect_max_eval``; mixed dtypes and sharded
+      From torch, only the non-finite rule and ``respect_max_eval``; mixed dtypes and sharded
       params work (each dtype packed on its own, inner products summed in the widest).
       From ``optax.lbfgs``: one update runs up to ``max_iter`` iterations (optax's: one
       iteration), with torch's first step, stopping tests and (for ``"strong_wolfe"``)
@@ -308,5 +332,5 @@ def lbfgs(
     )
     search = None
     if line_search_fn == "strong_wolfe":
-        search = functools.partial(line_search.search, respect_max_eval=respect_max_eval)
+        search = functools.partial(_wolfe.search, respect_max_eval=respect_max_eval)
     return _iteration.transformation(method, hypers, Options(max_iter, max_eval, search, pack))
