@@ -162,14 +162,15 @@ def iterate(
         test = jnp.where(no_descent, StopTest.DIRECTIONAL_DERIVATIVE, test)
         # No finite point along d: the iteration is a step of length 0 (so that the next
         # update's first iteration stores no pair from it) and the update stops there.
-        moved = ~no_descent & ~bad
+        failed = bad & ~no_descent
+        moved = ~no_descent & ~failed
         return s._replace(
             moved=moved,
             g=c.select(moved, g, s.g),
             f=jnp.where(moved, f, s.f),
             d=d,
             d_tree=d_tree,
-            t=jnp.where(bad, 0, jnp.where(moved, t_new, t)).astype(dtype),
+            t=jnp.where(failed, 0, jnp.where(moved, t_new, t)).astype(dtype),
             prev_g=s.g,
             prev_f=s.f,
             memory=memory,
