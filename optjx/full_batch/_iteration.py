@@ -119,7 +119,19 @@ def iterate(
 
     def iteration(s: Carry) -> Carry:
         s = s._replace(x=point(s), n_local=s.n_local + 1, n_iter=s.n_iter + 1)
-        it = Iterate(s.g, s.prev_g, s.d, s.t, s.f, s.prev_f, s.n_iter, s.n_iter == 1)
+        it = Iterate(
+            g=s.g,
+            prev_g=s.prev_g,
+            d=s.d,
+            t=s.t,
+            f=s.f,
+            prev_f=s.prev_f,
+            n_iter=s.n_iter,
+            first=s.n_iter == 1,
+            x=s.x,
+            value_and_grad=packed_value_and_grad,
+            packing=packing,
+        )
         memory, d, t = method.direction(it, s.memory, settings)
         t = t.astype(dtype)
         d_tree = packing.unpack(d)

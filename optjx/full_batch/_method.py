@@ -67,7 +67,11 @@ class Iterate(NamedTuple):
     """What a method's ``direction`` sees of the loop, at the start of an iteration.
 
     The vectors are packed (a tuple of one flat vector per dtype, see :class:`Packing`):
-    use the tree algebra of :mod:`._common` (``dot``, ``axpy``, ...) on them.
+    use the tree algebra of :mod:`._common` (``dot``, ``axpy``, ...) on them. ``x``,
+    ``value_and_grad`` and ``packing`` are for methods that differentiate again at the
+    point (Newton-CG, trust-region Newton: a Hessian-vector product is
+    ``jax.jvp(lambda y: value_and_grad(y)[1], (x,), (packing.unpack(v),))[1]``); each
+    call of ``value_and_grad`` in ``direction`` is an evaluation the loop does not count.
     """
 
     g: Any  # the gradient at the current point
@@ -78,6 +82,9 @@ class Iterate(NamedTuple):
     prev_f: jax.Array  # the value at the point before the last step
     n_iter: jax.Array  # int32: this iteration's number over all updates, from 1
     first: jax.Array  # bool: the very first iteration (n_iter == 1): no last step exists
+    x: Any  # the current point, a tree like the (trained) params
+    value_and_grad: Any  # x tree -> (f, g packed), the user's loss
+    packing: Packing  # packs and unpacks trees like x
 
 
 class Direction(NamedTuple):
