@@ -254,7 +254,7 @@ def lbfgs(
       tolerance_change: $\ge 0$, default ``1e-9``. As in torch, it is not the line
         search's: :func:`strong_wolfe`'s zoom always stops on a bracket shorter than
         ``1e-9`` (relative to $\max|d|$), whatever this value.
-      history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 2``
+      history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 3``
         copies of the params).
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
