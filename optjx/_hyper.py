@@ -5,7 +5,6 @@ One class, :class:`Hyperparameters`, owns the whole job for every stage:
 * it checks each value's **type** at construction (``TypeError`` naming the argument for a
   string, ``None``, a list, a complex number, a non-callable object) and, when the value
   is concrete, its **range** (``ValueError`` naming the argument and the allowed range);
-* it says whether the stage needs a **step counter** (:attr:`Hyperparameters.scheduled`);
 * it **resolves** every value at the number of updates already applied (0 on the first
   update) with :meth:`Hyperparameters.at`, and :func:`per_dtype` casts the resolved
   scalars once per dtype, not once per leaf.
@@ -14,10 +13,11 @@ A factory lists its hyperparameters once, in one ``Hyperparameters(...)`` call; 
 one that was not listed is an ``AttributeError`` on the first call, not a silent constant
 when a user passes a schedule.
 
-Structure rule (DESIGN.md, convention 1): only a *Python number* that is exactly zero
-(:meth:`Hyperparameters.is_zero`) may drop a stage. ``optax.inject_hyperparams`` hands a
-factory a concrete array in ``init`` and a traced one under ``jit``; an array never
-drops a stage, whatever its value, so both give the same state structure.
+Structure rule (DESIGN.md, convention 1): no value and no form (number, array, schedule)
+of a hyperparameter changes a state's structure; ``None`` switches a stage off. A Python
+zero (:meth:`Hyperparameters.is_zero`) may only skip arithmetic that an array zero would
+compute to the same numbers. An int that shapes the state must be a Python int: under
+``optax.inject_hyperparams`` it goes in ``static_args`` (:func:`refuse_injected_int`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def is_concrete(value) -> bool:
 def is_python_zero(value) -> bool:
     """True only for a Python number (not an array) that is exactly zero.
 
-    The one test that may drop a stage: arrays, concrete or traced, never do.
+    It may skip arithmetic that an array zero computes to the same numbers; it never
+    drops a stage (DESIGN.md, convention 1).
     """
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
@@ -134,11 +135,11 @@ class Hyperparameters:
     ``Hyperparameters(b1=(b1, DECAY), eps=(eps, NONNEGATIVE))`` checks every type and
     every concrete range at once, at construction. Then:
 
-    * ``hypers.scheduled``: some value is a schedule, so the stage must keep a counter;
+    * ``hypers.scheduled``: some value is a schedule;
     * ``hypers.at(count)``: a namespace of the values at ``count`` applied updates
       (``count`` may be ``None`` when nothing is scheduled);
-    * ``hypers.is_zero(name)``: the value is a Python number exactly zero (may drop a
-      stage or a term; an array never does).
+    * ``hypers.is_zero(name)``: the value is a Python number exactly zero (may skip
+      arithmetic that gives the same numbers; never changes the state's structure).
     """
 
     def __init__(self, **specs: tuple[Any, Range]):
@@ -198,6 +199,7 @@ def per_dtype(**values):
 
 def check_int(name: str, value, minimum: int) -> None:
     """``ValueError`` naming ``name`` unless ``value`` is an int ``>= minimum`` (not a bool)."""
+    refuse_injected_int(name, value)
     try:
         as_int = operator.index(value)
     except TypeError:
@@ -205,3 +207,16 @@ def check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or as_int is None or as_int < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
+
+def refuse_injected_int(name: str, value) -> None:
+    """``TypeError`` naming ``name`` for an array where a Python int is needed.
+
+    An int argument shapes the state or the control flow (a history size, a sync period,
+    a patience); ``optax.inject_hyperparams`` turns every number into an array, so such an
+    argument must be listed in its ``static_args``.
+    """
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, np.generic):
+        raise TypeError(
+            f"{name} must be a Python int, got an array: under optax.inject_hyperparams, "
+            f"pass static_args=({name!r},) so that it stays an int"
+        )

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _tree
+from optjx import _state, _tree
 from optjx._hyper import check_int as check_int
 
 
@@ -178,7 +178,7 @@ def full_batch_transformation(who: str, init_fn, step_fn) -> optax.GradientTrans
     """The public ``init``/``update`` pair around a method's ``step_fn``.
 
     ``step_fn(grads, state, params, value, value_and_grad)`` sees only the trained leaves
-    (``_tree.transformation`` drops int, bool and ``None`` leaves); ``value_fn`` still gets
+    (``_state.transformation`` drops int, bool and ``None`` leaves); ``value_fn`` still gets
     the whole params tree: the trained leaves are put back into the user's params before
     each call.
     """
@@ -190,7 +190,7 @@ def full_batch_transformation(who: str, init_fn, step_fn) -> optax.GradientTrans
         value = jnp.asarray(value).astype(dtype)
         return step_fn(grads, state, params, value, _value_and_grad(value_fn, who, dtype))
 
-    inner = _tree.transformation(init_fn, inner_update, extra_args=True)
+    inner = _state.transformation(init_fn, inner_update, extra_args=True)
 
     def update(updates, state, params=None, *, value=None, value_fn=None, grad=None, **extra):
         # ``grad``: optax's lbfgs loops pass the raw gradient again; ours is ``updates``.

@@ -26,10 +26,10 @@ class ConjugateGradientState(NamedTuple):
     t^{(0)}_k = t_{k-1} \frac{g_{k-1}^\top p_{k-1}}{g_k^\top p_k}.
     $$
 
-    Built by :func:`conjugate_gradient`'s ``init``; with a scheduled learning rate its
-    sibling ``ConjugateGradientStateWithCount`` has an int32 ``count`` first.
+    Built by :func:`conjugate_gradient`'s ``init``.
 
     Attributes:
+      count: updates applied (the argument of a learning-rate schedule).
       n_iter: iterations over all updates.
       func_evals: evaluations over all updates.
       iterations: iterations in the last update.
@@ -57,6 +57,7 @@ class ConjugateGradientState(NamedTuple):
       'NOT_STARTED'
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     n_iter: jax.Array  # int32: iterations over all updates
     func_evals: jax.Array  # int32: evaluations over all updates
     iterations: jax.Array  # int32: iterations in the last update
@@ -191,8 +192,8 @@ def conjugate_gradient(
     def init_fn(params):
         scalar = jnp.zeros([], c.scalar_dtype(params))
         zero = _state.zero_count
-        return _state.init(
-            ConjugateGradientState, hypers.scheduled, n_iter=zero(), func_evals=zero(),
+        return ConjugateGradientState(
+            count=_state.zero_count(), n_iter=zero(), func_evals=zero(),
             iterations=zero(), evaluations=zero(),
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32), step_size=scalar,
             direction=_tree.zeros_like(params), prev_grad=Packing(params, pack).zeros(),
@@ -201,7 +202,7 @@ def conjugate_gradient(
 
     def step_fn(grads, state, params, value, value_and_grad):
         dtype = state.prev_value.dtype
-        hp = hypers.at(_state.count_of(state))
+        hp = hypers.at(state.count)
         lr = jnp.asarray(hp.learning_rate, dtype)
 
         def direction(s: _iteration.Carry, first):

@@ -34,10 +34,10 @@ class LbfgsState(NamedTuple):
     ``direction`` is a tree like the params; ``prev_grad`` is packed as the rows of the
     history (one vector of length ``n`` per dtype; with ``pack=False`` one array per
     leaf), since the loops use it packed: unpacking would compile a slice per leaf. Built by
-    :func:`lbfgs`'s ``init``; with a scheduled learning rate its sibling
-    ``LbfgsStateWithCount`` has an int32 ``count`` first.
+    :func:`lbfgs`'s ``init``.
 
     Attributes:
+      count: updates applied (the argument of a learning-rate schedule).
       n_iter: torch's ``state["n_iter"]``, iterations over all updates.
       func_evals: torch's ``state["func_evals"]``, evaluations over all updates.
       iterations: iterations in the last update.
@@ -72,6 +72,7 @@ class LbfgsState(NamedTuple):
       [(5, 8)]
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     n_iter: jax.Array  # int32: iterations over all updates (torch's state["n_iter"])
     func_evals: jax.Array  # int32: evaluations over all updates (torch's state["func_evals"])
     iterations: jax.Array  # int32: iterations in the last update
@@ -214,7 +215,8 @@ def lbfgs(
         search's: :func:`strong_wolfe`'s zoom always stops on a bracket shorter than
         ``1e-9`` (relative to $\max|d|$), whatever this value.
       history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 2``
-        copies of the params).
+        copies of the params). It shapes the state: under ``optax.inject_hyperparams``
+        list it in ``static_args``.
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
         pytorch issue 91581). Default ``False``, as torch.
@@ -277,8 +279,8 @@ def lbfgs(
     def init_fn(params):
         dtype = c.scalar_dtype(params)
         scalar = jnp.zeros([], dtype)
-        return _state.init(
-            LbfgsState, hypers.scheduled,
+        return LbfgsState(
+            count=_state.zero_count(),
             n_iter=_state.zero_count(), func_evals=_state.zero_count(),
             iterations=_state.zero_count(), evaluations=_state.zero_count(),
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
@@ -290,7 +292,7 @@ def lbfgs(
 
     def step_fn(grads, state, params, value, value_and_grad):
         dtype = state.prev_value.dtype
-        hp = hypers.at(_state.count_of(state))
+        hp = hypers.at(state.count)
         lr = jnp.asarray(hp.learning_rate, dtype)
 
         def direction(s: _iteration.Carry, first):

@@ -12,7 +12,6 @@ from optjx.optimizers import _stages
 from optjx.transforms.adam import scale_by_adam
 from optjx.transforms.novograd import scale_by_novograd
 from optjx.transforms.radam import scale_by_radam
-from optjx.transforms.scale import scale_by_learning_rate
 
 
 def adam(
@@ -23,7 +22,7 @@ def adam(
     eps: _hyper.Hyper = 1e-8,
     eps_root: _hyper.Hyper = 0.0,
     amsgrad: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
@@ -79,7 +78,7 @@ def adam(
             mu_dtype=mu_dtype,
             nu_dtype=nu_dtype,
         ),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -144,7 +143,7 @@ def adamw(
             nu_dtype=nu_dtype,
         ),
         _stages.decay(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -155,7 +154,7 @@ def radam(
     *,
     eps: _hyper.Hyper = 1e-8,
     threshold: _hyper.Hyper = 5.0,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
     decoupled_weight_decay: bool = False,
 ) -> optax.GradientTransformation:
     r"""RAdam, as ``torch.optim.RAdam``.
@@ -200,10 +199,10 @@ def radam(
     rectified = scale_by_radam(b1, b2, eps=eps, threshold=threshold)
     if not decoupled_weight_decay:
         return _stages.chain(
-            _stages.decay(weight_decay), rectified, scale_by_learning_rate(learning_rate)
+            _stages.decay(weight_decay), rectified, _stages.learning_rate(learning_rate)
         )
     return _stages.chain(
-        rectified, _stages.decay(weight_decay), scale_by_learning_rate(learning_rate)
+        rectified, _stages.decay(weight_decay), _stages.learning_rate(learning_rate)
     )
 
 
@@ -213,7 +212,7 @@ def novograd(
     b2: _hyper.Hyper = 0.98,
     *,
     eps: _hyper.Hyper = 1e-8,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
     grad_averaging: bool = False,
 ) -> optax.GradientTransformation:
     r"""NovoGrad: Adam-like momentum with one second moment per layer.
@@ -256,5 +255,5 @@ def novograd(
         scale_by_novograd(
             b1, b2, eps=eps, weight_decay=weight_decay, grad_averaging=grad_averaging
         ),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

@@ -10,7 +10,6 @@ from optjx.optimizers import _stages
 from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
 from optjx.transforms.rms import scale_by_rms
-from optjx.transforms.scale import scale_by_learning_rate
 
 
 def rmsprop(
@@ -20,9 +19,9 @@ def rmsprop(
     eps: _hyper.Hyper = 1e-8,
     eps_root: _hyper.Hyper = 0.0,
     centered: bool = False,
-    momentum: _hyper.Hyper | None = 0.0,
+    momentum: _hyper.Hyper | None = None,
     nesterov: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
     initial_scale: float = 0.0,
     bias_correction: bool = False,
 ) -> optax.GradientTransformation:
@@ -79,7 +78,7 @@ def rmsprop(
             bias_correction=bias_correction,
         ),
         _stages.momentum(momentum, 0.0, nesterov),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -88,7 +87,7 @@ def adagrad(
     *,
     initial_accumulator_value: float = 0.0,
     eps: _hyper.Hyper = 1e-10,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
 ) -> optax.GradientTransformation:
     r"""AdaGrad, as ``torch.optim.Adagrad``.
 
@@ -121,7 +120,7 @@ def adagrad(
     return _stages.chain(
         _stages.decay(weight_decay),
         scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -130,7 +129,7 @@ def adadelta(
     rho: _hyper.Hyper = 0.9,
     *,
     eps: _hyper.Hyper = 1e-6,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
 ) -> optax.GradientTransformation:
     r"""AdaDelta, scaled by ``learning_rate`` as ``torch.optim.Adadelta``.
 
@@ -167,5 +166,5 @@ def adadelta(
     return _stages.chain(
         _stages.decay(weight_decay),
         scale_by_adadelta(rho, eps=eps),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

@@ -9,16 +9,15 @@ import optax
 
 from optjx import _hyper
 from optjx.optimizers import _stages
-from optjx.transforms.scale import scale_by_learning_rate
 
 
 def sgd(
     learning_rate: _hyper.Hyper,
-    momentum: _hyper.Hyper | None = 0.0,
+    momentum: _hyper.Hyper | None = None,
     *,
     dampening: _hyper.Hyper = 0.0,
     nesterov: bool = False,
-    weight_decay: _hyper.Hyper = 0.0,
+    weight_decay: _hyper.Hyper | None = None,
     accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum.
@@ -64,5 +63,5 @@ def sgd(
     return _stages.chain(
         _stages.decay(weight_decay),
         _stages.momentum(momentum, dampening, nesterov, accumulator_dtype),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

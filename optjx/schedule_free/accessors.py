@@ -9,13 +9,12 @@ from __future__ import annotations
 import jax
 import optax
 
-from optjx import _state
 from optjx._find import _not_owned, fill_from, find_unique
 from optjx.schedule_free.core import ScheduleFreeState
 
 
 def _find(state):
-    classes = (ScheduleFreeState, _state.counted(ScheduleFreeState))
+    classes = (ScheduleFreeState,)
     return find_unique(state, classes, "schedule_free_eval_params", "a schedule-free optimizer")
 
 

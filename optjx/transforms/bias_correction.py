@@ -59,4 +59,4 @@ def bias_correction(decay: _hyper.Hyper) -> optax.GradientTransformation:
         updates = jax.tree.map(lambda u: u / _hyper.cast_like(correction, u), updates)
         return updates, BiasCorrectionState(count=count)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

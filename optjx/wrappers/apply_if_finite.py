@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _state, _tree
+from optjx import _state
 from optjx._hyper import check_int
 from optjx._tree import select_tree
 
@@ -95,4 +95,4 @@ def apply_if_finite(
             inner_state=inner_state,
         )
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)

@@ -154,7 +154,7 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
             inner_state=inner_state,
         )
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)
 
 
 def _one(state, cls):
@@ -218,7 +218,7 @@ def diagnostics(state) -> dict[str, jax.Array]:
         out["notfinite_count"] = guard.notfinite_count
         out["total_notfinite"] = guard.total_notfinite
         out["last_finite"] = guard.last_finite
-    plateau = _one(state, (ReduceOnPlateauState, _state.counted(ReduceOnPlateauState)))
+    plateau = _one(state, (ReduceOnPlateauState,))
     if plateau is not None:
         out["plateau_scale"] = plateau.scale
     return out
