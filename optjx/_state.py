@@ -167,6 +167,15 @@ def stateless(rule: Rule) -> optax.GradientTransformation:
         return ScheduleState(count=zero_count())
 
     def update_fn(updates, state, params=None):
+        if "count" not in getattr(state, "_fields", ()):
+            # optax's stateless transforms accept any empty state (None, {}, EmptyState());
+            # so does this one while no schedule needs the counter.
+            if rule.hypers.scheduled:
+                raise ValueError(
+                    f"this stage's state must be its ScheduleState (a schedule reads its "
+                    f"count), got {state!r}: pass the state that init returned"
+                )
+            return rule(updates, None, params), state
         return rule(updates, state.count, params), advance(state)
 
     return transformation(init_fn, update_fn)
