@@ -220,3 +220,13 @@ def refuse_injected_int(name: str, value) -> None:
             f"{name} must be a Python int, got an array: under optax.inject_hyperparams, "
             f"pass static_args=({name!r},) so that it stays an int"
         )
+
+
+def check_constant(name: str, value) -> None:
+    """``TypeError`` naming ``name`` for a schedule where the value is read once, at ``init``
+    (an initial accumulator): a number or an array only."""
+    check_type(name, value)
+    if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+        raise TypeError(
+            f"{name} is read once, by init: pass a number or an array, not a schedule"
+        )

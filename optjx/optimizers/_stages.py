@@ -41,12 +41,12 @@ def momentum(
     A zero momentum keeps the buffer, which then holds the last gradient: the numbers are
     those of no momentum at all (PyTorch's), the structure is that of every momentum.
     """
+    _hyper.check_nonnegative("dampening", dampening)
     if momentum is None:
         if nesterov:
             raise ValueError("nesterov=True needs a momentum > 0, got momentum=None")
         return None
     _hyper.check_nonnegative("momentum", momentum)
-    _hyper.check_nonnegative("dampening", dampening)
     if nesterov and _hyper.is_python_zero(momentum):
         raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
     return trace(

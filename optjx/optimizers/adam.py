@@ -50,7 +50,8 @@ def adam(
       eps: $\epsilon \ge 0$ outside the root (default 1e-8).
       eps_root: $\epsilon_{root} \ge 0$ under the root (default 0).
       amsgrad: PyTorch's AMSGrad (default ``False``).
-      weight_decay: coupled L2 $\lambda \ge 0$, added to the gradient (default 0). For
+      weight_decay: coupled L2 $\lambda \ge 0$, added to the gradient (default ``None``:
+        no decay stage; ``0.0`` keeps the stage). For
         decoupled decay use ``adamw``.
       mu_dtype: dtype of $m$ (default: each parameter's dtype), as in optax.
       nu_dtype: dtype of $v$ (default: each parameter's dtype).
@@ -90,7 +91,7 @@ def adamw(
     eps: _hyper.Hyper = 1e-8,
     eps_root: _hyper.Hyper = 0.0,
     amsgrad: bool = False,
-    weight_decay: _hyper.Hyper = 0.01,
+    weight_decay: _hyper.Hyper | None = 0.01,
     mask: Any = None,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
@@ -115,7 +116,7 @@ def adamw(
       eps: $\epsilon \ge 0$ outside the root (default 1e-8).
       eps_root: $\epsilon_{root} \ge 0$ under the root (default 0).
       amsgrad: PyTorch's AMSGrad (default ``False``).
-      weight_decay: $\lambda \ge 0$ (default 0.01, PyTorch's).
+      weight_decay: $\lambda \ge 0$ (default 0.01, PyTorch's); ``None``: no decay stage.
       mask: restrict the decay, as in ``add_decayed_weights`` (default ``None``: all).
       mu_dtype: dtype of $m$ (default: each parameter's dtype).
       nu_dtype: dtype of $v$ (default: each parameter's dtype).
@@ -180,7 +181,8 @@ def radam(
       b2: $\beta_2 \in [0, 1)$ (default 0.999).
       eps: $\epsilon \ge 0$ (default 1e-8).
       threshold: in $[4, \infty]$ (default 5, PyTorch's); 4 with ``eps=0`` is the paper.
-      weight_decay: $\lambda \ge 0$ (default 0).
+      weight_decay: $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
       decoupled_weight_decay: decoupled instead of coupled decay (default ``False``;
         PyTorch's flag of the same name).
 
@@ -237,7 +239,8 @@ def novograd(
       b1: $\beta_1 \in [0, 1)$ (default 0.95, the paper's).
       b2: $\beta_2 \in [0, 1)$ (default 0.98, the paper's).
       eps: $\epsilon \ge 0$ under the root (default 1e-8).
-      weight_decay: $\lambda \ge 0$ inside the momentum (default 0).
+      weight_decay: $\lambda \ge 0$ inside the momentum (default ``None``: no decay term;
+        any number, 0 included, makes ``update`` need the params).
       grad_averaging: $c = 1 - \beta_1$ (default ``False``).
 
     Returns:

@@ -49,9 +49,11 @@ def rmsprop(
       eps: $\epsilon \ge 0$ outside the root (default 1e-8).
       eps_root: $\epsilon_{root} \ge 0$ under the root (default 0).
       centered: subtract $\bar g_t^2$ (default ``False``).
-      momentum: $\mu \ge 0$ (default 0: no momentum stage).
+      momentum: $\mu \ge 0$ (default ``None``: no momentum stage; ``0.0`` keeps a buffer,
+        with the numbers of none).
       nesterov: use $d_t + \mu b_t$ (default ``False``; not in PyTorch).
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
       initial_scale: $v_0 \ge 0$ (default 0).
       bias_correction: divide $v$ by $1 - \rho^t$ (default ``False``; optax's flag).
 
@@ -103,7 +105,8 @@ def adagrad(
       learning_rate: $\eta \ge 0$ (required).
       initial_accumulator_value: $s_0 \ge 0$ (default 0).
       eps: $\epsilon \ge 0$ outside the root (default 1e-10).
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain``).
@@ -150,7 +153,8 @@ def adadelta(
       learning_rate: $\eta \ge 0$ (default 1.0, PyTorch's; the paper has no rate).
       rho: $\rho \in [0, 1)$ (default 0.9).
       eps: $\epsilon \ge 0$ under both roots (default 1e-6).
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain``).

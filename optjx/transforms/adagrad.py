@@ -54,6 +54,7 @@ def scale_by_adagrad(
     Examples:
       >>> tx = optjx.chain(optjx.scale_by_adagrad(), optjx.scale_by_learning_rate(1e-2))
     """
+    _hyper.check_constant("initial_accumulator_value", initial_accumulator_value)
     _hyper.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
     hypers = _hyper.Hyperparameters(
         eps=(eps, _hyper.NONNEGATIVE), eps_root=(eps_root, _hyper.NONNEGATIVE)

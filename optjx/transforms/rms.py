@@ -78,6 +78,7 @@ def scale_by_rms(
         eps=(eps, _hyper.NONNEGATIVE),
         eps_root=(eps_root, _hyper.NONNEGATIVE),
     )
+    _hyper.check_constant("initial_scale", initial_scale)
     _hyper.check_nonnegative("initial_scale", initial_scale)
 
     def init_fn(params):
