@@ -80,6 +80,7 @@ def check_type(name: str, value) -> None:
     dtype = getattr(value, "dtype", None)
     if isinstance(value, (jax.Array, np.ndarray, np.generic)) and dtype is not None:
         if jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating):
+            check_scalar(name, value)
             return
         raise TypeError(f"{name} must be {_ACCEPTS}, got an array of dtype {dtype}")
     shown = repr(value) if isinstance(value, (str, list, tuple, type(None))) else type(value)
@@ -158,7 +159,11 @@ class Hyperparameters:
     def at(self, count: jax.Array | None) -> SimpleNamespace:
         if count is None and self.scheduled:
             raise ValueError("a scheduled hyperparameter needs the stage's step counter")
-        return SimpleNamespace(**{n: value_at(v, count) for n, v in self._values.items()})
+        values = {n: value_at(v, count) for n, v in self._values.items()}
+        for n, v in self._values.items():
+            if callable(v):
+                check_schedule_value(n, values[n])
+        return SimpleNamespace(**values)
 
 
 # Single-value checks, for factories that validate an argument outside a stage.
@@ -230,3 +235,30 @@ def check_constant(name: str, value) -> None:
         raise TypeError(
             f"{name} is read once, by init: pass a number or an array, not a schedule"
         )
+
+
+def check_scalar(name: str, value) -> None:
+    """``ValueError`` naming ``name`` for an array that is not a scalar: one value is
+    applied to every parameter (it would otherwise broadcast per element, silently)."""
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"{name} must be a scalar, got an array of shape {np.shape(value)}: one value "
+            "for every parameter (for different values per group of parameters use "
+            "optjx.param_groups)"
+        )
+
+
+def check_schedule_value(name: str, value) -> None:
+    """``TypeError`` naming ``name`` when its schedule returned something other than a
+    real number or a real scalar array (checked where it is called, at trace time)."""
+    dtype = getattr(value, "dtype", None)
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if dtype is not None and not isinstance(value, (str, bytes)):
+        real = bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
+    if not real:
+        shown = repr(value) if isinstance(value, (str, list, tuple, type(None))) else type(value)
+        raise TypeError(
+            f"{name} is a schedule that returned {shown}: a schedule count -> value must "
+            "return a real number or a real scalar array"
+        )
+    check_scalar(name, value)

@@ -143,6 +143,16 @@ def transformation(init_fn, update_fn, *, extra_args: bool = False):
     return optax.GradientTransformation(init, update)
 
 
+def require_transformation(who: str, value, name: str = "inner") -> None:
+    """``TypeError`` naming ``name`` unless ``value`` is a gradient transformation (an
+    ``init``/``update`` pair), so that a wrapper given ``None`` or a name fails at once."""
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise TypeError(
+            f"{who}'s {name} must be an optax GradientTransformation (an init/update pair, "
+            f"e.g. optjx.adam(1e-3)), got {value!r}"
+        )
+
+
 class Rule(NamedTuple):
     """What a stateless stage does: ``apply(updates, values, params)`` with ``values`` its
     hyperparameters resolved at the count. ``needs_params``: the stage's name, when

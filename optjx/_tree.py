@@ -92,7 +92,19 @@ def check_matching(
         got, want = _paths(tree), _paths(reference)
         missing = [p for p in want if p not in got]
         extra = [p for p in got if p not in want]
-        if missing:
+        container = _container_mismatch(
+            jax.tree.structure(tree, is_leaf=is_none),
+            jax.tree.structure(reference, is_leaf=is_none),
+            "",
+        )
+        if container:
+            path, got_type, want_type = container
+            detail = (
+                f"container mismatch at key path {path or '(the root)'}: {got_type} in the "
+                f"{what} where {against} has {want_type}; pass the {what} as the same "
+                "containers"
+            )
+        elif missing:
             detail = f"key path {missing[0]} is missing from the {what}"
         elif extra:
             detail = f"key path {extra[0]} of the {what} is not in {against}"
@@ -114,6 +126,37 @@ def check_matching(
                         f"{jax.tree_util.keystr(path)}: shape {np.shape(leaf2)} vs "
                         f"{np.shape(ref2)}."
                     )
+
+
+def _node_name(treedef) -> str:
+    if treedef.num_nodes == 1 and treedef.num_leaves == 1:
+        return "a leaf"
+    node = treedef.node_data()
+    return f"a {node[0].__name__}" if node else "a node"
+
+
+def _container_mismatch(got, want, path: str):
+    """The first key path where the two tree structures have different container types
+    (a list where a dict is expected), with both type names; ``None`` if none."""
+    if got.num_leaves == 1 and got.num_nodes == 1 or want.num_leaves == 1 and want.num_nodes == 1:
+        if (got.num_nodes == 1) != (want.num_nodes == 1):
+            return path, _node_name(got), _node_name(want)
+        return None
+    got_node, want_node = got.node_data(), want.node_data()
+    if got_node is None or want_node is None or got_node[0] is not want_node[0]:
+        if got_node == want_node:
+            return None
+        return path, _node_name(got), _node_name(want)
+    children = got.children()
+    if got_node != want_node or len(children) != len(want.children()):
+        return None  # the same container with other keys: a missing or extra key path
+    keys = got_node[1] if isinstance(got_node[1], (list, tuple)) else None
+    for i, (a, b) in enumerate(zip(children, want.children(), strict=True)):
+        key = f"[{keys[i]!r}]" if keys is not None and len(keys) == len(children) else f"[{i}]"
+        found = _container_mismatch(a, b, path + key)
+        if found:
+            return found
+    return None
 
 
 def require_real(params, who: str, *, what: str = "params") -> None:

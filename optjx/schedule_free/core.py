@@ -259,6 +259,7 @@ def schedule_free(
         weight_lr_power=(weight_lr_power, _hyper.NONNEGATIVE),
     )
     check_warmup(warmup_steps, learning_rate)
+    _state.require_transformation("schedule_free", direction, "direction")
     direction = optax.with_extra_args_support(direction)
 
     def scalars(count):

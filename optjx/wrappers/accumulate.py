@@ -87,6 +87,7 @@ def accumulate_gradients(
     scheduled = callable(every_k)
     if not scheduled:
         check_int("every_k", every_k, 1)
+    _state.require_transformation("accumulate_gradients", inner)
     inner = optax.with_extra_args_support(inner)
 
     def group_size(state):

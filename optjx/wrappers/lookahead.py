@@ -87,6 +87,7 @@ def lookahead(
     """
     check_int("sync_period", sync_period, 1)
     hypers = _hyper.Hyperparameters(slow_step_size=(slow_step_size, _hyper.UNIT))
+    _state.require_transformation("lookahead", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):

@@ -127,6 +127,7 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
       >>> stats = optjx.diagnostics(opt_state)
       >>> clipped = stats["grad_norm"] > 1.0     # a clipping event
     """
+    _state.require_transformation("monitor", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):

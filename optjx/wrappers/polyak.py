@@ -66,6 +66,7 @@ def polyak_averaging(
       >>> averaged = optjx.averaged_params(opt_state)
     """
     hypers = _hyper.Hyperparameters(**({} if decay is None else {"decay": (decay, _hyper.DECAY)}))
+    _state.require_transformation("polyak_averaging", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
