@@ -232,9 +232,7 @@ def check_constant(name: str, value) -> None:
     (an initial accumulator): a number or an array only."""
     check_type(name, value)
     if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
-        raise TypeError(
-            f"{name} is read once, by init: pass a number or an array, not a schedule"
-        )
+        raise TypeError(f"{name} is read once, by init: pass a number or an array, not a schedule")
 
 
 def check_scalar(name: str, value) -> None:

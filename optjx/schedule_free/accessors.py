@@ -13,10 +13,7 @@ import optax
 from optjx._find import _not_owned, fill_from, find_unique
 from optjx.schedule_free.core import ScheduleFreeState
 
-
-_BUILT_WITH = (
-    "sgd_schedule_free, adamw_schedule_free, radam_schedule_free or schedule_free(...)"
-)
+_BUILT_WITH = "sgd_schedule_free, adamw_schedule_free, radam_schedule_free or schedule_free(...)"
 
 
 def _find(state, accessor):

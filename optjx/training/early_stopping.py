@@ -179,7 +179,9 @@ def _check_value(value) -> None:
     if dtype is None or not (
         jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
     ):
-        shown = repr(value) if isinstance(value, (str, bytes, list, tuple, type(None))) else type(value)
+        shown = (
+            repr(value) if isinstance(value, (str, bytes, list, tuple, type(None))) else type(value)
+        )
         raise TypeError(
             "early_stopping's update(state, value, params): value must be the monitored "
             f"metric as a real number or a real scalar array (e.g. float(val_loss)), got {shown}"

@@ -91,7 +91,16 @@ def learning_rate_rule(learning_rate: _hyper.Hyper, *, flip_sign: bool = True) -
     _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))
     step_size: _hyper.Hyper
     if callable(learning_rate):
-        step_size = (lambda count: -learning_rate(count)) if flip_sign else learning_rate
+        step_size = (
+            (lambda count: -_checked_rate(learning_rate, count)) if flip_sign else learning_rate
+        )
     else:
         step_size = -learning_rate if flip_sign else learning_rate
     return _scale_rule(step_size)
+
+
+def _checked_rate(learning_rate, count):
+    # Checked before the negation, so that a bad value is named as the learning rate.
+    value = learning_rate(count)
+    _hyper.check_schedule_value("learning_rate", value)
+    return value
