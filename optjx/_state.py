@@ -213,7 +213,10 @@ def _chain_count(states) -> jax.Array:
     for state in states:
         if "count" in getattr(state, "_fields", ()):
             return state.count
-    raise AssertionError("an alias chain needs a stage that keeps a step counter")
+    raise ValueError(
+        f"this optimizer's state holds no step counter, got {states!r}: pass the state "
+        "that its init returned"
+    )
 
 
 def chain(*stages) -> optax.GradientTransformationExtraArgs:
