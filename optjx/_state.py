@@ -226,13 +226,13 @@ def chain(*stages) -> optax.GradientTransformationExtraArgs:
     before this update: the number of updates applied). Without such a stage, the last
     rule keeps the counter (``ScheduleState``).
     """
-    stages = [s for s in stages if s is not None]
-    if all(isinstance(s, ReadsChainCount) for s in stages):
-        stages[-1] = stateless(stages[-1].rule)
-    reads = [isinstance(s, ReadsChainCount) for s in stages]
+    kept = [s for s in stages if s is not None]
+    if all(isinstance(s, ReadsChainCount) for s in kept):
+        kept[-1] = stateless(kept[-1].rule)
+    reads = [isinstance(s, ReadsChainCount) for s in kept]
     transforms = [
         _reads_chain_count(s.rule) if r else optax.with_extra_args_support(s)
-        for s, r in zip(stages, reads, strict=True)
+        for s, r in zip(kept, reads, strict=True)
     ]
 
     def init(params):

@@ -6,6 +6,8 @@ state holds $z_t$ and the $\beta$ that formed $y_t$, so $x_t$ is computed on dem
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -23,8 +25,9 @@ def _find(state, accessor):
 def _check_params(z, params, accessor) -> None:
     """A ``ValueError`` naming the key path where ``params`` do not match the state's
     ``z`` (leaves the stage does not own, masked or integer, match anything)."""
-    paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(z, is_leaf=_not_owned)
+    paths_and_leaves = jax.tree_util.tree_flatten_with_path(z, is_leaf=_not_owned)[0]
     try:
+        treedef: Any = jax.tree.structure(z, is_leaf=_not_owned)  # stubs lack flatten_up_to
         given = treedef.flatten_up_to(params)
     except (ValueError, TypeError) as error:
         raise ValueError(
