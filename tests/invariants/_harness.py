@@ -7,8 +7,11 @@ loss-driven ones (``Entry.loss_driven``: full-batch methods that call the loss
 themselves) the gradient of :func:`loss` at the params, with ``value=`` and ``value_fn=``.
 
 Each entry's transformation is built once and its ``update`` jitted once
-(:func:`compiled`), then reused by every test module that runs the entry on the standard
-problem: the whole registry compiles once per suite run, not once per invariant.
+(:func:`compiled`), lazily, when the first test that needs it runs, then reused by every
+test module that runs the entry on the standard problem: the registry compiles at most once
+per suite run, not once per invariant, and ``-k one_name`` compiles only that name.
+A module fixture that works on many entries at once (one pmapped program, one checkpoint)
+asks :func:`selected_entries` for the entries of the tests that will run.
 """
 
 from __future__ import annotations
@@ -135,6 +138,23 @@ class Compiled:
 def compiled(entry_id: str) -> Compiled:
     """The one ``Compiled`` per entry, shared by every test module."""
     return Compiled(BY_ID[entry_id])
+
+
+def selected_entries(request, argname: str = "entry") -> list[Entry]:
+    """The entries that the selected tests of the requesting module are parametrized with.
+
+    For a module-scoped fixture that does one thing for many entries at once (one pmapped
+    program, one checkpoint): it builds what the tests this session runs need (after
+    ``-k``, ``-m`` and node ids), not the whole registry.
+    """
+    chosen: dict[str, Entry] = {}
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "module", None) is request.module and callspec is not None:
+            entry = callspec.params.get(argname)
+            if isinstance(entry, Entry):
+                chosen.setdefault(entry.id, entry)
+    return list(chosen.values())
 
 
 # ------------------------------------------------------------------ tree helpers
