@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _selection import selected
 from registry import BY_ID, Entry
 
 INT32_MAX = int(np.iinfo(np.int32).max)
@@ -141,20 +142,11 @@ def compiled(entry_id: str) -> Compiled:
 
 
 def selected_entries(request, argname: str = "entry") -> list[Entry]:
-    """The entries that the selected tests of the requesting module are parametrized with.
-
-    For a module-scoped fixture that does one thing for many entries at once (one pmapped
-    program, one checkpoint): it builds what the tests this session runs need (after
-    ``-k``, ``-m`` and node ids), not the whole registry.
-    """
-    chosen: dict[str, Entry] = {}
-    for item in request.session.items:
-        callspec = getattr(item, "callspec", None)
-        if getattr(item, "module", None) is request.module and callspec is not None:
-            entry = callspec.params.get(argname)
-            if isinstance(entry, Entry):
-                chosen.setdefault(entry.id, entry)
-    return list(chosen.values())
+    """The entries that the selected tests of the requesting module are parametrized with
+    (:func:`_selection.selected`): a module fixture that does one thing for many entries at
+    once (one pmapped program, one checkpoint) builds what this session's tests need (after
+    ``-k``, ``-m`` and node ids), not the whole registry."""
+    return selected(request, argname)
 
 
 # ------------------------------------------------------------------ tree helpers
