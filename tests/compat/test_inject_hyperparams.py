@@ -1,7 +1,7 @@
 """Every optjx alias under ``optax.inject_hyperparams``.
 
 ``inject_hyperparams`` calls the factory with concrete arrays in ``init`` and with traced
-arrays under ``jit``; the state it builds must have one structure for both (DESIGN.md,
+arrays under ``jit``; the state it builds must have one structure for both (CONTRIBUTING.md,
 convention 1: an array never drops a stage, whatever its value). A hyperparameter set to
 0 and back between steps (eagerly, then under ``jit`` without a retrace) must give, step by
 step, what the alias rebuilt with those values as arrays gives from the same state.

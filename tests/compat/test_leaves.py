@@ -1,4 +1,4 @@
-"""Leaves optax accepts, optjx accepts (DESIGN.md, convention 4).
+"""Leaves optax accepts, optjx accepts (CONTRIBUTING.md, convention 4).
 
 A params tree that mixes a float array with a Python float, an int32 array, a bool array
 and ``None``; gradients from ``jax.grad(..., allow_int=True)`` (``float0`` for the int and

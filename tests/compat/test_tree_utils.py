@@ -1,6 +1,6 @@
 """``optax.tree`` utilities on optjx states: ``get``/``set``/``get_all_with_path`` of "count".
 
-A stage keeps a ``count`` only where something reads it (DESIGN.md, convention 1), so
+A stage keeps a ``count`` only where something reads it (CONTRIBUTING.md, convention 1), so
 ``optax.tree.get(state, "count")`` finds the one counter of an alias exactly where
 optax's twin has one, and ``optax.tree.set`` changes values, never the structure.
 """
