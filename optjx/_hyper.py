@@ -13,7 +13,7 @@ A factory lists its hyperparameters once, in one ``Hyperparameters(...)`` call; 
 one that was not listed is an ``AttributeError`` on the first call, not a silent constant
 when a user passes a schedule.
 
-Structure rule (DESIGN.md, convention 1): no value and no form (number, array, schedule)
+Structure rule (CONTRIBUTING.md, convention 1): no value and no form (number, array, schedule)
 of a hyperparameter changes a state's structure; ``None`` switches a stage off. A Python
 zero (``Hyperparameters.is_zero``) may only skip arithmetic that an array zero would
 compute to the same numbers. An int that shapes the state must be a Python int: under
@@ -59,7 +59,7 @@ def is_python_zero(value) -> bool:
     """True only for a Python number (not an array) that is exactly zero.
 
     It may skip arithmetic that an array zero computes to the same numbers; it never
-    drops a stage (DESIGN.md, convention 1).
+    drops a stage (CONTRIBUTING.md, convention 1).
     """
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 

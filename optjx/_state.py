@@ -1,6 +1,6 @@
 """The stage machinery: how every optjx stage is built, and its step counter.
 
-Structure rule (DESIGN.md, convention 1): a state's tree structure depends only on
+Structure rule (CONTRIBUTING.md, convention 1): a state's tree structure depends only on
 ``None``, bools, strings and the arguments a user passes in ``static_args``, never on
 whether a number is a Python number, an array or a schedule, nor on its value.
 ``optax.inject_hyperparams`` turns every number into an array and every schedule into its
@@ -88,7 +88,7 @@ def trainable_params(params):
 
 
 def transformation(init_fn, update_fn, *, extra_args: bool = False):
-    """An optjx stage that accepts every leaf optax accepts (DESIGN.md, convention 4).
+    """An optjx stage that accepts every leaf optax accepts (CONTRIBUTING.md, convention 4).
 
     ``init_fn`` and ``update_fn`` see only the trained leaves: float arrays (Python float
     scalars become arrays). Integer and bool params, ``float0`` or integer gradients and

@@ -58,7 +58,8 @@ def newton_schulz(matrix, coefficients, steps: int, eps, dtype=None) -> jax.Arra
     if tall:
         x = x.T
     norm = jnp.sqrt(jnp.sum(jnp.square(x.astype(acc))))
-    x = x / jnp.maximum(norm, jnp.asarray(eps, acc)).astype(dtype)
+    # Divided in the accumulator's precision and rounded once: a float16 norm overflows.
+    x = (x.astype(acc) / jnp.maximum(norm, jnp.asarray(eps, acc))).astype(dtype)
     for _ in range(steps):
         gram = product(x, x.T).astype(dtype)
         polynomial = (b * gram.astype(acc) + c * product(gram, gram)).astype(dtype)

@@ -1,7 +1,7 @@
 r"""Multiplication by a step size: ``scale`` and ``scale_by_learning_rate``.
 
 Both evaluate a scheduled step size at the number of updates already applied, so both
-keep a step counter whatever the step size is (DESIGN.md, convention 1); inside an alias
+keep a step counter whatever the step size is (CONTRIBUTING.md, convention 1); inside an alias
 the learning rate reads the alias's counter instead (``learning_rate_rule``).
 """
 

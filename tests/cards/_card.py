@@ -162,6 +162,10 @@ class Card:
       flax: test id -> (optimizer, accessor of the weights to evaluate or ``None``), for
         ``tests/integration/test_flax_training.py``.
       benchmark: the cases ``benchmarks/run.py`` compares with optax.
+      twins: test id -> (optjx builder, optax builder) of the same algorithm with
+        hyperparameters under which both compute the same trajectory (up to rounding), for
+        ``tests/compat`` (optax's combinators, Flax, ``optax.tree``); only configurations
+        whose semantics really match (optax puts eps elsewhere in some algorithms).
     """
 
     name: str
@@ -173,6 +177,7 @@ class Card:
     sharded: dict[str, Callable] = dataclasses.field(default_factory=dict)
     flax: dict[str, tuple] = dataclasses.field(default_factory=dict)
     benchmark: tuple[Bench, ...] = ()
+    twins: dict[str, tuple[Callable, Callable]] = dataclasses.field(default_factory=dict)
 
     @property
     def entries(self) -> list[Entry]:

@@ -63,6 +63,11 @@ def r(rate, steps=ROSENBROCK_STEPS):
     return schedules.cosine(rate, steps)
 
 
+def optax_decay():
+    """An optax schedule, for the optax twins (``Card.twins``): both libraries take it."""
+    return optax.linear_schedule(0.1, 0.01, 4)
+
+
 # -------------------------------------------------------------------- bad input
 # Every float hyperparameter is also checked with NaN. ``scale`` takes any real number.
 LR = {"learning_rate": [-0.1, NAN]}

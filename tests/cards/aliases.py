@@ -34,6 +34,7 @@ from ._shared import (
     as_matrices,
     cosine,
     not_biases,
+    optax_decay,
     q,
     r,
     ramp,
@@ -64,6 +65,14 @@ CARDS = [
          "momentum": [*NONNEG, -0.9], "dampening": [*NONNEG, -0.1],
          "weight_decay": [*NONNEG, -1e-4]},
         example=Example(lambda lr: optjx.sgd(lr, momentum=0.9, nesterov=True), 0.1),
+        twins={
+            "sgd": (lambda: optjx.sgd(0.1), lambda: optax.sgd(0.1)),
+            "sgd_momentum": (lambda: optjx.sgd(0.1, 0.9), lambda: optax.sgd(0.1, 0.9)),
+            "sgd_nesterov": (lambda: optjx.sgd(0.05, 0.9, nesterov=True),
+                             lambda: optax.sgd(0.05, 0.9, nesterov=True)),
+            "sgd_schedule": (lambda: optjx.sgd(optax_decay(), 0.9),
+                             lambda: optax.sgd(optax_decay(), 0.9)),
+        },
         sharded={
             "sgd_nesterov": lambda: optjx.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
         },
@@ -100,6 +109,12 @@ CARDS = [
          "eps": [*NONNEG, -1e-8], "eps_root": [*NONNEG, -1e-8], "momentum": [*NONNEG, -0.5],
          "weight_decay": [*NONNEG, -1.0], "initial_scale": NONNEG},
         example=Example(lambda lr: optjx.rmsprop(lr), 0.01),
+        # optax's rmsprop puts eps inside the root unless eps_in_sqrt=False.
+        twins={
+            "rmsprop_centered_momentum": (
+                lambda: optjx.rmsprop(0.05, centered=True, momentum=0.9),
+                lambda: optax.rmsprop(0.05, centered=True, momentum=0.9, eps_in_sqrt=False)),
+        },
         sharded={
             "rmsprop_centered_momentum": lambda: optjx.rmsprop(0.01, centered=True, momentum=0.9),
         },
@@ -139,6 +154,11 @@ CARDS = [
         {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAM, "b2": [*DECAY, 1.5],
          "eps": [*NONNEG, -1e-8], "eps_root": [*NONNEG, -1e-8], "weight_decay": [*NONNEG, -1e-2]},
         example=Example(lambda lr: optjx.adam(lr), 0.01),
+        twins={
+            "adam": (lambda: optjx.adam(0.1), lambda: optax.adam(0.1)),
+            "adam_betas_schedule": (lambda: optjx.adam(optax_decay(), 0.8, 0.99, eps=1e-3),
+                                    lambda: optax.adam(optax_decay(), 0.8, 0.99, eps=1e-3)),
+        },
         sharded={"adam_amsgrad": lambda: optjx.adam(0.05, amsgrad=True)},
         benchmark=(
             Bench("adam", "adam", 7, lambda: optjx.adam(BENCH_LR), lambda: optax.adam(BENCH_LR)),
@@ -162,6 +182,8 @@ CARDS = [
         {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAM, "b2": [*DECAY, -0.5],
          "eps": [*NONNEG, -1.0], "weight_decay": [*NONNEG, -1e-2]},
         example=Example(lambda lr: optjx.adamw(lr, weight_decay=0.01), 0.01),
+        twins={"adamw": (lambda: optjx.adamw(0.1, weight_decay=0.1),
+                         lambda: optax.adamw(0.1, weight_decay=0.1))},
         sharded={"adamw": lambda: optjx.adamw(0.05)},
         flax={"adamw": (lambda: optjx.adamw(0.01, weight_decay=0.01), None)},
         benchmark=(
@@ -182,6 +204,7 @@ CARDS = [
          "weight_decay": [*NONNEG, -1.0]},
         # Its rate only rescales a unit-free step: not decayed in the examples.
         example=Example(lambda lr: optjx.adadelta(lr), 1.0, scheduled=False),
+        twins={"adadelta": (lambda: optjx.adadelta(1.0, 0.9), lambda: optax.adadelta(1.0, 0.9))},
         sharded={"adadelta": lambda: optjx.adadelta(1.0, weight_decay=1e-3)},
     ),
     Card(
@@ -199,6 +222,9 @@ CARDS = [
          "eps": [*NONNEG, -1e-8], "threshold": [3.9, float("nan")],
          "weight_decay": [*NONNEG, -0.1]},
         example=Example(lambda lr: optjx.radam(lr), 0.03),
+        # optax's radam adds eps elsewhere: equal with eps=0.
+        twins={"radam_eps0": (lambda: optjx.radam(0.1, b2=0.99, eps=0.0),
+                              lambda: optax.radam(0.1, b2=0.99, eps=0.0))},
         sharded={
             "radam_decoupled":
                 lambda: optjx.radam(0.05, weight_decay=1e-2, decoupled_weight_decay=True),
@@ -221,6 +247,10 @@ CARDS = [
         ),
         {"learning_rate": [*LR["learning_rate"], -1e-3], **NOVOGRAD},
         example=Example(lambda lr: optjx.novograd(lr, weight_decay=1e-4), 0.03),
+        # optax's novograd adds eps elsewhere: equal with eps=0.
+        twins={"novograd_eps0": (
+            lambda: optjx.novograd(0.1, 0.9, 0.25, eps=0.0, weight_decay=0.01),
+            lambda: optax.novograd(0.1, 0.9, 0.25, eps=0.0, weight_decay=0.01))},
         sharded={
             "novograd_averaging":
                 lambda: optjx.novograd(0.05, weight_decay=1e-3, grad_averaging=True),

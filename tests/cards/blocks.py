@@ -140,6 +140,12 @@ CARDS = [
         Tuned(lr(optjx.scale_by_adagrad, 0.5), lr(optjx.scale_by_adagrad, 0.5)),
         {"initial_accumulator_value": [*NONNEG, -0.1], "eps": [*NONNEG, -1e-10],
          "eps_root": [*NONNEG, -1.0]},
+        # optax's adagrad: eps inside the root and a 0.1 initial accumulator.
+        twins={"adagrad": (
+            lambda: optax.chain(
+                optjx.scale_by_adagrad(initial_accumulator_value=0.1, eps=0.0, eps_root=1e-7),
+                optjx.scale_by_learning_rate(0.1)),
+            lambda: optax.adagrad(0.1))},
     ),
     Card(
         "scale_by_adam",

@@ -7,12 +7,11 @@ tiny (a handful of weights, a few steps) so that the whole suite stays fast.
 
 from __future__ import annotations
 
+import cards
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-import optjx
 
 STEPS = 7  # RAdam with b2=0.99 switches to its rectified step at t=6
 
@@ -128,50 +127,6 @@ def assert_trees_equal(actual, expected):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(e))
 
 
-# name -> (optjx optimizer, optax's optimizer of the same algorithm), built fresh on call.
-# Only configurations whose semantics match: optax's rmsprop puts eps inside the root by
-# default (eps_in_sqrt=False is optjx's/PyTorch's form); optax's radam and novograd add
-# eps elsewhere (equal with eps=0); optax's adagrad is optjx's scale_by_adagrad with eps
-# inside the root and a 0.1 initial accumulator.
-def _sched():
-    return optax.linear_schedule(0.1, 0.01, 4)
-
-
-TWINS = {
-    "sgd": (lambda: optjx.sgd(0.1), lambda: optax.sgd(0.1)),
-    "sgd_momentum": (lambda: optjx.sgd(0.1, 0.9), lambda: optax.sgd(0.1, 0.9)),
-    "sgd_nesterov": (
-        lambda: optjx.sgd(0.05, 0.9, nesterov=True),
-        lambda: optax.sgd(0.05, 0.9, nesterov=True),
-    ),
-    "sgd_schedule": (lambda: optjx.sgd(_sched(), 0.9), lambda: optax.sgd(_sched(), 0.9)),
-    "adam": (lambda: optjx.adam(0.1), lambda: optax.adam(0.1)),
-    "adam_betas_schedule": (
-        lambda: optjx.adam(_sched(), 0.8, 0.99, eps=1e-3),
-        lambda: optax.adam(_sched(), 0.8, 0.99, eps=1e-3),
-    ),
-    "adamw": (
-        lambda: optjx.adamw(0.1, weight_decay=0.1),
-        lambda: optax.adamw(0.1, weight_decay=0.1),
-    ),
-    "rmsprop_centered_momentum": (
-        lambda: optjx.rmsprop(0.05, centered=True, momentum=0.9),
-        lambda: optax.rmsprop(0.05, centered=True, momentum=0.9, eps_in_sqrt=False),
-    ),
-    "adagrad": (
-        lambda: optax.chain(
-            optjx.scale_by_adagrad(initial_accumulator_value=0.1, eps=0.0, eps_root=1e-7),
-            optjx.scale_by_learning_rate(0.1),
-        ),
-        lambda: optax.adagrad(0.1),
-    ),
-    "adadelta": (lambda: optjx.adadelta(1.0, 0.9), lambda: optax.adadelta(1.0, 0.9)),
-    "radam_eps0": (
-        lambda: optjx.radam(0.1, b2=0.99, eps=0.0),
-        lambda: optax.radam(0.1, b2=0.99, eps=0.0),
-    ),
-    "novograd_eps0": (
-        lambda: optjx.novograd(0.1, 0.9, 0.25, eps=0.0, weight_decay=0.01),
-        lambda: optax.novograd(0.1, 0.9, 0.25, eps=0.0, weight_decay=0.01),
-    ),
-}
+# Test id -> (optjx optimizer, optax's optimizer of the same algorithm), built fresh on
+# call: the cards' ``twins`` (tests/cards), only configurations whose semantics match.
+TWINS = cards.TWINS

@@ -1,15 +1,20 @@
 """Every optjx alias under ``optax.inject_hyperparams``.
 
 ``inject_hyperparams`` calls the factory with concrete arrays in ``init`` and with traced
-arrays under ``jit``; the state it builds must have one structure for both (DESIGN.md,
+arrays under ``jit``; the state it builds must have one structure for both (CONTRIBUTING.md,
 convention 1: no value and no form of a number changes it). A hyperparameter set to
 0 and back between steps (eagerly, then under ``jit`` without a retrace) must give, step by
 step, what the alias rebuilt with those values as arrays gives from the same state.
 Integer and callable configuration (``mask``, flags) goes through ``static_args``.
+The aliases come from the cards: each card's Python-float hyperparameters, and those that
+switch an optional stage off by default (``None`` or ``0``) go to 0 and back.
 """
 
 from __future__ import annotations
 
+import inspect
+
+import cards
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,26 +24,56 @@ from compat_helpers import assert_trees_close, grads_at, make_params, trajectory
 
 import optjx
 
-# alias -> (Python-number hyperparameters, those that go to 0 and back)
-ALIASES = {
-    "sgd": (dict(learning_rate=0.1, momentum=0.9, weight_decay=0.01), ("momentum", "weight_decay")),
-    "rmsprop": (
-        dict(learning_rate=0.01, decay=0.9, momentum=0.9, weight_decay=0.01),
-        ("momentum", "weight_decay"),
-    ),
-    "adagrad": (dict(learning_rate=0.1, weight_decay=0.01), ("weight_decay",)),
-    "adam": (dict(learning_rate=0.1, b1=0.9, b2=0.999, weight_decay=0.01), ("weight_decay",)),
-    "adamw": (dict(learning_rate=0.1, weight_decay=0.0), ("weight_decay",)),
-    "adadelta": (dict(learning_rate=1.0, rho=0.9, weight_decay=0.01), ("weight_decay",)),
-    "radam": (dict(learning_rate=0.1, b2=0.99, weight_decay=0.01), ("weight_decay",)),
-    "novograd": (dict(learning_rate=0.1, weight_decay=0.01), ("weight_decay",)),
-}
+
+def _numbers(card) -> dict:
+    """The card's Python-float hyperparameters: the first value each takes in its configs."""
+    out: dict = {}
+    for config in card.configs:
+        for name, value in config.kwargs.items():
+            if isinstance(value, float):
+                out.setdefault(name, value)
+    return out
 
 
-def _schedule_of_values(config, zeroed):
+def _off_by_default(factory, name) -> bool:
+    """An optional stage: its default (``None`` or ``0``) switches it off."""
+    default = inspect.signature(factory).parameters[name].default
+    return default is None or (isinstance(default, float) and default == 0.0)
+
+
+def _derived(card):
+    """(Python-number hyperparameters, those that go to 0 and back, the rate's name)."""
+    factory = getattr(optjx, card.name)
+    rate = next(iter(inspect.signature(factory).parameters))
+    numbers = _numbers(card)
+    zeroed = tuple(n for n in numbers if n != rate and _off_by_default(factory, n))
+    return numbers, zeroed, rate
+
+
+# Every alias card of tests/cards/aliases.py (the schedule-free aliases, whose updates
+# move y towards x even at a zero rate, and every other registry entry are in invariant 11).
+# muon takes matrices only: the inject_hyperparams invariant covers it through its card's
+# reshape of the harness's leaves.
+ALIASES = {card.name: _derived(card) for card in cards.aliases.CARDS if card.name != "muon"}
+
+
+def _static_args(factory) -> tuple:
+    """The int arguments (they shape the state or the control flow): ``static_args``."""
+    return tuple(
+        name
+        for name, p in inspect.signature(factory).parameters.items()
+        if isinstance(p.default, int) and not isinstance(p.default, bool)
+    )
+
+
+# Rates read once, by init (Rprop's initial step size), do not scale every update.
+RATE_READ_AT_INIT = {"rprop"}
+
+
+def _schedule_of_values(config, zeroed, rate):
     """Hyperparameter values for 4 steps: as given, zeroed (learning rate too), back, back."""
-    zero = {**config, **{name: 0.0 for name in zeroed}, "learning_rate": 0.0}
-    other = {**config, "learning_rate": config["learning_rate"] / 2}
+    zero = {**config, **{name: 0.0 for name in zeroed}, rate: 0.0}
+    other = {**config, rate: config[rate] / 2}
     return [config, zero, other, config]
 
 
@@ -52,12 +87,16 @@ def _set(state, values, as_array):
 @pytest.mark.parametrize("name", list(ALIASES))
 def test_inject_hyperparams_eager_and_jit(name):
     factory = getattr(optjx, name)
-    config, zeroed = ALIASES[name]
-    tx = optax.inject_hyperparams(factory)(**config)
+    config, zeroed, rate = ALIASES[name]
+    # Only a rate that scales every update makes a zero update (delta_bar_delta's is the
+    # starting point of the per-weight rates it adapts).
+    scales = rate == "learning_rate" and name not in RATE_READ_AT_INIT
+    config = {rate: inspect.signature(factory).parameters[rate].default, **config}
+    tx = optax.inject_hyperparams(factory, static_args=_static_args(factory))(**config)
     params = make_params()
     state = tx.init(params)
     structure = jax.tree.structure(state)
-    values = _schedule_of_values(config, zeroed)
+    values = _schedule_of_values(config, zeroed, rate)
 
     # Eagerly, with Python floats written into the state: zero and back. (The state's
     # hyperparams dict is mutable and shared between states: use a fresh state for this.)
@@ -66,7 +105,7 @@ def test_inject_hyperparams_eager_and_jit(name):
         eager_state = _set(eager_state, step_values, as_array=False)
         updates, eager_state = tx.update(grads_at(params), eager_state, params)
         assert jax.tree.structure(eager_state) == structure
-        if step_values["learning_rate"] == 0.0:
+        if scales and step_values[rate] == 0.0:
             assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(updates))
 
     # Under jit, with arrays of the same dtype: one trace for every value.
@@ -96,7 +135,7 @@ def test_inject_hyperparams_eager_and_jit(name):
         )
         assert_trees_close(updates, expected, rtol=1e-6, atol=1e-7)
         assert_trees_close(new_state.inner_state, expected_inner, rtol=1e-6, atol=1e-7)
-        if step_values["learning_rate"] == 0.0:
+        if scales and step_values[rate] == 0.0:
             assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(updates))
         params, state = optax.apply_updates(params, updates), new_state
     assert len(traces) == 1
@@ -104,7 +143,7 @@ def test_inject_hyperparams_eager_and_jit(name):
 
 def test_inject_hyperparams_inner_state_is_the_alias_state():
     # inject_hyperparams turns every numeric argument (defaults too) into an array: the
-    # inner state is the plain alias's all the same (DESIGN.md, convention 1), traced too.
+    # inner state is the plain alias's all the same (CONTRIBUTING.md, convention 1), traced too.
     params = make_params()
     injected = optax.inject_hyperparams(optjx.sgd)(learning_rate=0.1, momentum=0.0)
     state = injected.init(params)

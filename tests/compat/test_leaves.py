@@ -1,4 +1,4 @@
-"""Leaves optax accepts, optjx accepts (DESIGN.md, convention 4).
+"""Leaves optax accepts, optjx accepts (CONTRIBUTING.md, convention 4).
 
 A params tree that mixes a float array with a Python float, an int32 array, a bool array
 and ``None``; gradients from ``jax.grad(..., allow_int=True)`` (``float0`` for the int and
@@ -10,6 +10,7 @@ optimizer sees only them, the others get a zero update and no state, and
 
 from __future__ import annotations
 
+import cards
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,25 +20,10 @@ from compat_helpers import assert_trees_close, assert_trees_equal, grads_at, mak
 
 import optjx
 
+# Every card's first configuration (tests/cards), and optax's chain around optjx.
+FIRST = {card.name: card.entries[0] for card in cards.CARDS}
 OPTIMIZERS = {
-    "sgd": lambda: optjx.sgd(0.1, 0.9, weight_decay=0.01),
-    "rmsprop": lambda: optjx.rmsprop(0.01, centered=True, momentum=0.9),
-    "adagrad": lambda: optjx.adagrad(0.1),
-    "adam": lambda: optjx.adam(0.1, weight_decay=0.01),
-    "adamw": lambda: optjx.adamw(0.1),
-    "adadelta": lambda: optjx.adadelta(),
-    "radam": lambda: optjx.radam(0.1),
-    "novograd": lambda: optjx.novograd(0.1, weight_decay=0.01),
-    "delta_bar_delta": lambda: optjx.delta_bar_delta(0.05, kappa=1e-3, phi=0.1, gamma=0.7),
-    "scale": lambda: optjx.scale(-0.5),
-    "scale_by_learning_rate": lambda: optjx.scale_by_learning_rate(0.1),
-    "clip": lambda: optjx.clip(0.3),
-    "clip_by_global_norm": lambda: optjx.clip_by_global_norm(0.5),
-    "add_decayed_weights": lambda: optjx.add_decayed_weights(0.1),
-    "lookahead": lambda: optjx.lookahead(optjx.adam(0.1), sync_period=2),
-    "polyak_averaging": lambda: optjx.polyak_averaging(optjx.sgd(0.1)),
-    "apply_if_finite": lambda: optjx.apply_if_finite(optjx.adam(0.1), max_consecutive_errors=2),
-    "accumulate_gradients": lambda: optjx.accumulate_gradients(optjx.adam(0.1), 2),
+    **{name: entry.build for name, entry in FIRST.items()},
     "chain": lambda: optax.chain(optjx.clip_by_global_norm(1.0), optjx.adam(0.1)),
 }
 STEPS = 3
@@ -70,6 +56,14 @@ def mixed_grads(params, kind):
     return grads
 
 
+def _update(name, tx, grads, state, params):
+    """``tx.update``, with ``value=`` for an optimizer that reads the loss value."""
+    entry = FIRST.get(name)
+    if entry is not None and entry.needs_value:
+        return tx.update(grads, state, params, value=jnp.asarray(1.0))
+    return tx.update(grads, state, params)
+
+
 def float_part(tree):
     return {"s": jnp.asarray(tree["s"]), "w": tree["w"]}
 
@@ -89,8 +83,8 @@ def test_mixed_leaves_match_the_float_leaves_alone(name, kind):
     state, ref_state = tx.init(params), ref.init(ref_params)
     for _ in range(STEPS):
         grads = mixed_grads(params, kind)
-        updates, state = tx.update(grads, state, params)
-        ref_updates, ref_state = ref.update(float_part(grads), ref_state, ref_params)
+        updates, state = _update(name, tx, grads, state, params)
+        ref_updates, ref_state = _update(name, ref, float_part(grads), ref_state, ref_params)
         assert updates["n"] is None
         assert_trees_close(float_part(updates), ref_updates, rtol=1e-6, atol=1e-7)
         for key in ("i", "flag"):
@@ -113,7 +107,7 @@ def test_apply_updates_with_float0_updates_leaves_int_params_unchanged(name):
     # update optjx returns for them must be something optjx.apply_updates can apply.
     tx = OPTIMIZERS[name]()
     params = mixed_params()
-    updates, _ = tx.update(mixed_grads(params, "float0"), tx.init(params), params)
+    updates, _ = _update(name, tx, mixed_grads(params, "float0"), tx.init(params), params)
     new_params = optjx.apply_updates(params, updates)
     np.testing.assert_array_equal(new_params["i"], params["i"])
     assert new_params["i"].dtype == jnp.int32
@@ -126,8 +120,8 @@ def test_mixed_leaves_under_jit(name):
     params = {**mixed_params(), "s": jnp.asarray(1.5)}
     grads = mixed_grads(params, "float0")
     state = tx.init(params)
-    eager, eager_state = tx.update(grads, state, params)
-    jitted, jitted_state = jax.jit(tx.update)(grads, state, params)
+    eager, eager_state = _update(name, tx, grads, state, params)
+    jitted, jitted_state = jax.jit(lambda *a: _update(name, tx, *a))(grads, state, params)
     assert_trees_close(float_part(jitted), float_part(eager), rtol=1e-6, atol=1e-7)
     assert jax.tree.structure(jitted_state) == jax.tree.structure(eager_state)
 
@@ -136,12 +130,17 @@ def test_mixed_leaves_under_jit(name):
 def test_optax_twin_accepts_the_same_int_gradients(name):
     # optax accepts integer gradients for integer params (it does not accept float0):
     # optjx gives the same float updates.
-    twin = {
-        "adam": lambda: optax.chain(optax.add_decayed_weights(0.01), optax.adam(0.1)),
-        "sgd": lambda: optax.chain(optax.add_decayed_weights(0.01), optax.sgd(0.1, 0.9)),
-        "add_decayed_weights": lambda: optax.add_decayed_weights(0.1),
-    }[name]()
-    tx = OPTIMIZERS[name]()
+    tx, twin = {
+        "adam": (
+            optjx.adam(0.1, weight_decay=0.01),
+            optax.chain(optax.add_decayed_weights(0.01), optax.adam(0.1)),
+        ),
+        "sgd": (
+            optjx.sgd(0.1, 0.9, weight_decay=0.01),
+            optax.chain(optax.add_decayed_weights(0.01), optax.sgd(0.1, 0.9)),
+        ),
+        "add_decayed_weights": (optjx.add_decayed_weights(0.1), optax.add_decayed_weights(0.1)),
+    }[name]
     params = {"w": make_params()["w"], "s": 1.5, "i": jnp.asarray([1, 2, 3], jnp.int32)}
     floats = {"w": params["w"], "s": params["s"]}
     grads = jax.grad(lambda f: mixed_loss({**params, **f, "flag": jnp.asarray(True)}))(floats)
@@ -157,12 +156,11 @@ def test_none_gradients_where_params_are_none():
     grads = {"w": grads_at(make_params())["w"], "n": None, "nested": {"m": None}}
     for name, make in OPTIMIZERS.items():
         tx = make()
-        updates, state = tx.update(grads, tx.init(params), params)
+        updates, state = _update(name, tx, grads, tx.init(params), params)
         assert updates["n"] is None and updates["nested"]["m"] is None, name
         ref = make()
-        ref_updates, _ = ref.update(
-            {"w": grads["w"]}, ref.init({"w": params["w"]}), {"w": params["w"]}
-        )
+        w = {"w": params["w"]}
+        ref_updates, _ = _update(name, ref, {"w": grads["w"]}, ref.init(w), w)
         assert_trees_close(updates["w"], ref_updates["w"], rtol=1e-6, atol=1e-7)
 
 
@@ -179,13 +177,12 @@ def test_add_decayed_weights_passes_none_updates_where_params_exist():
         assert_trees_close(updates["w"], expected["w"], rtol=1e-6, atol=1e-7)
 
 
-STATELESS = {
-    "scale": lambda: optjx.scale(-0.5),
-    "clip": lambda: optjx.clip(0.3),
-    "clip_by_global_norm": lambda: optjx.clip_by_global_norm(0.5),
-    "add_decayed_weights": lambda: optjx.add_decayed_weights(0.1),
-    "scale_by_learning_rate": lambda: optjx.scale_by_learning_rate(0.1),
-}
+def _stateless(make):
+    return make().init(make_params()) == optax.EmptyState()
+
+
+# The cards' first configurations that keep no state at all.
+STATELESS = {name: make for name, make in OPTIMIZERS.items() if _stateless(make)}
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The structure rule (DESIGN.md, convention 1) over the whole registry, and optax's own
+"""The structure rule (CONTRIBUTING.md, convention 1) over the whole registry, and optax's own
 tests that broke it.
 
 ``optax.inject_hyperparams(factory)(**kw)`` turns every number into an array and every

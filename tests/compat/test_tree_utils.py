@@ -1,6 +1,6 @@
 """``optax.tree`` utilities on optjx states: ``get``/``set``/``get_all_with_path`` of "count".
 
-A stage keeps its ``count`` whatever its hyperparameters are (DESIGN.md, convention 1),
+A stage keeps its ``count`` whatever its hyperparameters are (CONTRIBUTING.md, convention 1),
 and an alias keeps one counter that its learning-rate and weight-decay stages read, so
 ``optax.tree.get(state, "count")`` finds the alias's one counter (where optax's twin has
 one, the same value), and ``optax.tree.set`` changes values, never the structure.
@@ -17,18 +17,18 @@ from compat_helpers import TWINS, assert_trees_close, grads_at, make_params, tra
 
 import optjx
 
-# Twins whose optax state has at most one "count" (get raises on several); optjx's has
-# exactly one. (Not here: RMSProp with momentum keeps two, its preconditioner's and its
-# buffer's; the adagrad twin is an optax.chain of two optjx building blocks, each counted.)
+
+def _counters(tx):
+    return optax.tree.get_all_with_path(tx.init(make_params()), "count")
+
+
+# Twins whose optax state has at most one "count" (get raises on several) and whose optjx
+# state has exactly one (not RMSProp with momentum: its preconditioner's and its buffer's;
+# not a twin written as an optax.chain of optjx building blocks: one per stage).
 SINGLE_COUNT = [
-    "sgd",
-    "sgd_momentum",
-    "sgd_schedule",
-    "adam",
-    "adamw",
-    "adadelta",
-    "radam_eps0",
-    "novograd_eps0",
+    twin
+    for twin, (make_optjx, make_optax) in TWINS.items()
+    if len(_counters(make_optax())) <= 1 and len(_counters(make_optjx())) == 1
 ]
 
 

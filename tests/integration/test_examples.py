@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _selection import selected
 
 import optjx
 
@@ -84,10 +85,30 @@ def _run(script: str, out: Path):
         )
 
 
+# The script each test that is not parametrized by ``script`` reads.
+READS = {
+    "test_quickstart_reaches_95_percent_with_slow_weights": "quickstart.py",
+    "test_compare_optimizers_covers_every_alias": "compare_optimizers.py",
+    "test_schedule_free_example_shows_the_warm_up_fix": "schedule_free.py",
+}
+
+
+def _needed(request) -> list[str]:
+    """The scripts the selected tests of this module read (``-k quickstart`` runs one)."""
+    needed = set(selected(request, "script"))
+    for item in request.session.items:
+        if getattr(item, "module", None) is request.module:
+            if getattr(item, "originalname", item.name) in READS:
+                needed.add(READS[item.originalname])
+    return [script for script in EXAMPLES if script in needed]
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """All examples, two at a time (their start-up and compilation are single-threaded)."""
-    outs = {script: tmp_path_factory.mktemp(script.removesuffix(".py")) for script in EXAMPLES}
+def runs(request, tmp_path_factory):
+    """The examples the selected tests read, two at a time (their start-up and
+    compilation are single-threaded)."""
+    scripts = _needed(request)
+    outs = {script: tmp_path_factory.mktemp(script.removesuffix(".py")) for script in scripts}
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {script: pool.submit(_run, script, out) for script, out in outs.items()}
         return {script: (future.result(), outs[script]) for script, future in futures.items()}
@@ -139,7 +160,9 @@ def test_schedule_free_example_shows_the_warm_up_fix(runs):
     result, _ = runs["schedule_free.py"]
     assert result.returncode == 0, result.stderr[-3000:]
     for name, bound in [("optjx.adamw_schedule_free", 1e-12), ("optax.contrib", None)]:
-        row = re.search(rf"^{re.escape(name)}\S*\s+([0-9.e+-]+)\s+([0-9.e+-]+)", result.stdout, re.M)
+        row = re.search(
+            rf"^{re.escape(name)}\S*\s+([0-9.e+-]+)\s+([0-9.e+-]+)", result.stdout, re.M
+        )
         assert row, result.stdout
         first, last = float(row.group(1)), float(row.group(2))
         if bound is None:  # optax's first update does nothing: off by the whole first step
@@ -188,3 +211,8 @@ def test_example_optimizer_tables_match_the_cards(example):
         assert ours[0] == theirs[0], (example, name)
         for a, b in zip(jax.tree.leaves(ours[1]), jax.tree.leaves(theirs[1]), strict=True):
             np.testing.assert_array_equal(a, b, err_msg=f"{example}: {name}")
+
+
+assert set(READS) <= set(globals()), (
+    f"READS names tests that do not exist: {set(READS) - set(globals())}"
+)

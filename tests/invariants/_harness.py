@@ -7,8 +7,11 @@ loss-driven ones (``Entry.loss_driven``: full-batch methods that call the loss
 themselves) the gradient of :func:`loss` at the params, with ``value=`` and ``value_fn=``.
 
 Each entry's transformation is built once and its ``update`` jitted once
-(:func:`compiled`), then reused by every test module that runs the entry on the standard
-problem: the whole registry compiles once per suite run, not once per invariant.
+(:func:`compiled`), lazily, when the first test that needs it runs, then reused by every
+test module that runs the entry on the standard problem: the registry compiles at most once
+per suite run, not once per invariant, and ``-k one_name`` compiles only that name.
+A module fixture that works on many entries at once (one pmapped program, one checkpoint)
+asks :func:`selected_entries` for the entries of the tests that will run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _selection import selected
 from registry import BY_ID, Entry
 
 INT32_MAX = int(np.iinfo(np.int32).max)
@@ -135,6 +139,14 @@ class Compiled:
 def compiled(entry_id: str) -> Compiled:
     """The one ``Compiled`` per entry, shared by every test module."""
     return Compiled(BY_ID[entry_id])
+
+
+def selected_entries(request, argname: str = "entry") -> list[Entry]:
+    """The entries that the selected tests of the requesting module are parametrized with
+    (:func:`_selection.selected`): a module fixture that does one thing for many entries at
+    once (one pmapped program, one checkpoint) builds what this session's tests need (after
+    ``-k``, ``-m`` and node ids), not the whole registry."""
+    return selected(request, argname)
 
 
 # ------------------------------------------------------------------ tree helpers

@@ -10,7 +10,7 @@ concrete arrays and runs it eagerly on the same state. Both must agree (float64,
 
 This is the recipe optax and Flax users rely on to change a learning rate during
 training; it breaks when a state's structure depends on a hyperparameter's value
-(a stage dropped for a concrete zero), which DESIGN.md convention 1 forbids.
+(a stage dropped for a concrete zero), which CONTRIBUTING.md convention 1 forbids.
 """
 
 from __future__ import annotations

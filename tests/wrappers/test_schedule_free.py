@@ -53,7 +53,7 @@ def identical(a, b):
 
 def test_count_always_kept_and_python_zero_only_skips_arithmetic():
     fields = lambda tx: tx.init(PARAMS)._fields  # noqa: E731
-    # One structure whatever the values (DESIGN.md, convention 1).
+    # One structure whatever the values (CONTRIBUTING.md, convention 1).
     assert "count" in fields(optjx.sgd_schedule_free(0.1))
     assert "count" in fields(optjx.sgd_schedule_free(0.1, warmup_steps=2))
     assert "count" in fields(optjx.sgd_schedule_free(0.1, r=0.5))
