@@ -206,12 +206,12 @@ def recompute_batch_stats_nnx(
                 if missed:
                     raise ValueError(f"the pass did not call the BatchNorm layers at {missed}")
     finally:
-        for (_, m), (cls, momentum, use_running_average) in zip(layers, saved):
+        for (_, m), (cls, momentum, use_running_average) in zip(layers, saved, strict=True):
             m.__class__ = cls
             m.momentum, m.use_running_average = momentum, use_running_average
     if count == 0:
         raise ValueError("batches: empty; at least one batch is needed")
-    for (_, m), (mean, var) in zip(layers, average):
+    for (_, m), (mean, var) in zip(layers, average, strict=True):
         m.mean[...], m.var[...] = mean, var
 
 

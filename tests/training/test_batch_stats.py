@@ -11,6 +11,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import optjx
@@ -251,3 +252,69 @@ def test_progress_bar(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # tqdm not installed
     with pytest.raises(ImportError, match="pip install tqdm"):
         optjx.recompute_batch_stats_nnx(model, [jnp.ones((4, 3))], progress=True)
+
+
+# --- why: averaged weights with stale statistics ------------------------------------------
+
+
+class DigitsNet(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        for features in (8, 16):
+            x = nn.Conv(features, (3, 3))(x)
+            x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
+        return nn.Dense(10)(x.mean(axis=(1, 2)))
+
+
+def test_averaged_weights_need_recomputed_statistics():
+    """SWA on scikit-learn's digits: the uniform average of the SGD iterates, evaluated
+    with the running statistics of training (those of the last iterates), is far worse
+    than the last iterate; with recomputed statistics it is better."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[..., None]
+    order = np.random.default_rng(0).permutation(len(images))
+    train, test = order[:1200], order[1200:]
+    x_train, y_train = jnp.asarray(images[train]), jnp.asarray(digits.target[train])
+    net = DigitsNet()
+    variables = net.init(jax.random.key(0), x_train[:2])
+    tx = optjx.polyak_averaging(optjx.sgd(0.2, momentum=0.9))  # uniform: SWA's average
+
+    def loss(params, stats, rows):
+        logits, mutated = net.apply(
+            {"params": params, "batch_stats": stats},
+            x_train[rows],
+            train=True,
+            mutable=["batch_stats"],
+        )
+        return optax.softmax_cross_entropy_with_integer_labels(
+            logits, y_train[rows]
+        ).mean(), mutated["batch_stats"]
+
+    def step(carry, rows):
+        params, stats, opt_state = carry
+        grads, stats = jax.grad(loss, has_aux=True)(params, stats, rows)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), stats, opt_state), None
+
+    rows = np.random.default_rng(1).integers(0, len(train), (200, 64))
+    carry = (variables["params"], variables["batch_stats"], tx.init(variables["params"]))
+    (params, stats, opt_state), _ = jax.jit(lambda c: jax.lax.scan(step, c, rows))(carry)
+
+    def accuracy(variables):
+        return float(
+            np.mean(np.argmax(net.apply(variables, images[test]), -1) == digits.target[test])
+        )
+
+    averaged = optjx.averaged_params(opt_state)
+    last = accuracy({"params": params, "batch_stats": stats})
+    stale = accuracy({"params": averaged, "batch_stats": stats})
+    recomputed = optjx.recompute_batch_stats(
+        net.apply,
+        {"params": averaged, "batch_stats": stats},
+        (x_train[i : i + 200] for i in range(0, 1200, 200)),
+    )
+    fresh = accuracy(recomputed)
+    assert recomputed["params"] is averaged
+    assert stale < last - 0.2, (last, stale)
+    assert fresh > max(last, 0.85), (last, fresh)
