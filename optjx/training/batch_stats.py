@@ -1,35 +1,6 @@
-r"""BatchNorm statistics recomputed for new weights, as ``torch.optim.swa_utils.update_bn``.
-
-The running mean and variance a BatchNorm layer keeps during training belong to the
-weights of the last steps. Averaged weights (``averaged_params``, ``slow_params``,
-``schedule_free_eval_params``) are a different network, whose activations have other
-statistics: evaluated with the stale ones, its accuracy can fall far below the last
-iterate's (Izmailov et al. 2018, section 3.2). The fix is one pass over training data in
-training mode that recomputes every BatchNorm's statistics as the cumulative average over
-the batches, each batch weighted equally:
-
-$$
-\mu \leftarrow \frac{1}{K} \sum_{k=1}^{K} \mu_k, \qquad
-\sigma^2 \leftarrow \frac{1}{K} \sum_{k=1}^{K} \sigma^2_k
-$$
-
-with $\mu_k$, $\sigma^2_k$ the statistics of batch $k$ over every axis but the feature
-axis. ``torch.optim.swa_utils.update_bn`` does the same (it resets the running statistics
-and sets the momentum to ``None``, PyTorch's cumulative average).
-
-Biased and unbiased variance: a Flax ``BatchNorm`` stores the batch variance it
-normalises with, $\sigma^2_k = \frac{1}{n} \sum_i (x_i - \mu_k)^2$ over the $n$ values of a
-feature in the batch (biased); PyTorch normalises with that one too but stores the unbiased
-$\frac{n}{n - 1} \sigma^2_k$ in ``running_var``. ``unbiased=False`` (the default) keeps
-Flax's convention, so the recomputed statistics are those Flax's own running average tends
-to; ``unbiased=True`` stores PyTorch's, for a model whose statistics are compared with or
-exported to PyTorch. The factor is applied per batch, with that batch's $n$.
-
-References:
-  Izmailov, Podoprikhin, Garipov, Vetrov & Wilson (2018), "Averaging weights leads to
-  wider optima and better generalization", section 3.2; Ioffe & Szegedy (2015), "Batch
-  normalization", Algorithm 2.
-"""
+"""BatchNorm statistics recomputed for new weights, as ``torch.optim.swa_utils.update_bn``:
+``recompute_batch_stats`` (Flax Linen) and ``recompute_batch_stats_nnx`` (Flax NNX).
+Flax is imported inside the functions: it is an extra, not a dependency of optjx."""
 
 from __future__ import annotations
 
@@ -54,14 +25,41 @@ def recompute_batch_stats(
 ) -> Mapping[str, Any]:
     r"""Recompute the statistics of every ``flax.linen.BatchNorm`` for the given weights.
 
+    The running mean and variance of a BatchNorm belong to the weights of the last
+    training steps. Averaged weights (``averaged_params``, ``slow_params``,
+    ``schedule_free_eval_params``) are another network, whose activations have other
+    statistics; evaluated with the stale ones its accuracy can collapse (Izmailov et al.
+    2018, section 3.2). One pass over training batches recomputes every BatchNorm's
+    statistics as the cumulative average over the $K$ batches, each weighted equally:
+
+    $$
+    \mu = \frac{1}{K} \sum_{k=1}^{K} \mu_k, \qquad
+    \sigma^2 = \frac{1}{K} \sum_{k=1}^{K} \sigma^2_k
+    $$
+
+    with $\mu_k$, $\sigma^2_k$ the statistics of batch $k$ over every axis but the feature
+    axis, as ``torch.optim.swa_utils.update_bn`` does (it resets the running statistics
+    and sets the momentum to ``None``, PyTorch's cumulative average).
+
     Every batch goes through ``apply_fn(variables, batch, mutable=["batch_stats"],
     **apply_kwargs)``, jitted. During the pass each ``nn.BatchNorm`` computes its batch
     statistics whatever ``use_running_average`` the model passes or was built with, and
-    stores them whole (its momentum is set to 0 for the pass, so any momentum works); the
-    cumulative average over the batches becomes the new ``batch_stats`` (the rule is in
-    the module docstring). The rest of the model runs as ``apply_kwargs`` says: PyTorch's
-    ``update_bn`` puts the whole model in training mode, dropout included; pass your
-    model's training flag (and ``rngs`` for dropout) in ``apply_kwargs`` to do the same.
+    stores them whole (its momentum is 0 for the pass, so any momentum works). The rest
+    of the model runs as ``apply_kwargs`` says: PyTorch's ``update_bn`` puts the whole
+    model in training mode, dropout included; pass your model's training flag (and
+    ``rngs`` for dropout) in ``apply_kwargs`` to do the same.
+
+    Biased and unbiased variance: a Flax ``BatchNorm`` stores the batch variance it
+    normalises with, $\sigma^2_k = \frac{1}{n} \sum_i (x_i - \mu_k)^2$ over the $n$
+    values of a feature in the batch (biased); PyTorch normalises with that one too but
+    stores the unbiased $\frac{n}{n - 1} \sigma^2_k$ in ``running_var``.
+    ``unbiased=False`` keeps Flax's convention; ``unbiased=True`` stores PyTorch's, per
+    batch with that batch's $n$.
+
+    References:
+      Izmailov, Podoprikhin, Garipov, Vetrov & Wilson (2018), "Averaging weights leads to
+      wider optima and better generalization", section 3.2; Ioffe & Szegedy (2015),
+      "Batch normalization", Algorithm 2.
 
     Args:
       apply_fn: the model's ``apply`` (``model.apply``), called as above.
@@ -72,7 +70,7 @@ def recompute_batch_stats(
         second argument of ``apply_fn``; for ``(inputs, labels)`` pairs pass
         ``(x for x, _ in loader)``. Each batch counts equally, whatever its size.
       unbiased: ``False`` stores the biased batch variance, Flax's convention; ``True``
-        stores PyTorch's unbiased one (see the module docstring).
+        stores PyTorch's unbiased one (above).
       progress: show a ``tqdm`` progress bar (tqdm must be installed).
       apply_kwargs: more keyword arguments for ``apply_fn`` (a ``train=True`` flag,
         ``rngs``); not ``mutable``.
@@ -89,19 +87,21 @@ def recompute_batch_stats(
       ImportError: ``progress=True`` without tqdm.
     """
     import flax.linen as nn
+    from flax.core import FrozenDict, unfreeze
 
     apply_kwargs = dict(apply_kwargs or {})
     if "mutable" in apply_kwargs:
         raise ValueError("apply_kwargs: 'mutable' is set by recompute_batch_stats")
     if "batch_stats" not in variables:
         return variables
-    stats = variables["batch_stats"]
+    stats = unfreeze(variables["batch_stats"])  # apply returns plain dicts
     reached: set[tuple[str, ...]] = set()  # the BatchNorm scopes the traced pass called
 
     def batch_statistics_interceptor(next_fun, args, kwargs, context):
         module = context.module
         if not isinstance(module, nn.BatchNorm) or context.method_name != "__call__":
             return next_fun(*args, **kwargs)
+        assert module.scope is not None  # a method runs bound
         reached.add(tuple(module.scope.path))
         x, *_ = args
         mask = kwargs.get("mask")
@@ -115,7 +115,7 @@ def recompute_batch_stats(
             object.__setattr__(module, "momentum", saved[0])
             object.__setattr__(module, "use_running_average", saved[1])
         if unbiased:
-            var = module.get_variable("batch_stats", "var")
+            var: jax.Array = module.get_variable("batch_stats", "var")
             n = _values_per_feature(x, var.size, mask)
             module.put_variable("batch_stats", "var", var * (n / (n - 1)))
         return y
@@ -141,7 +141,7 @@ def recompute_batch_stats(
     if count == 0:
         raise ValueError("batches: empty; at least one batch is needed")
     new = {**variables, "batch_stats": average}
-    return type(variables)(new) if type(variables) is not dict else new  # FrozenDict stays
+    return FrozenDict(new) if isinstance(variables, FrozenDict) else new
 
 
 def recompute_batch_stats_nnx(
@@ -149,11 +149,12 @@ def recompute_batch_stats_nnx(
 ) -> None:
     r"""Recompute the statistics of every ``flax.nnx.BatchNorm`` of ``model``, in place.
 
-    The NNX twin of ``recompute_batch_stats``: every batch goes through ``model(batch)``,
+    The NNX twin of [`recompute_batch_stats`][optjx.recompute_batch_stats], where the
+    rule and the variance conventions are written out: every batch goes through ``model(batch)``,
     jitted with ``nnx.jit``; during the pass each ``nnx.BatchNorm`` computes its batch
     statistics whatever ``use_running_average`` it is called with or was built with, with
     momentum 0, and afterwards its ``mean`` and ``var`` hold the cumulative average over
-    the batches (the rule is in the module docstring), in their dtypes. Every other layer
+    the batches, in their dtypes. Every other layer
     runs in the mode the model is in: call ``model.train()`` first for PyTorch's
     ``update_bn``, which runs the whole model in training mode, dropout included. The
     layers' momentum and ``use_running_average`` are restored afterwards.
@@ -165,7 +166,7 @@ def recompute_batch_stats_nnx(
         argument of ``model``; for ``(inputs, labels)`` pairs pass
         ``(x for x, _ in loader)``. Each batch counts equally, whatever its size.
       unbiased: ``False`` stores the biased batch variance, Flax's convention; ``True``
-        stores PyTorch's unbiased one (see the module docstring).
+        stores PyTorch's unbiased one (see ``recompute_batch_stats``).
       progress: show a ``tqdm`` progress bar (tqdm must be installed).
 
     Returns:
@@ -244,7 +245,7 @@ def _batch_statistics_class(cls: type, unbiased: bool) -> type:
 
         def __call__(self, x, use_running_average=None, *, mask=None):
             del use_running_average  # the pass needs the batch statistics
-            y = super(subclass, self).__call__(x, False, mask=mask)
+            y = cls.__call__(self, x, False, mask=mask)
             if unbiased:
                 n = _values_per_feature(x, self.var[...].size, mask)
                 self.var[...] = self.var[...] * (n / (n - 1))
@@ -271,7 +272,7 @@ def _maybe_progress(batches: Iterable[Any], progress: bool) -> Iterator[Any]:
     if not progress:
         return iter(batches)
     try:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
     except ImportError as error:
         raise ImportError(
             "progress=True needs tqdm, which optjx does not depend on: pip install tqdm"

@@ -152,6 +152,8 @@ def test_linen_errors_and_no_batch_norm():
         optjx.recompute_batch_stats(heads.apply, heads.init(jax.random.key(0), x), [])
     with pytest.raises(ValueError, match="mutable"):
         optjx.recompute_batch_stats(heads.apply, both, [x], apply_kwargs={"mutable": True})
+    frozen = flax.core.freeze(heads.init(jax.random.key(0), x))
+    assert isinstance(optjx.recompute_batch_stats(heads.apply, frozen, [x]), flax.core.FrozenDict)
     no_norm = nn.Dense(2)
     plain = no_norm.init(jax.random.key(0), x)
     assert optjx.recompute_batch_stats(no_norm.apply, plain, iter(())) is plain
