@@ -150,6 +150,11 @@ def main(argv=None):
         )
 
     print(f"{epochs} epochs of {steps_per_epoch} updates; SWA from epoch {swa_start}")
+    print("test accuracy per epoch (last iterate / averaged, training statistics / recomputed):")
+    for epoch, tests in enumerate(
+        zip(*([test for _, test in h] for h in history.values()), strict=True)
+    ):
+        print(f"  epoch {epoch + 1:2d}: " + " / ".join(f"{t:.4f}" for t in tests))
     print(
         table(
             [[name, f"{h[-1][0]:.4f}", f"{h[-1][1]:.4f}"] for name, h in history.items()],
