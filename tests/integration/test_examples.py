@@ -152,6 +152,20 @@ def test_schedule_free_example_shows_the_warm_up_fix(runs):
     )
 
 
+def test_swa_onecycle_example_recomputes_the_statistics(runs):
+    result, _ = runs["swa_onecycle.py"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    test_accuracy = {
+        name: float(re.search(rf"^{name}\s+[0-9.]+\s+([0-9.]+)", result.stdout, re.M).group(1))
+        for name in ("averaged, training statistics", "averaged, recomputed statistics")
+    }
+    assert test_accuracy["averaged, recomputed statistics"] > 0.9, result.stdout
+    assert (
+        test_accuracy["averaged, recomputed statistics"]
+        > test_accuracy["averaged, training statistics"]
+    ), result.stdout
+
+
 # The examples that let a user pick an optimizer by name write the table out themselves
 # (a user reads the optimizer there); it must agree with the cards' example defaults.
 TABLES = ["compare_optimizers", "lr_sweep", "quickstart"]
