@@ -4,6 +4,7 @@ Flax is imported inside the functions: it is an extra, not a dependency of optjx
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -86,7 +87,6 @@ def recompute_batch_stats(
         holds statistics of another kind of layer).
       ImportError: ``progress=True`` without tqdm.
     """
-    import flax.linen as nn
     from flax.core import FrozenDict, unfreeze
 
     apply_kwargs = dict(apply_kwargs or {})
@@ -95,40 +95,10 @@ def recompute_batch_stats(
     if "batch_stats" not in variables:
         return variables
     stats = unfreeze(variables["batch_stats"])  # apply returns plain dicts
-    reached: set[tuple[str, ...]] = set()  # the BatchNorm scopes the traced pass called
-
-    def batch_statistics_interceptor(next_fun, args, kwargs, context):
-        module = context.module
-        if not isinstance(module, nn.BatchNorm) or context.method_name != "__call__":
-            return next_fun(*args, **kwargs)
-        assert module.scope is not None  # a method runs bound
-        reached.add(tuple(module.scope.path))
-        x, *_ = args
-        mask = kwargs.get("mask")
-        saved = module.momentum, module.use_running_average
-        # Linen modules are frozen dataclasses; the override lasts this one traced call.
-        object.__setattr__(module, "momentum", 0.0)
-        object.__setattr__(module, "use_running_average", False)
-        try:
-            y = next_fun(x, None, mask=mask)
-        finally:
-            object.__setattr__(module, "momentum", saved[0])
-            object.__setattr__(module, "use_running_average", saved[1])
-        if unbiased:
-            var: jax.Array = module.get_variable("batch_stats", "var")
-            n = _values_per_feature(x, var.size, mask)
-            module.put_variable("batch_stats", "var", var * (n / (n - 1)))
-        return y
-
-    @jax.jit
-    def step(others, average, count, batch):
-        fresh = jax.tree.map(jnp.zeros_like, average)  # 0 * old is 0: no stale inf or NaN
-        with nn.intercept_methods(batch_statistics_interceptor):
-            _, mutated = apply_fn(
-                {**others, "batch_stats": fresh}, batch, mutable=["batch_stats"], **apply_kwargs
-            )
-        return _running_mean(average, mutated["batch_stats"], count)
-
+    try:  # one compilation for repeated calls (an evaluation every epoch)
+        step, reached = _linen_pass(apply_fn, unbiased, tuple(sorted(apply_kwargs.items())))
+    except TypeError:  # an unhashable argument (rngs, arrays): compiled for this call
+        step, reached = _linen_pass.__wrapped__(apply_fn, unbiased, tuple(apply_kwargs.items()))
     others = {name: value for name, value in variables.items() if name != "batch_stats"}
 
     average = jax.tree.map(jnp.zeros_like, stats)
@@ -185,12 +155,7 @@ def recompute_batch_stats_nnx(
         return
     saved = [(type(m), m.momentum, m.use_running_average) for _, m in layers]
 
-    @nnx.jit
-    def step(model, average, count, batch):
-        model(batch)
-        found = [m for _, m in nnx.iter_modules(model) if isinstance(m, nnx.BatchNorm)]
-        return _running_mean(average, [(m.mean[...], m.var[...]) for m in found], count)
-
+    step = _nnx_pass()
     average = [(jnp.zeros_like(m.mean[...]), jnp.zeros_like(m.var[...])) for _, m in layers]
     count = 0
     try:
@@ -214,6 +179,66 @@ def recompute_batch_stats_nnx(
         raise ValueError("batches: empty; at least one batch is needed")
     for (_, m), (mean, var) in zip(layers, average, strict=True):
         m.mean[...], m.var[...] = mean, var
+
+
+@functools.lru_cache(maxsize=16)  # keeps up to 16 models' apply alive
+def _linen_pass(apply_fn, unbiased: bool, apply_kwargs: tuple):
+    """The jitted step of one batch and the set of BatchNorm scopes its trace called."""
+    import flax.linen as nn
+
+    reached: set[tuple[str, ...]] = set()  # the BatchNorm scopes the traced pass called
+
+    def batch_statistics_interceptor(next_fun, args, kwargs, context):
+        module = context.module
+        if not isinstance(module, nn.BatchNorm) or context.method_name != "__call__":
+            return next_fun(*args, **kwargs)
+        assert module.scope is not None  # a method runs bound
+        reached.add(tuple(module.scope.path))
+        x, *_ = args
+        mask = kwargs.get("mask")
+        saved = module.momentum, module.use_running_average
+        # Linen modules are frozen dataclasses; the override lasts this one traced call.
+        object.__setattr__(module, "momentum", 0.0)
+        object.__setattr__(module, "use_running_average", False)
+        try:
+            y = next_fun(x, None, mask=mask)
+        finally:
+            object.__setattr__(module, "momentum", saved[0])
+            object.__setattr__(module, "use_running_average", saved[1])
+        if unbiased:
+            var: jax.Array = module.get_variable("batch_stats", "var")
+            n = _values_per_feature(x, var.size, mask)
+            module.put_variable("batch_stats", "var", var * (n / (n - 1)))
+        return y
+
+    @jax.jit
+    def step(others, average, count, batch):
+        fresh = jax.tree.map(jnp.zeros_like, average)  # 0 * old is 0: no stale inf or NaN
+        with nn.intercept_methods(batch_statistics_interceptor):
+            _, mutated = apply_fn(
+                {**others, "batch_stats": fresh},
+                batch,
+                mutable=["batch_stats"],
+                **dict(apply_kwargs),
+            )
+        return _running_mean(average, mutated["batch_stats"], count)
+
+    return step, reached
+
+
+@functools.cache
+def _nnx_pass():
+    """The jitted step of one batch, one for every model (``nnx.jit`` compiles once per
+    model structure, the swapped BatchNorm classes included)."""
+    from flax import nnx
+
+    @nnx.jit
+    def step(model, average, count, batch):
+        model(batch)
+        found = [m for _, m in nnx.iter_modules(model) if isinstance(m, nnx.BatchNorm)]
+        return _running_mean(average, [(m.mean[...], m.var[...]) for m in found], count)
+
+    return step
 
 
 def _running_mean(average, newest, count):

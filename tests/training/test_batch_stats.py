@@ -110,6 +110,20 @@ def test_linen_matches_torch_update_bn(x64, unbiased, train):
         assert new["batch_stats"][norm]["var"].dtype == jnp.float64
 
 
+def test_linen_compiles_once_for_repeated_calls(x64):
+    """An evaluation every epoch recomputes the statistics every epoch: the second call
+    reuses the compiled pass (``apply`` runs only while tracing)."""
+    net, traces = LinenNet(), []
+
+    def apply(*args, **kwargs):
+        traces.append(args[1].shape)
+        return net.apply(*args, **kwargs)
+
+    for _ in range(2):
+        optjx.recompute_batch_stats(apply, _linen_variables(), _nhwc_batches())
+    assert traces == [(8, 8, 8, 1), (5, 8, 8, 1)]  # the short last batch: one more trace
+
+
 def test_linen_keeps_float32_statistics(x64):
     variables = _linen_variables()
     variables["batch_stats"] = jax.tree.map(
