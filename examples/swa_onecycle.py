@@ -19,7 +19,7 @@ The recipe, as it is written in PyTorch (``benchmarks/swa_onecycle_torch.py`` ru
 A CNN with BatchNorm on scikit-learn's digits. Prints train and test accuracy for the
 last iterate, the averaged weights with the running statistics of training, and the
 averaged weights with recomputed statistics, and writes ``swa_onecycle.png`` (test
-accuracy per epoch of the three; the learning rate and momentum per update) into
+accuracy per epoch of the three, all epochs and the SWA phase; the learning rate and momentum per update) into
 ``--out``.
 """
 
@@ -166,15 +166,17 @@ def main(argv=None):
 
 def draw(history, learning_rate, momentum, epochs, steps_per_epoch, swa_start, out):
     plt = pyplot()
-    fig, (ax_acc, ax_lr) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax_acc, ax_swa, ax_lr) = plt.subplots(1, 3, figsize=(16, 4.5))
     epoch_axis = np.arange(1, epochs + 1)
-    for (name, h), style in zip(history.items(), ("-", ":", "--"), strict=True):
-        ax_acc.plot(
-            epoch_axis, [test for _, test in h], style, marker="o", markersize=3, label=name
-        )
-    ax_acc.axvline(swa_start + 0.5, color="grey", lw=0.8)
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy", title="OneCycle, then SWA", ylim=(0, 1.02))
-    ax_acc.legend(loc="lower right")
+    for ax, first in ((ax_acc, 0), (ax_swa, swa_start - 1)):
+        for (name, h), style in zip(history.items(), ("-", ":", "--"), strict=True):
+            tests = [test for _, test in h]
+            ax.plot(epoch_axis[first:], tests[first:], style, marker="o", markersize=3, label=name)
+        ax.axvline(swa_start + 0.5, color="grey", lw=0.8)
+        ax.set(xlabel="epoch", ylabel="test accuracy")
+    ax_acc.set(title="OneCycle, then SWA", ylim=(0, 1.02))
+    ax_swa.set(title="the SWA phase")
+    ax_swa.legend(loc="best")
     counts = np.arange(epochs * steps_per_epoch)
     ax_lr.plot(counts, [float(learning_rate(k)) for k in counts], label="learning rate")
     ax_lr.set(xlabel="update", ylabel="learning rate", title="one_cycle_lr, then swa_lr per epoch")
@@ -183,7 +185,7 @@ def draw(history, learning_rate, momentum, epochs, steps_per_epoch, swa_start, o
     twin.set_ylabel("momentum")
     ax_lr.axvline(swa_start * steps_per_epoch, color="grey", lw=0.8)
     lines = ax_lr.get_lines()[:1] + twin.get_lines()
-    ax_lr.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    ax_lr.legend(lines, [line.get_label() for line in lines], loc="center right")
     fig.tight_layout()
     save(fig, out, "swa_onecycle.png")
 
