@@ -74,7 +74,8 @@ def recompute_batch_stats(
         stores PyTorch's unbiased one (above).
       progress: show a ``tqdm`` progress bar (tqdm must be installed).
       apply_kwargs: more keyword arguments for ``apply_fn`` (a ``train=True`` flag,
-        ``rngs``); not ``mutable``.
+        ``rngs``), the same for every batch (dropout ``rngs`` give every batch the same
+        masks); not ``mutable``.
 
     Returns:
       ``variables`` with a new ``batch_stats`` collection; everything else, the params
