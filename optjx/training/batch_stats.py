@@ -83,6 +83,7 @@ def recompute_batch_stats(
       without BatchNorm) come back unchanged and ``batches`` is not read, as in PyTorch.
 
     Raises:
+      TypeError: ``unbiased`` or ``progress`` is not a bool.
       ValueError: ``batches`` is empty, or an entry of ``batch_stats`` was not written by
         an ``nn.BatchNorm`` during the pass (the layer was not called, or the collection
         holds statistics of another kind of layer).
@@ -90,6 +91,7 @@ def recompute_batch_stats(
     """
     from flax.core import FrozenDict, unfreeze
 
+    _check_flags(unbiased=unbiased, progress=progress)
     apply_kwargs = dict(apply_kwargs or {})
     if "mutable" in apply_kwargs:
         raise ValueError("apply_kwargs: 'mutable' is set by recompute_batch_stats")
@@ -120,15 +122,15 @@ def recompute_batch_stats_nnx(
 ) -> None:
     r"""Recompute the statistics of every ``flax.nnx.BatchNorm`` of ``model``, in place.
 
-    The NNX twin of [`recompute_batch_stats`][optjx.recompute_batch_stats], where the
-    rule and the variance conventions are written out: every batch goes through ``model(batch)``,
-    jitted with ``nnx.jit``; during the pass each ``nnx.BatchNorm`` computes its batch
-    statistics whatever ``use_running_average`` it is called with or was built with, with
-    momentum 0, and afterwards its ``mean`` and ``var`` hold the cumulative average over
-    the batches, in their dtypes. Every other layer
-    runs in the mode the model is in: call ``model.train()`` first for PyTorch's
+    The NNX twin of [`recompute_batch_stats`][optjx.recompute_batch_stats] (the rule and
+    the variance conventions are there): every batch goes through ``model(batch)`` under
+    ``nnx.jit``, each ``nnx.BatchNorm`` computing its batch statistics whatever
+    ``use_running_average`` it is called or built with, at momentum 0; then its ``mean``
+    and ``var`` hold the cumulative average over the batches, in their dtypes. The other
+    layers run in the model's mode: call ``model.train()`` first for PyTorch's
     ``update_bn``, which runs the whole model in training mode, dropout included. The
-    layers' momentum and ``use_running_average`` are restored afterwards.
+    layers' class, momentum and ``use_running_average`` are restored afterwards, and
+    their statistics too if the pass fails.
 
     Args:
       model: an ``nnx.Module`` with the evaluation weights (for averaged weights, write
@@ -145,16 +147,20 @@ def recompute_batch_stats_nnx(
       is left as it is and ``batches`` is not read, as in PyTorch.
 
     Raises:
+      TypeError: ``unbiased`` or ``progress`` is not a bool.
       ValueError: ``batches`` is empty, or a BatchNorm layer was not called by the pass
         (it is named).
       ImportError: ``progress=True`` without tqdm.
     """
     from flax import nnx
 
+    _check_flags(unbiased=unbiased, progress=progress)
     layers = [(path, m) for path, m in nnx.iter_modules(model) if isinstance(m, nnx.BatchNorm)]
     if not layers:
         return
-    saved = [(type(m), m.momentum, m.use_running_average) for _, m in layers]
+    saved = [
+        (type(m), m.momentum, m.use_running_average, m.mean[...], m.var[...]) for _, m in layers
+    ]
 
     step = _nnx_pass()
     average = [(jnp.zeros_like(m.mean[...]), jnp.zeros_like(m.var[...])) for _, m in layers]
@@ -172,14 +178,19 @@ def recompute_batch_stats_nnx(
                 missed = [p for (p, m) in layers if bool(jnp.all(m.var[...] == _NOT_COMPUTED))]
                 if missed:
                     raise ValueError(f"the pass did not call the BatchNorm layers at {missed}")
+        if count == 0:
+            raise ValueError("batches: empty; at least one batch is needed")
+        final = average
+    except BaseException:
+        final = [(mean, var) for *_, mean, var in saved]  # the model as it came in
+        raise
     finally:
-        for (_, m), (cls, momentum, use_running_average) in zip(layers, saved, strict=True):
+        for (_, m), (cls, momentum, use_running_average, *_), (mean, var) in zip(
+            layers, saved, final, strict=True
+        ):
             m.__class__ = cls
             m.momentum, m.use_running_average = momentum, use_running_average
-    if count == 0:
-        raise ValueError("batches: empty; at least one batch is needed")
-    for (_, m), (mean, var) in zip(layers, average, strict=True):
-        m.mean[...], m.var[...] = mean, var
+            m.mean[...], m.var[...] = mean, var
 
 
 @functools.lru_cache(maxsize=16)  # keeps up to 16 models' apply alive
@@ -242,6 +253,13 @@ def _nnx_pass():
     return step
 
 
+def _check_flags(**flags: Any) -> None:
+    """``TypeError`` naming the first flag that is not a bool."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}: expected a bool, got {value!r}")
+
+
 def _running_mean(average, newest, count):
     """The mean of ``count`` values from the mean of the first ``count - 1``, in the
     average's dtypes."""
@@ -259,27 +277,20 @@ def _values_per_feature(x, features: int, mask):
     return jnp.sum(jnp.broadcast_to(mask, x.shape)) / features
 
 
-_BATCH_STATISTICS_CLASSES: dict[tuple[type, bool], type] = {}
-
-
+@functools.cache  # one class per (class, flag), so nnx.jit compiles once
 def _batch_statistics_class(cls: type, unbiased: bool) -> type:
     """A subclass of the layer's class that normalises with batch statistics whatever it
-    is called with, and stores the unbiased variance if asked; one per (class, flag), so
-    ``nnx.jit`` compiles once."""
-    key = (cls, unbiased)
-    if key not in _BATCH_STATISTICS_CLASSES:
+    is called with, and stores the unbiased variance if asked."""
 
-        def __call__(self, x, use_running_average=None, *, mask=None):
-            del use_running_average  # the pass needs the batch statistics
-            y = cls.__call__(self, x, False, mask=mask)
-            if unbiased:
-                n = _values_per_feature(x, self.var[...].size, mask)
-                self.var[...] = self.var[...] * (n / (n - 1))
-            return y
+    def __call__(self, x, use_running_average=None, *, mask=None):
+        del use_running_average  # the pass needs the batch statistics
+        y = cls.__call__(self, x, False, mask=mask)
+        if unbiased:
+            n = _values_per_feature(x, self.var[...].size, mask)
+            self.var[...] = self.var[...] * (n / (n - 1))
+        return y
 
-        subclass = type(f"BatchStatistics{cls.__name__}", (cls,), {"__call__": __call__})
-        _BATCH_STATISTICS_CLASSES[key] = subclass
-    return _BATCH_STATISTICS_CLASSES[key]
+    return type(f"BatchStatistics{cls.__name__}", (cls,), {"__call__": __call__})
 
 
 def _check_reached(stats, reached: set[tuple[str, ...]]) -> None:

@@ -164,6 +164,8 @@ def test_linen_errors_and_no_batch_norm():
         optjx.recompute_batch_stats(heads.apply, both, [x])
     with pytest.raises(ValueError, match="empty"):
         optjx.recompute_batch_stats(heads.apply, heads.init(jax.random.key(0), x), [])
+    with pytest.raises(TypeError, match="unbiased"):
+        optjx.recompute_batch_stats(heads.apply, both, [x], unbiased=1)
     with pytest.raises(ValueError, match="mutable"):
         optjx.recompute_batch_stats(heads.apply, both, [x], apply_kwargs={"mutable": True})
     frozen = flax.core.freeze(heads.init(jax.random.key(0), x))
@@ -255,8 +257,11 @@ def test_nnx_errors_restore_the_layers():
         optjx.recompute_batch_stats_nnx(model, [jnp.ones((4, 3))])
     assert type(model.spare) is nnx.BatchNorm and model.spare.momentum == 0.99
     assert model.spare.use_running_average is False
+    np.testing.assert_array_equal(model.used.var[...], 1.0)  # the statistics it came with
     with pytest.raises(ValueError, match="empty"):
         optjx.recompute_batch_stats_nnx(Unreached(), [])
+    with pytest.raises(TypeError, match="progress"):
+        optjx.recompute_batch_stats_nnx(Unreached(), [], progress="yes")
     assert optjx.recompute_batch_stats_nnx(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), iter(())) is None
 
 
