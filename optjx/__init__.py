@@ -47,6 +47,10 @@ from optjx.schedule_free.aliases import sgd_schedule_free as sgd_schedule_free
 from optjx.schedule_free.core import ScheduleFreeState as ScheduleFreeState
 from optjx.schedule_free.core import schedule_free as schedule_free
 from optjx.schedule_free.radam import radam_schedule_free as radam_schedule_free
+from optjx.training.batch_stats import recompute_batch_stats as recompute_batch_stats
+from optjx.training.batch_stats import (
+    recompute_batch_stats_nnx as recompute_batch_stats_nnx,
+)
 from optjx.training.early_stopping import EarlyStopping as EarlyStopping
 from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingState
 from optjx.training.early_stopping import early_stopping as early_stopping

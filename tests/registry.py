@@ -121,3 +121,11 @@ COVERED_ELSEWHERE["lbfgs"] = "loss-driven: LOSS_DRIVEN entries, tests/invariants
 COVERED_ELSEWHERE["conjugate_gradient"] = COVERED_ELSEWHERE["lbfgs"]
 NOT_TRANSFORMS["strong_wolfe"] = "a line search (a function of a loss), used by lbfgs and CG"
 NOT_TRANSFORMS["stop_reason"] = "accessor: the name of a full-batch state's stop reason"
+NOT_TRANSFORMS["recompute_batch_stats"] = (
+    "a pass over batches that recomputes a Flax Linen model's BatchNorm statistics "
+    "(tests/training/test_batch_stats.py)"
+)
+NOT_TRANSFORMS["recompute_batch_stats_nnx"] = (
+    "a pass over batches that recomputes a Flax NNX model's BatchNorm statistics in place "
+    "(tests/training/test_batch_stats.py)"
+)

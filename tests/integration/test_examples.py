@@ -59,6 +59,7 @@ EXAMPLES = {
     ),
     "fine_tune.py": (["--quick"], {"fine_tune.png": (450, 1600)}),
     "schedule_free.py": (["--quick"], {"schedule_free.png": (400, 1500)}),
+    "swa_onecycle.py": (["--quick"], {"swa_onecycle.png": (450, 1600)}),
 }
 
 
@@ -172,6 +173,20 @@ def test_schedule_free_example_shows_the_warm_up_fix(runs):
     assert re.search(r"^schedule-free, at x\s+[0-9.]+\s+0\.9[5-9]", result.stdout, re.M), (
         result.stdout
     )
+
+
+def test_swa_onecycle_example_recomputes_the_statistics(runs):
+    result, _ = runs["swa_onecycle.py"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    test_accuracy = {
+        name: float(re.search(rf"^{name}\s+[0-9.]+\s+([0-9.]+)", result.stdout, re.M).group(1))
+        for name in ("averaged, training statistics", "averaged, recomputed statistics")
+    }
+    assert test_accuracy["averaged, recomputed statistics"] > 0.9, result.stdout
+    assert (
+        test_accuracy["averaged, recomputed statistics"]
+        > test_accuracy["averaged, training statistics"]
+    ), result.stdout
 
 
 # The examples that let a user pick an optimizer by name write the table out themselves
