@@ -1,0 +1,314 @@
+"""Levenberg-Marquardt as MINPACK's ``lmder`` computes it (what scipy's
+``least_squares(method="lm")`` and ``leastsq`` call)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from optjx import _hyper, _state
+from optjx.full_batch import _common as c
+from optjx.full_batch import _minpack
+from optjx.full_batch.least_squares import check_dense, least_squares_transformation
+
+StopReason = c.StopReason
+# MINPACK's info -> the full-batch stop reasons (info itself is kept in the state).
+_REASON_OF_INFO = jnp.asarray([
+    -1,  # 0: still running
+    StopReason.TOLERANCE_CHANGE_VALUE,  # 1: relative reduction of the sum of squares <= ftol
+    StopReason.TOLERANCE_CHANGE_STEP,  # 2: relative step (trust radius) <= xtol
+    StopReason.TOLERANCE_CHANGE_VALUE,  # 3: both 1 and 2
+    StopReason.TOLERANCE_GRAD,  # 4: cosine of J^T f with every column of J <= gtol
+    StopReason.MAX_EVAL,  # 5: max_eval evaluations in this update
+    StopReason.TOLERANCE_CHANGE_VALUE,  # 6: ftol below machine precision: no reduction left
+    StopReason.TOLERANCE_CHANGE_STEP,  # 7: xtol below machine precision: no step left
+    StopReason.TOLERANCE_GRAD,  # 8: gtol below machine precision
+], jnp.int32)  # fmt: skip
+
+
+class LevenbergMarquardtState(NamedTuple):
+    r"""Levenberg-Marquardt state: MINPACK ``lmder``'s variables that outlive an iteration.
+
+    Attributes:
+      n_iter: iterations (Jacobian evaluations, MINPACK's ``njev``) over all updates.
+      func_evals: residual evaluations over all updates (each update's first included).
+      iterations: iterations in the last update.
+      evaluations: residual evaluations in the last update (its first included: MINPACK's
+        ``nfev`` when one update runs the whole solve).
+      stop_reason: a ``StopReason``, why the last update stopped.
+      info: MINPACK's ``info`` of the last update: 1 ``ftol``, 2 ``xtol``, 3 both, 4
+        ``gtol``, 5 ``max_eval``, 6/7/8 ``ftol``/``xtol``/``gtol`` below machine
+        precision; 0 when it stopped at ``max_iter`` or on a NaN.
+      successes: accepted steps over all updates (MINPACK's ``iter - 1``); the scaling
+        ``diag`` and the radius are initialised while it is 0.
+      par: the Levenberg-Marquardt parameter $\lambda$ of the last step.
+      delta: the trust radius $\Delta$ on $\lVert D p \rVert$.
+      diag: the scaling $D$, one entry per trained parameter (flat, in tree order).
+      xnorm: $\lVert D x \rVert$ at the current point.
+    """
+
+    n_iter: jax.Array
+    func_evals: jax.Array
+    iterations: jax.Array
+    evaluations: jax.Array
+    stop_reason: jax.Array
+    info: jax.Array
+    successes: jax.Array
+    par: jax.Array
+    delta: jax.Array
+    diag: jax.Array
+    xnorm: jax.Array
+
+
+class _Trial(NamedTuple):
+    """The inner loop of ``lmder`` (trial steps until one is accepted or a test fires)."""
+
+    x: jax.Array
+    f: jax.Array
+    fnorm: jax.Array
+    xnorm: jax.Array
+    par: jax.Array
+    delta: jax.Array
+    successes: jax.Array
+    evals: jax.Array
+    info: jax.Array
+    accepted: jax.Array
+
+
+def _trial_step(t: _Trial, *, solve, residuals, diag, gnorm, ftol, xtol, max_eval, dtype):
+    """One pass of ``lmder``'s inner loop: lmpar, evaluate, ratio, radius, accept, tests."""
+    eps = jnp.finfo(dtype).eps
+    first = t.successes == 0
+    p, par, jp_norm = solve(t.delta, t.par)
+    trial = t.x + p
+    pnorm = _minpack.norm(diag * p)
+    delta = jnp.where(first, jnp.minimum(t.delta, pnorm), t.delta)
+    f1 = residuals(trial)
+    fnorm1 = _minpack.norm(f1)
+    evals = t.evals + 1
+    # Actual and predicted relative reductions of ||f||^2 (Moré 1978, eqs. 4.2-4.4).
+    actred = jnp.where(0.1 * fnorm1 < t.fnorm, 1 - (fnorm1 / t.fnorm) ** 2, -1)
+    temp1 = jp_norm / t.fnorm
+    temp2 = (jnp.sqrt(par) * pnorm) / t.fnorm
+    prered = temp1**2 + temp2**2 / 0.5
+    dirder = -(temp1**2 + temp2**2)
+    ratio = jnp.where(prered != 0, actred / jnp.where(prered != 0, prered, 1), 0)
+    # The radius update: shrink on a poor ratio, grow on a good one.
+    shrink = jnp.where(actred >= 0, 0.5, 0.5 * dirder / (dirder + 0.5 * actred))
+    shrink = jnp.where((0.1 * fnorm1 >= t.fnorm) | (shrink < 0.1), 0.1, shrink)
+    poor = ratio <= 0.25
+    grow = ~poor & ((par == 0) | (ratio >= 0.75))
+    delta = jnp.where(poor, shrink * jnp.minimum(delta, pnorm / 0.1),
+                      jnp.where(grow, pnorm / 0.5, delta))  # fmt: skip
+    par = jnp.where(poor, par / shrink, jnp.where(grow, 0.5 * par, par))
+    accepted = ratio >= 1e-4
+    x = jnp.where(accepted, trial, t.x)
+    f = jnp.where(accepted, f1, t.f)
+    xnorm = jnp.where(accepted, _minpack.norm(diag * trial), t.xnorm)
+    fnorm = jnp.where(accepted, fnorm1, t.fnorm)
+    # The tests, in lmder's order: the later one wins.
+    small_f = (jnp.abs(actred) <= ftol) & (prered <= ftol) & (0.5 * ratio <= 1)
+    info = jnp.where(small_f, 1, 0)
+    info = jnp.where(delta <= xtol * xnorm, 2, info)
+    info = jnp.where(small_f & (info == 2), 3, info)
+    stringent = jnp.where(evals >= max_eval, 5, 0)
+    tiny_f = (jnp.abs(actred) <= eps) & (prered <= eps) & (0.5 * ratio <= 1)
+    stringent = jnp.where(tiny_f, 6, stringent)
+    stringent = jnp.where(delta <= eps * xnorm, 7, stringent)
+    stringent = jnp.where(gnorm <= eps, 8, stringent)
+    info = jnp.where(info != 0, info, stringent)
+    return _Trial(x, f, fnorm, xnorm, par, delta, t.successes + accepted.astype(jnp.int32),
+                  evals, info.astype(jnp.int32), accepted)  # fmt: skip
+
+
+def levenberg_marquardt(
+    *,
+    max_iter: int = 20,
+    ftol: float = 1.49012e-8,
+    xtol: float = 1.49012e-8,
+    gtol: float = 0.0,
+    max_eval: Optional[int] = None,
+    factor: float = 100.0,
+    diag: Optional[jax.Array] = None,
+) -> optax.GradientTransformationExtraArgs:
+    r"""Levenberg-Marquardt for least squares, iterate for iterate as MINPACK's ``lmder``.
+
+    Minimises $\tfrac12 \lVert f(x) \rVert^2$ for residuals $f$ = ``residual_fn(params)``
+    (an array or a tree) with the trust-region form of the damping (Moré 1978). With $J$
+    the Jacobian at $x$ and $D$ a diagonal scaling, the step $p$ solves
+
+    $$
+    \min_p \lVert J p + f \rVert \quad \text{s.t.} \quad \lVert D p \rVert \le \Delta,
+    \qquad \text{i.e.} \qquad (J^\top J + \lambda D^\top D)\, p = -J^\top f,
+    $$
+
+    with $\lambda = 0$ when the Gauss-Newton step fits ($\lVert D p \rVert \le 1.1 \Delta$),
+    else $\lambda > 0$ such that $|\lVert D p \rVert - \Delta| \le 0.1 \Delta$ (MINPACK's
+    ``lmpar``: Newton's method on $\lVert D p(\lambda) \rVert - \Delta$, safeguarded, at
+    most 10 tries). With $\rho$ the actual over the predicted reduction of
+    $\lVert f \rVert^2$: $\rho \le 1/4$ shrinks $\Delta$ (by $1/2$, or by the minimiser of a
+    quadratic model, within $[1/10, 1/2]$) and multiplies $\lambda$ by the inverse factor;
+    $\rho \ge 3/4$ (or $\lambda = 0$) sets $\Delta = 2 \lVert D p \rVert$ and halves
+    $\lambda$; the step is accepted when $\rho \ge 10^{-4}$. $D$ (MINPACK's ``mode=1``)
+    starts as the column norms of $J$ (1 for a zero column) and then is their running
+    maximum; $\Delta_0 = $ ``factor`` $\lVert D x_0 \rVert$ (``factor`` if that is 0).
+
+    One ``update`` runs up to ``max_iter`` iterations (an iteration evaluates $J$ once, then
+    tries steps until one is accepted) and stops early, as ``lmder``: ``info`` 1 when
+    both the actual and predicted relative reductions are $\le$ ``ftol``; 2 when
+    $\Delta \le$ ``xtol`` $\lVert D x \rVert$; 3 for both; 4 when the cosine between $f$
+    and every column of $J$ is $\le$ ``gtol`` (tested before each iteration's steps); 5
+    after ``max_eval`` residual evaluations in the update; 6, 7, 8 when ``ftol``, ``xtol``,
+    ``gtol`` are too small (machine precision). Everything ``lmder`` carries between
+    iterations ($\lambda$, $\Delta$, $D$) is in the state, so a run of updates is one
+    ``lmder`` run: run updates until ``stop_reason`` is not ``MAX_ITER``. A NaN or Inf in
+    the residuals or the Jacobian at the start of an iteration stops the update
+    (``NON_FINITE``: zero update, state kept); a non-finite *trial* is a rejected step, as
+    in MINPACK.
+
+    The solve is dense: $J$ is formed with $n$ Jacobian-vector products (``jax.jacfwd`` on
+    the flat vector of the trained params) and factored by MINPACK's Householder QR with
+    column pivoting, then ``lmpar`` and ``qrsolv`` (Givens rotations); $O(m n^2)$ per
+    iteration. Size limit: $m n \le 10^8$ entries in $J$ (else a ``ValueError``); for
+    larger problems use :func:`gauss_newton` with ``solver="cg"``.
+
+    References:
+      Moré (1978), "The Levenberg-Marquardt algorithm: implementation and theory", Lecture
+      Notes in Mathematics 630; Moré, Garbow & Hillstrom (1980), *User Guide for
+      MINPACK-1* (``lmder``, ``lmpar``, ``qrfac``, ``qrsolv``); Levenberg (1944); Marquardt
+      (1963).
+
+    Args:
+      max_iter: iterations (Jacobian evaluations) per update, int $\ge 1$, default 20.
+      ftol: relative reduction tolerance, $\ge 0$ (MINPACK's default ``1.49012e-8``).
+      xtol: relative step tolerance, $\ge 0$ (MINPACK's default ``1.49012e-8``).
+      gtol: orthogonality tolerance, $\ge 0$ (MINPACK's default 0).
+      max_eval: residual evaluations per update, int $\ge 1$; default ``100 n``
+        (``least_squares``'s ``max_nfev``), $n$ the number of trained parameters.
+      factor: initial radius factor, $> 0$ (MINPACK's default 100).
+      diag: ``None`` (MINPACK's ``mode=1``: scaling from the Jacobian's columns) or a
+        positive array of the $n$ scale factors (``mode=2``; scipy's ``1 / x_scale``).
+
+    Returns:
+      A ``GradientTransformationExtraArgs`` with a :class:`LevenbergMarquardtState`.
+      ``update(grads, state, params, *, residual_fn)``: ``grads`` may be ``None`` (it is
+      not used: the method forms $J^\top f$ itself); other keywords are ignored.
+
+    Raises:
+      ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params.
+
+    Differences from scipy and optax:
+      scipy's ``least_squares(method="lm")`` defaults to ``ftol = xtol = gtol = 1e-8``
+      and refuses ``gtol < eps``; ``leastsq`` has MINPACK's defaults, as here. optax has
+      no Levenberg-Marquardt (its PR 920 is unmerged); optimistix's ``LevenbergMarquardt``
+      uses a different damping rule.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax, optjx
+      >>> t = jnp.arange(5.0)
+      >>> fn = lambda p: p["a"] * jnp.exp(p["b"] * t) - 2.0 * jnp.exp(-0.5 * t)
+      >>> params = {"a": jnp.asarray(1.0), "b": jnp.asarray(0.0)}
+      >>> opt = optjx.levenberg_marquardt()
+      >>> updates, state = opt.update(None, opt.init(params), params, residual_fn=fn)
+      >>> params = optax.apply_updates(params, updates)
+      >>> round(float(params["a"]), 6), round(float(params["b"]), 6)
+      (2.0, -0.5)
+    """
+    c.check_int("max_iter", max_iter, 1)
+    if max_eval is not None:
+        c.check_int("max_eval", max_eval, 1)
+    for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+        _hyper.check_range(name, value, low=0.0)
+    _hyper.check_range("factor", factor, low=0.0, low_inclusive=False)
+    if diag is not None:
+        if not bool(jnp.all(jnp.asarray(diag) > 0)):
+            raise ValueError("diag must be None or an array of positive scale factors.")
+
+    def init_fn(trained, n, dtype):
+        zero = _state.zero_count()
+        scale = jnp.ones([n], dtype) if diag is None else jnp.asarray(diag, dtype).reshape(n)
+        return LevenbergMarquardtState(
+            n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
+            stop_reason=jnp.asarray(StopReason.NOT_STARTED, jnp.int32), info=zero,
+            successes=zero, par=jnp.zeros([], dtype), delta=jnp.zeros([], dtype),
+            diag=scale, xnorm=jnp.zeros([], dtype),
+        )  # fmt: skip
+
+    def step_fn(state: LevenbergMarquardtState, problem, x):
+        dtype = problem.dtype
+        residuals = problem.residuals
+        budget = 100 * problem.size if max_eval is None else max_eval
+        f0 = residuals(x)
+        check_dense("levenberg_marquardt", f0.shape[0], problem.size)
+
+        class Outer(NamedTuple):
+            trial: _Trial
+            diag: jax.Array
+            iterations: jax.Array
+            reason: jax.Array
+
+        def iteration(o: Outer) -> Outer:
+            t = o.trial
+            first = t.successes == 0
+            jac = jax.jacfwd(residuals)(t.x)
+            qr = _minpack.qrfac(jac, t.f)
+            acnorm, finite = qr.acnorm, jnp.all(jnp.isfinite(jac))
+            scale = o.diag
+            if diag is None:
+                scale = jnp.where(first, jnp.where(acnorm == 0, 1, acnorm), scale)
+            xnorm = jnp.where(first, _minpack.norm(scale * t.x), t.xnorm)
+            delta = jnp.where(first, factor * xnorm, t.delta)
+            delta = jnp.where(first & (delta == 0), factor, delta).astype(dtype)
+            # gtol's test: max_j |J_j . f| / (||J_j|| ||f||), column by pivoted column.
+            ac = acnorm[qr.ipvt]
+            jtf = qr.r.T @ (qr.qtf / jnp.where(t.fnorm != 0, t.fnorm, 1))
+            cosines = jnp.where(ac != 0, jnp.abs(jtf / jnp.where(ac != 0, ac, 1)), 0)
+            gnorm = jnp.where(t.fnorm != 0, jnp.max(cosines, initial=0), 0)
+            info = jnp.where(gnorm <= gtol, 4, 0).astype(jnp.int32)
+            info = jnp.where(finite, info, -1)
+            if diag is None:
+                scale = jnp.maximum(scale, acnorm)
+
+            def solve(delta, par):
+                out = _minpack.lmpar(qr, scale, delta, par)
+                step = -out.step
+                # ||R P^T p|| = ||J p||, lmder's predicted reduction.
+                return step, out.par, _minpack.norm(qr.r @ step[qr.ipvt])
+
+            def body(s):
+                return _trial_step(s, solve=solve, residuals=residuals, diag=scale, gnorm=gnorm,
+                                   ftol=ftol, xtol=xtol, max_eval=budget, dtype=dtype)  # fmt: skip
+
+            start = t._replace(xnorm=xnorm, delta=delta, info=info, accepted=jnp.asarray(False))
+            t = lax.while_loop(lambda s: (s.info == 0) & ~s.accepted, body, start)
+            iterations = o.iterations + 1
+            reason = jnp.where(t.info > 0, _REASON_OF_INFO[jnp.maximum(t.info, 0)], -1)
+            reason = jnp.where(
+                (t.info == 4) & (iterations == 1), StopReason.TOLERANCE_GRAD_AT_START, reason
+            )
+            reason = jnp.where((reason < 0) & (iterations == max_iter), StopReason.MAX_ITER, reason)
+            reason = jnp.where(t.info < 0, StopReason.NON_FINITE, reason)
+            return Outer(t, scale, iterations, reason.astype(jnp.int32))
+
+        one = jnp.ones([], jnp.int32)
+        fnorm = _minpack.norm(f0)
+        trial = _Trial(x, f0, fnorm, state.xnorm, state.par, state.delta, state.successes, one,
+                       0 * one, jnp.asarray(False))  # fmt: skip
+        reason = jnp.where(jnp.isfinite(fnorm), -1, StopReason.NON_FINITE).astype(jnp.int32)
+        out = lax.while_loop(lambda o: o.reason < 0, iteration,
+                             Outer(trial, state.diag, 0 * one, reason))  # fmt: skip
+        t, failed = out.trial, out.reason == StopReason.NON_FINITE
+        kept = state._replace(successes=t.successes, par=t.par, delta=t.delta, diag=out.diag,
+                              xnorm=t.xnorm)  # fmt: skip
+        new_state = c.select(failed, state, kept)._replace(
+            n_iter=state.n_iter + out.iterations, func_evals=state.func_evals + t.evals,
+            iterations=out.iterations, evaluations=t.evals, stop_reason=out.reason,
+            info=jnp.maximum(t.info, 0) * ~failed,
+        )  # fmt: skip
+        return jnp.where(failed, x, t.x), new_state
+
+    return least_squares_transformation("levenberg_marquardt", init_fn, step_fn)
