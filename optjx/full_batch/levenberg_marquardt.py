@@ -187,8 +187,9 @@ def levenberg_marquardt(
       ftol: relative reduction tolerance, $\ge 0$ (MINPACK's default ``1.49012e-8``).
       xtol: relative step tolerance, $\ge 0$ (MINPACK's default ``1.49012e-8``).
       gtol: orthogonality tolerance, $\ge 0$ (MINPACK's default 0).
-      max_eval: residual evaluations per update, int $\ge 1$; default ``100 n``
-        (``least_squares``'s ``max_nfev``), $n$ the number of trained parameters.
+      max_eval: residual evaluations per update, int $\ge 1$ (or a traced integer, not
+        checked); default ``100 n`` (``least_squares``'s ``max_nfev``), $n$ the number of
+        trained parameters.
       factor: initial radius factor, $> 0$ (MINPACK's default 100).
       diag: ``None`` (MINPACK's ``mode=1``: scaling from the Jacobian's columns) or a
         positive array of the $n$ scale factors (``mode=2``; scipy's ``1 / x_scale``).
@@ -219,7 +220,7 @@ def levenberg_marquardt(
       (2.0, -0.5)
     """
     c.check_int("max_iter", max_iter, 1)
-    if max_eval is not None:
+    if max_eval is not None and not isinstance(max_eval, jax.core.Tracer):
         c.check_int("max_eval", max_eval, 1)
     for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
         _hyper.check_range(name, value, low=0.0)

@@ -32,7 +32,9 @@ def _gauss(b, x, xp):
 
 
 def _rational_3_3(b, x, xp):  # Hahn1, Thurber
-    return (b[0] + b[1] * x + b[2] * x**2 + b[3] * x**3) / (1 + b[4] * x + b[5] * x**2 + b[6] * x**3)
+    return (b[0] + b[1] * x + b[2] * x**2 + b[3] * x**3) / (
+        1 + b[4] * x + b[5] * x**2 + b[6] * x**3
+    )
 
 
 MODELS = {
@@ -55,9 +57,13 @@ MODELS = {
     "Misra1d": lambda b, x, xp: b[0] * b[1] * x * ((1 + b[1] * x) ** (-1)),
     "Roszman1": lambda b, x, xp: b[0] - b[1] * x - xp.arctan(b[2] / (x - b[3])) / PI,
     "ENSO": lambda b, x, xp: (
-        b[0] + b[1] * xp.cos(2 * math.pi * x / 12) + b[2] * xp.sin(2 * math.pi * x / 12)
-        + b[4] * xp.cos(2 * math.pi * x / b[3]) + b[5] * xp.sin(2 * math.pi * x / b[3])
-        + b[7] * xp.cos(2 * math.pi * x / b[6]) + b[8] * xp.sin(2 * math.pi * x / b[6])
+        b[0]
+        + b[1] * xp.cos(2 * math.pi * x / 12)
+        + b[2] * xp.sin(2 * math.pi * x / 12)
+        + b[4] * xp.cos(2 * math.pi * x / b[3])
+        + b[5] * xp.sin(2 * math.pi * x / b[3])
+        + b[7] * xp.cos(2 * math.pi * x / b[6])
+        + b[8] * xp.sin(2 * math.pi * x / b[6])
     ),  # fmt: skip
     "MGH09": lambda b, x, xp: b[0] * (x**2 + x * b[1]) / (x**2 + x * b[2] + b[3]),
     "Thurber": _rational_3_3,
