@@ -12,7 +12,7 @@ from jax import lax
 
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
-from optjx.full_batch import _minpack
+from optjx.full_batch import _lmpar_cg, _minpack
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
 StopReason = c.StopReason
@@ -134,6 +134,9 @@ def levenberg_marquardt(
     max_eval: Optional[int] = None,
     factor: float = 100.0,
     diag: Optional[jax.Array] = None,
+    solver: str = "dense",
+    cg_max_iter: Optional[int] = None,
+    cg_tolerance: float = 1e-10,
 ) -> optax.GradientTransformationExtraArgs:
     r"""Levenberg-Marquardt for least squares, iterate for iterate as MINPACK's ``lmder``.
 
@@ -170,11 +173,17 @@ def levenberg_marquardt(
     (``NON_FINITE``: zero update, state kept); a non-finite *trial* is a rejected step, as
     in MINPACK.
 
-    The solve is dense: $J$ is formed with $n$ Jacobian-vector products (``jax.jacfwd`` on
-    the flat vector of the trained params) and factored by MINPACK's Householder QR with
-    column pivoting, then ``lmpar`` and ``qrsolv`` (Givens rotations); $O(m n^2)$ per
-    iteration. Size limit: $m n \le 10^8$ entries in $J$ (else a ``ValueError``); for
-    larger problems use :func:`gauss_newton` with ``solver="cg"``.
+    ``solver="dense"`` (default) forms $J$ with $n$ Jacobian-vector products
+    (``jax.jacfwd`` on the flat vector of the trained params) and factors it by MINPACK's
+    Householder QR with column pivoting, then ``lmpar`` and ``qrsolv`` (Givens
+    rotations); $O(m n^2)$ per iteration, limited to $m n \le 10^8$ entries in $J$ (else
+    a ``ValueError``). ``solver="cg"``, for large problems, never forms $J$: ``lmpar``'s
+    iteration on $\lambda$ with each damped system $(J^\top J + \lambda D^2) p =
+    -J^\top f$ (and each Newton correction) solved by conjugate gradients on one
+    Jacobian-vector and one vector-Jacobian product per CG iteration; the same method to
+    the CG tolerance. Without $J$'s column norms it scales by ``diag`` (default: $D = I$,
+    not MINPACK's ``mode=1``) and ``gtol`` tests $\max_j |(J^\top f)_j| / \lVert f
+    \rVert$.
 
     References:
       Moré (1978), "The Levenberg-Marquardt algorithm: implementation and theory", Lecture
@@ -193,6 +202,11 @@ def levenberg_marquardt(
       factor: initial radius factor, $> 0$ (MINPACK's default 100).
       diag: ``None`` (MINPACK's ``mode=1``: scaling from the Jacobian's columns) or a
         positive array of the $n$ scale factors (``mode=2``; scipy's ``1 / x_scale``).
+      solver: ``"dense"`` or ``"cg"``.
+      cg_max_iter: CG iterations per linear solve (``solver="cg"``), int $\ge 1$;
+        default $n$.
+      cg_tolerance: CG's relative residual tolerance (``solver="cg"``), $\ge 0$, default
+        ``1e-10``.
 
     Returns:
       A ``GradientTransformationExtraArgs`` with a :class:`LevenbergMarquardtState`.
@@ -222,8 +236,17 @@ def levenberg_marquardt(
     c.check_int("max_iter", max_iter, 1)
     if max_eval is not None and not isinstance(max_eval, jax.core.Tracer):
         c.check_int("max_eval", max_eval, 1)
-    for name, value in (("ftol", ftol), ("xtol", xtol), ("gtol", gtol)):
+    for name, value in (
+        ("ftol", ftol),
+        ("xtol", xtol),
+        ("gtol", gtol),
+        ("cg_tolerance", cg_tolerance),
+    ):
         _hyper.check_range(name, value, low=0.0)
+    if solver not in ("dense", "cg"):
+        raise ValueError(f'solver must be "dense" or "cg", got {solver!r}')
+    if cg_max_iter is not None:
+        c.check_int("cg_max_iter", cg_max_iter, 1)
     _hyper.check_range("factor", factor, low=0.0, low_inclusive=False)
     if diag is not None:
         if not bool(jnp.all(jnp.asarray(diag) > 0)):
@@ -244,7 +267,8 @@ def levenberg_marquardt(
         residuals = problem.residuals
         budget = 100 * problem.size if max_eval is None else max_eval
         f0 = residuals(x)
-        check_dense("levenberg_marquardt", f0.shape[0], problem.size)
+        if solver == "dense":
+            check_dense("levenberg_marquardt", f0.shape[0], problem.size)
 
         class Outer(NamedTuple):
             trial: _Trial
@@ -255,30 +279,41 @@ def levenberg_marquardt(
         def iteration(o: Outer) -> Outer:
             t = o.trial
             first = t.successes == 0
-            jac = jax.jacfwd(residuals)(t.x)
-            qr = _minpack.qrfac(jac, t.f)
-            acnorm, finite = qr.acnorm, jnp.all(jnp.isfinite(jac))
+            safe_fnorm = jnp.where(t.fnorm != 0, t.fnorm, 1)
+            if solver == "dense":
+                jac = jax.jacfwd(residuals)(t.x)
+                qr = _minpack.qrfac(jac, t.f)
+                acnorm, finite = qr.acnorm, jnp.all(jnp.isfinite(jac))
+                # gtol's test: max_j |J_j . f| / (||J_j|| ||f||), column by pivoted column.
+                ac, jtf = acnorm[qr.ipvt], qr.r.T @ (qr.qtf / safe_fnorm)
+
+                def solve(delta, par):
+                    out = _minpack.lmpar(qr, scale, delta, par)
+                    step = -out.step
+                    # ||R P^T p|| = ||J p||, lmder's predicted reduction.
+                    return step, out.par, _minpack.norm(qr.r @ step[qr.ipvt])
+
+            else:  # no column norms without J: D from diag (or 1), gtol on max|J^T f|/||f||
+                lin = _lmpar_cg.Linearised(residuals, t.x, t.f, cg_max_iter or problem.size,
+                                           cg_tolerance)  # fmt: skip
+                acnorm = ac = jnp.ones_like(t.x)
+                finite, jtf = jnp.all(jnp.isfinite(lin.jtf)), lin.jtf / safe_fnorm
+
+                def solve(delta, par):
+                    return lin.lmpar(scale, delta, par)
+
             scale = o.diag
             if diag is None:
                 scale = jnp.where(first, jnp.where(acnorm == 0, 1, acnorm), scale)
             xnorm = jnp.where(first, _minpack.norm(scale * t.x), t.xnorm)
             delta = jnp.where(first, factor * xnorm, t.delta)
             delta = jnp.where(first & (delta == 0), factor, delta).astype(dtype)
-            # gtol's test: max_j |J_j . f| / (||J_j|| ||f||), column by pivoted column.
-            ac = acnorm[qr.ipvt]
-            jtf = qr.r.T @ (qr.qtf / jnp.where(t.fnorm != 0, t.fnorm, 1))
             cosines = jnp.where(ac != 0, jnp.abs(jtf / jnp.where(ac != 0, ac, 1)), 0)
             gnorm = jnp.where(t.fnorm != 0, jnp.max(cosines, initial=0), 0)
             info = jnp.where(gnorm <= gtol, 4, 0).astype(jnp.int32)
             info = jnp.where(finite, info, -1)
             if diag is None:
                 scale = jnp.maximum(scale, acnorm)
-
-            def solve(delta, par):
-                out = _minpack.lmpar(qr, scale, delta, par)
-                step = -out.step
-                # ||R P^T p|| = ||J p||, lmder's predicted reduction.
-                return step, out.par, _minpack.norm(qr.r @ step[qr.ipvt])
 
             def body(s):
                 return _trial_step(s, solve=solve, residuals=residuals, diag=scale, gnorm=gnorm,

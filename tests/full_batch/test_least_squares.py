@@ -2,7 +2,7 @@
 
 ``tests/golden/least_squares_scipy.json`` holds scipy 1.17.1's ``least_squares(method="lm")``
 (MINPACK ``lmder``) results on the 27 NIST StRD problems from both starts and on four
-synthetic ones; ``tests/golden/nist_strd.json`` NIST's data, starts and certified values.
+synthetic ones, and on six with ``x_scale=1`` (for ``solver="cg"``); ``tests/golden/nist_strd.json`` NIST's data, starts and certified values.
 All problems run through one compiled update (``_nist_padded``: one shape for all), with
 the default ``max_iter=20``: updates are repeated until the stop reason is not
 ``MAX_ITER``, so the comparison also checks that a run of updates is one ``lmder`` run.
@@ -21,6 +21,7 @@ import numpy as np
 import optax
 import pytest
 from _least_squares_problems import SYNTHETIC
+from _nist_models import residuals as nist_residuals
 
 import optjx
 from optjx.full_batch._common import StopReason
@@ -150,12 +151,26 @@ def test_tight_tolerances_reach_every_certified_value_where_lmder_converges():
                 assert _lre(x, NIST[name]["certified"]) >= 6, (name, start)
 
 
+@pytest.mark.parametrize("name", ["Eckerle4"])  # SCIPY["unit_scale"] has 6; 1 compile each
+def test_levenberg_marquardt_cg_equals_minpack_with_unit_scaling(name, x64):
+    """solver="cg" (J never formed) against MINPACK with diag = 1 (scipy's x_scale=1)."""
+    golden, data = SCIPY["unit_scale"][name], NIST[name]
+    x, y = jnp.asarray(data["x"]), jnp.asarray(data["y"])
+    tx = optjx.levenberg_marquardt(solver="cg", cg_max_iter=50)
+    fn = functools.partial(nist_residuals, name, x=x, y=y, xp=jnp)
+    update = jax.jit(functools.partial(tx.update, residual_fn=fn))
+    b = jnp.asarray(data["start2"])
+    updates, state = update(None, tx.init(b), b)
+    np.testing.assert_allclose(np.asarray(b + updates), golden["x"], rtol=1e-10)
+    assert int(state.evaluations) == golden["nfev"]
+
+
 # ------------------------------------------------------------------ Gauss-Newton
 
 
 def _lanczos1(b):
     data = NIST["Lanczos1"]
-    return padded.residuals("Lanczos1", b, jnp.asarray(data["x"]), jnp.asarray(data["y"]), jnp)
+    return nist_residuals("Lanczos1", b, jnp.asarray(data["x"]), jnp.asarray(data["y"]), jnp)
 
 
 # Zero-residual problems: Lanczos1's certified residual sum of squares is 1.4e-25 (its data
@@ -268,7 +283,9 @@ def test_bad_calls_raise_clear_errors(factory):
      (optjx.levenberg_marquardt, "xtol", float("nan")), (optjx.levenberg_marquardt, "gtol", -1.0),
      (optjx.levenberg_marquardt, "max_eval", 0), (optjx.levenberg_marquardt, "factor", 0.0),
      (optjx.levenberg_marquardt, "factor", float("nan")),
-     (optjx.levenberg_marquardt, "diag", jnp.asarray([1.0, 0.0]))],
+     (optjx.levenberg_marquardt, "diag", jnp.asarray([1.0, 0.0])),
+     (optjx.levenberg_marquardt, "solver", "qr"), (optjx.levenberg_marquardt, "cg_max_iter", 0),
+     (optjx.levenberg_marquardt, "cg_tolerance", -1.0)],
 )  # fmt: skip
 def test_invalid_hyperparameters_raise_naming_them(factory, arg, value):
     with pytest.raises(ValueError, match=arg):
