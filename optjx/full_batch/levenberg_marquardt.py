@@ -13,21 +13,10 @@ from jax import lax
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lmpar_cg, _minpack
+from optjx.full_batch._lmder import REASON_OF_INFO, Trial, trial_step
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
 StopReason = c.StopReason
-# MINPACK's info -> the full-batch stop reasons (info itself is kept in the state).
-_REASON_OF_INFO = jnp.asarray([
-    -1,  # 0: still running
-    StopReason.TOLERANCE_CHANGE_VALUE,  # 1: relative reduction of the sum of squares <= ftol
-    StopReason.TOLERANCE_CHANGE_STEP,  # 2: relative step (trust radius) <= xtol
-    StopReason.TOLERANCE_CHANGE_VALUE,  # 3: both 1 and 2
-    StopReason.TOLERANCE_GRAD,  # 4: cosine of J^T f with every column of J <= gtol
-    StopReason.MAX_EVAL,  # 5: max_eval evaluations in this update
-    StopReason.TOLERANCE_CHANGE_VALUE,  # 6: ftol below machine precision: no reduction left
-    StopReason.TOLERANCE_CHANGE_STEP,  # 7: xtol below machine precision: no step left
-    StopReason.TOLERANCE_GRAD,  # 8: gtol below machine precision
-], jnp.int32)  # fmt: skip
 
 
 class LevenbergMarquardtState(NamedTuple):
@@ -62,67 +51,6 @@ class LevenbergMarquardtState(NamedTuple):
     delta: jax.Array
     diag: jax.Array
     xnorm: jax.Array
-
-
-class _Trial(NamedTuple):
-    """The inner loop of ``lmder`` (trial steps until one is accepted or a test fires)."""
-
-    x: jax.Array
-    f: jax.Array
-    fnorm: jax.Array
-    xnorm: jax.Array
-    par: jax.Array
-    delta: jax.Array
-    successes: jax.Array
-    evals: jax.Array
-    info: jax.Array
-    accepted: jax.Array
-
-
-def _trial_step(t: _Trial, *, solve, residuals, diag, gnorm, ftol, xtol, max_eval, dtype):
-    """One pass of ``lmder``'s inner loop: lmpar, evaluate, ratio, radius, accept, tests."""
-    eps = jnp.finfo(dtype).eps
-    first = t.successes == 0
-    p, par, jp_norm = solve(t.delta, t.par)
-    trial = t.x + p
-    pnorm = _minpack.norm(diag * p)
-    delta = jnp.where(first, jnp.minimum(t.delta, pnorm), t.delta)
-    f1 = residuals(trial)
-    fnorm1 = _minpack.norm(f1)
-    evals = t.evals + 1
-    # Actual and predicted relative reductions of ||f||^2 (Moré 1978, eqs. 4.2-4.4).
-    actred = jnp.where(0.1 * fnorm1 < t.fnorm, 1 - (fnorm1 / t.fnorm) ** 2, -1)
-    temp1 = jp_norm / t.fnorm
-    temp2 = (jnp.sqrt(par) * pnorm) / t.fnorm
-    prered = temp1**2 + temp2**2 / 0.5
-    dirder = -(temp1**2 + temp2**2)
-    ratio = jnp.where(prered != 0, actred / jnp.where(prered != 0, prered, 1), 0)
-    # The radius update: shrink on a poor ratio, grow on a good one.
-    shrink = jnp.where(actred >= 0, 0.5, 0.5 * dirder / (dirder + 0.5 * actred))
-    shrink = jnp.where((0.1 * fnorm1 >= t.fnorm) | (shrink < 0.1), 0.1, shrink)
-    poor = ratio <= 0.25
-    grow = ~poor & ((par == 0) | (ratio >= 0.75))
-    delta = jnp.where(poor, shrink * jnp.minimum(delta, pnorm / 0.1),
-                      jnp.where(grow, pnorm / 0.5, delta))  # fmt: skip
-    par = jnp.where(poor, par / shrink, jnp.where(grow, 0.5 * par, par))
-    accepted = ratio >= 1e-4
-    x = jnp.where(accepted, trial, t.x)
-    f = jnp.where(accepted, f1, t.f)
-    xnorm = jnp.where(accepted, _minpack.norm(diag * trial), t.xnorm)
-    fnorm = jnp.where(accepted, fnorm1, t.fnorm)
-    # The tests, in lmder's order: the later one wins.
-    small_f = (jnp.abs(actred) <= ftol) & (prered <= ftol) & (0.5 * ratio <= 1)
-    info = jnp.where(small_f, 1, 0)
-    info = jnp.where(delta <= xtol * xnorm, 2, info)
-    info = jnp.where(small_f & (info == 2), 3, info)
-    stringent = jnp.where(evals >= max_eval, 5, 0)
-    tiny_f = (jnp.abs(actred) <= eps) & (prered <= eps) & (0.5 * ratio <= 1)
-    stringent = jnp.where(tiny_f, 6, stringent)
-    stringent = jnp.where(delta <= eps * xnorm, 7, stringent)
-    stringent = jnp.where(gnorm <= eps, 8, stringent)
-    info = jnp.where(info != 0, info, stringent)
-    return _Trial(x, f, fnorm, xnorm, par, delta, t.successes + accepted.astype(jnp.int32),
-                  evals, info.astype(jnp.int32), accepted)  # fmt: skip
 
 
 def levenberg_marquardt(
@@ -271,7 +199,7 @@ def levenberg_marquardt(
             check_dense("levenberg_marquardt", f0.shape[0], problem.size)
 
         class Outer(NamedTuple):
-            trial: _Trial
+            trial: Trial
             diag: jax.Array
             iterations: jax.Array
             reason: jax.Array
@@ -316,13 +244,13 @@ def levenberg_marquardt(
                 scale = jnp.maximum(scale, acnorm)
 
             def body(s):
-                return _trial_step(s, solve=solve, residuals=residuals, diag=scale, gnorm=gnorm,
+                return trial_step(s, solve=solve, residuals=residuals, diag=scale, gnorm=gnorm,
                                    ftol=ftol, xtol=xtol, max_eval=budget, dtype=dtype)  # fmt: skip
 
             start = t._replace(xnorm=xnorm, delta=delta, info=info, accepted=jnp.asarray(False))
             t = lax.while_loop(lambda s: (s.info == 0) & ~s.accepted, body, start)
             iterations = o.iterations + 1
-            reason = jnp.where(t.info > 0, _REASON_OF_INFO[jnp.maximum(t.info, 0)], -1)
+            reason = jnp.where(t.info > 0, jnp.asarray(REASON_OF_INFO)[jnp.maximum(t.info, 0)], -1)
             reason = jnp.where(
                 (t.info == 4) & (iterations == 1), StopReason.TOLERANCE_GRAD_AT_START, reason
             )
@@ -332,7 +260,7 @@ def levenberg_marquardt(
 
         one = jnp.ones([], jnp.int32)
         fnorm = _minpack.norm(f0)
-        trial = _Trial(x, f0, fnorm, state.xnorm, state.par, state.delta, state.successes, one,
+        trial = Trial(x, f0, fnorm, state.xnorm, state.par, state.delta, state.successes, one,
                        0 * one, jnp.asarray(False))  # fmt: skip
         reason = jnp.where(jnp.isfinite(fnorm), -1, StopReason.NON_FINITE).astype(jnp.int32)
         out = lax.while_loop(lambda o: o.reason < 0, iteration,
