@@ -37,8 +37,13 @@ class GaussNewtonState(NamedTuple):
 
 
 def _dense_step(jac, f):
-    """The least-squares solution of ``J p = -f`` of least norm (SVD: rank-deficient J too)."""
-    return jnp.linalg.lstsq(jac, -f)[0]
+    """The least-squares solution of ``J p = -f`` by SVD, the columns of ``J`` scaled to
+    unit norm first (so that parameters of very different scales, e.g. ``1e2`` and
+    ``1e-4``, do not look rank deficient to the SVD's cut-off in float32); when ``J`` is
+    rank deficient, the solution of least scaled norm ``||D p||``, ``D`` the column norms."""
+    norms = jnp.sqrt(jnp.sum(jac * jac, axis=0))
+    norms = jnp.where(norms == 0, 1, norms)
+    return jnp.linalg.lstsq(jac / norms, -f)[0] / norms
 
 
 def gauss_newton(
@@ -58,7 +63,7 @@ def gauss_newton(
     J_k^\top J_k\, p_k = -J_k^\top f_k, \qquad x_{k+1} = x_k + p_k,
     $$
 
-    $J_k$ the Jacobian of $f$ at $x_k$ ($p_k$ of least norm when $J_k$ is rank deficient).
+    $J_k$ the Jacobian of $f$ at $x_k$ ($p_k$ of least scaled norm when $J_k$ is rank deficient).
     There is no line search and no damping: near a zero-residual solution with $J$ of full
     rank the convergence is quadratic; far from it, or with large residuals, a step may
     increase the loss (use :func:`levenberg_marquardt` then). One ``update`` runs up to
@@ -68,10 +73,12 @@ def gauss_newton(
     update: zero update, ``NON_FINITE``.
 
     ``solver="dense"`` forms $J$ ($n$ Jacobian-vector products, ``jax.jacfwd``) and solves
-    the linear least-squares problem by SVD (``jnp.linalg.lstsq``); $m n \le 10^8$
-    entries, else a ``ValueError``. ``solver="cg"`` never forms $J$: conjugate gradients
+    the linear least-squares problem by SVD (``jnp.linalg.lstsq``, columns scaled to unit
+    norm); $m n \le 10^8$ entries, else a ``ValueError``. ``solver="cg"`` never forms $J$: conjugate gradients
     on $J^\top J p = -J^\top f$ with one Jacobian-vector and one vector-Jacobian product
-    per CG iteration (``jax.linearize`` and its transpose), for large problems.
+    per CG iteration (``jax.linearize`` and its transpose), for large problems; the
+    normal equations square $J$'s condition number, so ill-conditioned problems want
+    float64 there.
 
     References:
       Nocedal & Wright (2006), *Numerical Optimization*, 2nd ed., section 10.3 (eq. 10.23);
