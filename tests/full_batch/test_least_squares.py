@@ -203,6 +203,17 @@ def test_gauss_newton_on_zero_residual_problems(name, solver, x64):
     assert int(state.iterations) < 20  # quadratic convergence: a handful of steps
 
 
+def test_gauss_newton_in_float32_with_parameters_of_different_scales():
+    """Misra1a (b1 ~ 2e2, b2 ~ 5e-4): the SVD's cut-off must not drop a direction."""
+    data = NIST["Misra1a"]
+    x, y = jnp.asarray(data["x"], jnp.float32), jnp.asarray(data["y"], jnp.float32)
+    tx = optjx.gauss_newton(max_iter=10)
+    fn = functools.partial(nist_residuals, "Misra1a", x=x, y=y, xp=jnp)
+    b = jnp.asarray(data["start2"], jnp.float32)
+    updates, _ = jax.jit(functools.partial(tx.update, residual_fn=fn))(None, tx.init(b), b)
+    np.testing.assert_allclose(np.asarray(b + updates), data["certified"], rtol=1e-5)
+
+
 def test_gauss_newton_is_one_newton_step_on_a_linear_problem():
     """A linear residual: one step reaches the least-squares solution (numpy's lstsq)."""
     rng = np.random.default_rng(0)
