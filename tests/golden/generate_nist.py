@@ -72,7 +72,9 @@ def main(folder: str) -> None:
     source = ("NIST StRD nonlinear regression, https://www.itl.nist.gov/div898/strd/nls/data/"
               "<Name>.dat (verbatim copies from ceres-solver data/nist @ ea1170485); "
               "extracted by tests/golden/generate_nist.py")  # fmt: skip
-    OUT.write_text(json.dumps({"source": source, "problems": problems}, indent=0) + "\n")
+    lines = [f"  {json.dumps(n)}: {json.dumps(p)}" for n, p in problems.items()]  # one a line
+    body = ",\n".join(lines)
+    OUT.write_text(f'{{"source": {json.dumps(source)},\n "problems": {{\n{body}\n}}}}\n')
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
 
 
