@@ -69,7 +69,7 @@ class Problem:
         """``new - old`` for the trained leaves, zero (in the param's dtype) for the others."""
         new = self._treedef.flatten_up_to(self.unflatten(new_vector))
         out = [
-            _tree._zero_update(jnp.asarray(p), p) if n is None else n - p
+            (None if p is None else _tree._zero_update(jnp.asarray(p), p)) if n is None else n - p
             for n, p in zip(new, self._all, strict=True)
         ]
         return self._treedef.unflatten(out)

@@ -218,7 +218,7 @@ def test_gauss_newton_is_one_newton_step_on_a_linear_problem():
     """A linear residual: one step reaches the least-squares solution (numpy's lstsq)."""
     rng = np.random.default_rng(0)
     a, target = rng.normal(size=(6, 3)).astype(np.float32), rng.normal(size=6).astype(np.float32)
-    params = {"w": jnp.zeros(2), "b": jnp.zeros(()), "steps": jnp.asarray(3)}  # an int leaf
+    params = {"w": jnp.zeros(2), "b": jnp.zeros(()), "steps": jnp.asarray(3), "frozen": None}
     fn = lambda p: {"r": jnp.asarray(a) @ jnp.append(p["w"], p["b"]) - target}  # noqa: E731
     tx = optjx.gauss_newton(max_iter=1)
     updates, state = jax.jit(functools.partial(tx.update, residual_fn=fn))(
@@ -227,7 +227,7 @@ def test_gauss_newton_is_one_newton_step_on_a_linear_problem():
     new = optax.apply_updates(params, updates)
     expected = np.linalg.lstsq(a.astype(np.float64), target.astype(np.float64), rcond=None)[0]
     np.testing.assert_allclose(np.append(new["w"], new["b"]), expected, rtol=1e-5)
-    assert int(new["steps"]) == 3 and new["w"].dtype == jnp.float32
+    assert int(new["steps"]) == 3 and new["frozen"] is None and new["w"].dtype == jnp.float32
     assert int(state.stop_reason) == StopReason.MAX_ITER and int(state.iterations) == 1
 
 
