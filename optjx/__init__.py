@@ -16,8 +16,12 @@ from optjx.full_batch._common import StopReason as StopReason
 from optjx.full_batch._common import stop_reason as stop_reason
 from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
+from optjx.full_batch.gauss_newton import GaussNewtonState as GaussNewtonState
+from optjx.full_batch.gauss_newton import gauss_newton as gauss_newton
 from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
+from optjx.full_batch.levenberg_marquardt import LevenbergMarquardtState as LevenbergMarquardtState
+from optjx.full_batch.levenberg_marquardt import levenberg_marquardt as levenberg_marquardt
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
 from optjx.optimizers.adafactor import adafactor as adafactor

@@ -11,7 +11,7 @@ with exactly one of the two functions:
 ``grads=None`` (torch's ``step(closure)``): the value and gradient at ``params`` are
 computed here, one call. ``value=None``: the value is computed here (one forward pass, or
 one call of ``value_and_grad_fn``). The iteration sees only the trained leaves (int, bool
-and ``None`` leaves dropped by ``_tree.transformation``); the user's functions always get
+and ``None`` leaves dropped by ``_state.transformation``); the user's functions always get
 the whole params tree.
 """
 
