@@ -8,11 +8,13 @@ from typing import Any
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.scale import scale_by_learning_rate
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("sgd")
 def sgd(
     learning_rate: Hyperparameter,
     momentum: Hyperparameter | None = 0.0,
