@@ -102,7 +102,7 @@ def test_round_trip_is_bit_identical(path, x64):
     config, params_k, _, grads, state_dict = _load(path)
     tx = _alias(config)
     # An optjx state that optjx itself produced, a few updates after the conversion.
-    state = optjx.from_torch_state(tx, state_dict, params_k)
+    state = optjx.from_torch_state(tx, state_dict, params_k, step=config["k"])
     params, state = _continue(tx, state, params_k, grads, 2)
     written = optjx.to_torch_state(tx, state, params, step=config["k"] + 2)
     # step=: torch's SGD and Muon keep no step count, so the way back is told it
