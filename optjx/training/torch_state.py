@@ -17,211 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optjx import _twin
-from optjx.training._torch_table import IMPLEMENTATION, TWINS, Field, Twin
-
-_SCHEDULER_KEYS = ("initial_lr",)  # added to the group by torch's lr schedulers
-
-
-def _twin_of(tx) -> tuple[_twin.Twin, Twin]:
-    record = _twin.twin_of(tx)
-    if record is None or record.alias not in TWINS:
-        raise TypeError(
-            "tx must be built by an optjx alias with a torch.optim twin "
-            f"({', '.join(f'optjx.{name}' for name in TWINS)}), called directly: a "
-            "hand-made chain or a wrapped alias (inject_hyperparams, param_groups, ...) "
-            "carries no record of its torch twin"
-        )
-    return record, TWINS[record.alias]
-
-
-class _Arguments:
-    """The alias's arguments, each read as torch holds it after ``step`` updates: a
-    schedule at the count, an array as a Python number, a pair as a tuple."""
-
-    def __init__(self, arguments: dict, step: int):
-        self._arguments, self._step = arguments, step
-
-    def __getitem__(self, name: str):
-        return self._read(self._arguments[name])
-
-    def _read(self, value):
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, (tuple, list)):
-            return tuple(self._read(v) for v in value)
-        if callable(value):
-            value = value(jnp.asarray(self._step, jnp.int32))
-        number = np.asarray(value)
-        if number.ndim:
-            raise ValueError(f"a per-parameter hyperparameter has no torch form: {value!r}")
-        return int(number) if np.issubdtype(number.dtype, np.integer) else float(number)
-
-
-def _numpy(value) -> np.ndarray:
-    """A torch tensor (or anything with ``__array__``) as a NumPy array, without torch."""
-    for method in ("detach", "cpu"):
-        if hasattr(value, method):
-            value = getattr(value, method)()
-    return np.asarray(value)
-
-
-# ---- the optjx state: stages found by class name, counters set everywhere ----
-
-
-def _stage_name(node) -> str:
-    return type(node).__name__.removesuffix("WithCount")
-
-
-def _is_stage(node) -> bool:
-    return isinstance(node, tuple) and hasattr(node, "_fields")
-
-
-def _find(state, stage: str):
-    """The first stage state of class ``stage`` in the chain's state, or ``None``."""
-    if _is_stage(state):
-        if _stage_name(state) == stage:
-            return state
-        state = tuple(state)
-    if isinstance(state, (tuple, list)):
-        for child in state:
-            found = _find(child, stage)
-            if found is not None:
-                return found
-    return None
-
-
-def _rebuild(state, change: Callable[[Any], Any]):
-    """``state`` with ``change`` applied to every stage state, outermost first."""
-    if _is_stage(state):
-        state = change(state)
-        return type(state)(*(_rebuild(child, change) for child in state))
-    if isinstance(state, (tuple, list)):
-        return type(state)(_rebuild(child, change) for child in state)
-    return state
-
-
-def _set_field(state, stage: str, field: str, value):
-    def change(node):
-        if _stage_name(node) == stage:
-            return node._replace(**{field: value})
-        return node
-
-    return _rebuild(state, change)
-
-
-def _set_counts(state, step: int):
-    def change(node):
-        if "count" in node._fields:
-            return node._replace(count=jnp.asarray(step, node.count.dtype))
-        return node
-
-    return _rebuild(state, change)
-
-
-def _counts(state) -> list[int]:
-    found: list[int] = []
-
-    def collect(node):
-        if "count" in node._fields:
-            found.append(int(node.count))
-        return node
-
-    _rebuild(state, collect)
-    return found
-
-
-# ---- the checks ----
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, tuple) or isinstance(b, tuple):
-        a, b = tuple(a) if isinstance(a, (tuple, list)) else a, b
-        b = tuple(b) if isinstance(b, (tuple, list)) else b
-        return (
-            isinstance(a, tuple)
-            and isinstance(b, tuple)
-            and len(a) == len(b)
-            and all(_same(x, y) for x, y in zip(a, b, strict=True))
-        )
-    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
-        return a == b
-    return bool(np.isclose(float(a), float(b), rtol=1e-12, atol=0.0))
-
-
-def _check_group(group: dict, expected: dict, twin: Twin, alias: str, index: int) -> None:
-    hyper = [k for k in expected if k not in IMPLEMENTATION]
-    extra = [k for k in group if k not in expected and k not in (*_SCHEDULER_KEYS, "params")]
-    missing = [k for k in hyper if k not in group]
-    if extra or missing:
-        guess = [
-            t.torch_class
-            for t in TWINS.values()
-            if {k for k in t.group(_Anything()) if k not in IMPLEMENTATION}
-            == {k for k in group if k not in IMPLEMENTATION and k not in _SCHEDULER_KEYS}
-            - {"params"}
-        ]
-        raise ValueError(
-            f"param_groups[{index}] is not torch.optim.{twin.torch_class}'s (the twin of "
-            f"optjx.{alias}): keys {missing} missing, {extra} unexpected"
-            + (f"; it looks like torch.optim.{guess[0]}'s" if guess else "")
-        )
-    if group.get("maximize", False):
-        raise ValueError(
-            "torch's maximize=True has no optjx alias form: chain optjx.scale(-1.0) before it"
-        )
-    for key in hyper:
-        if not _same(group[key], expected[key]):
-            raise ValueError(
-                f"hyperparameter {key!r} differs: torch's param_groups[{index}] has "
-                f"{group[key]!r}, optjx.{alias} has {expected[key]!r}"
-            )
-
-
-class _Anything:
-    """Arguments that are all 0, to list a twin's group keys."""
-
-    def __getitem__(self, name: str):
-        return 0.0
-
-
-def _check_optjx_only(record: _twin.Twin, twin: Twin) -> None:
-    for name, torch_value in twin.optjx_only.items():
-        value = record.arguments.get(name)
-        if not (value is torch_value or _same(value, torch_value)):
-            raise ValueError(
-                f"optjx.{record.alias}({name}={value!r}) has no torch.optim."
-                f"{twin.torch_class} counterpart: torch computes as {name}={torch_value!r}"
-            )
-
-
-def _parameter_order(torch_state: dict, count: int) -> list:
-    indices = [i for group in torch_state["param_groups"] for i in group["params"]]
-    if len(indices) != count:
-        raise ValueError(
-            f"torch's state dict has {len(indices)} parameters (in its param_groups), "
-            f"params has {count} leaves"
-        )
-    return indices
-
-
-def _entries(torch_state: dict, indices: list) -> list[dict]:
-    state = {int(k): v for k, v in torch_state["state"].items()}
-    return [{k: _numpy(v) for k, v in state.get(i, {}).items()} for i in indices]
-
-
-def _torch_step(entries: list[dict], twin: Twin, step: Optional[int]) -> int:
-    if not twin.keeps_step:
-        if step is not None:
-            return int(step)
-        # No step count in torch: one update at least once a buffer exists (so that
-        # dampening is applied from the next update on, as torch does), else none.
-        return 1 if any(entries) else 0
-    steps = {int(e["step"]) for e in entries if "step" in e}
-    if len(steps) > 1:
-        raise ValueError(f"torch's parameters have different step counts {sorted(steps)}")
-    return steps.pop() if steps else 0
-
+from optjx.training import _stage_tree, _torch_checks
+from optjx.training._torch_table import Field, Twin
 
 # ---- the two directions ----
 
@@ -270,33 +67,33 @@ def from_torch_state(
       >>> tx = optjx.adamw(1e-3, weight_decay=0.01)
       >>> opt_state = optjx.from_torch_state(tx, torch_optimizer.state_dict(), params)
     """
-    record, twin = _twin_of(tx)
-    _check_optjx_only(record, twin)
+    record, twin = _torch_checks.twin_of(tx)
+    _torch_checks.check_optjx_only(record, twin)
     leaves, treedef = jax.tree.flatten(params)
-    indices = _parameter_order(torch_state_dict, len(leaves))
-    entries = _entries(torch_state_dict, indices)
-    count = _torch_step(entries, twin, step)
-    arguments = _Arguments(record.arguments, count)
+    indices = _torch_checks.parameter_order(torch_state_dict, len(leaves))
+    entries = _torch_checks.torch_entries(torch_state_dict, indices)
+    count = _torch_checks.torch_step(entries, twin, step)
+    arguments = _torch_checks.Arguments(record.arguments, count)
     expected = twin.group(arguments)
     for index, group in enumerate(torch_state_dict["param_groups"]):
-        _check_group(group, expected, twin, record.alias, index)
+        _torch_checks.check_group(group, expected, twin, record.alias, index)
 
     state = tx.init(params)
     if not any(entries):  # torch's fresh optimizer
         return state
     for field in twin.fields:
-        stage = _find(state, field.stage)
+        stage = _stage_tree.find(state, field.stage)
         template = None if stage is None else getattr(stage, field.field)
         if template is None:
             _check_absent(entries, field, record.alias, indices)
             continue
         value = _field_from_torch(entries, field, template, treedef, indices)
-        state = _set_field(state, field.stage, field.field, value)
+        state = _stage_tree.set_field(state, field.stage, field.field, value)
     if twin.optjx_derived is not None:
         for (stage_name, name), value in twin.optjx_derived(arguments, count).items():
-            dtype = getattr(_find(state, stage_name), name).dtype
-            state = _set_field(state, stage_name, name, jnp.asarray(value, dtype))
-    return _set_counts(state, count)
+            dtype = getattr(_stage_tree.find(state, stage_name), name).dtype
+            state = _stage_tree.set_field(state, stage_name, name, jnp.asarray(value, dtype))
+    return _stage_tree.set_counts(state, count)
 
 
 def _check_absent(entries, field: Field, alias: str, indices: list) -> None:
@@ -382,12 +179,12 @@ def to_torch_state(
       >>> sd = optjx.to_torch_state(tx, opt_state, params, as_tensor=torch.as_tensor)
       >>> torch_optimizer.load_state_dict(sd)
     """
-    record, twin = _twin_of(tx)
-    _check_optjx_only(record, twin)
+    record, twin = _torch_checks.twin_of(tx)
+    _torch_checks.check_optjx_only(record, twin)
     convert = as_tensor if as_tensor is not None else (lambda x: x)
     leaves, treedef = jax.tree.flatten(params)
     count, known = _optjx_step(state, twin, step, record.alias)
-    arguments = _Arguments(record.arguments, count)
+    arguments = _torch_checks.Arguments(record.arguments, count)
     group = {**twin.group(arguments), "params": list(range(len(leaves)))}
     entries: list[dict] = [{} for _ in leaves]
     if count > 0 or not known:  # no update applied: torch's fresh (empty) state
@@ -404,7 +201,7 @@ def to_torch_state(
 
 def _optjx_step(state, twin: Twin, step: Optional[int], alias: str) -> tuple[int, bool]:
     """The number of updates applied, and whether it is known (SGD's chain may keep none)."""
-    counts = _counts(state)
+    counts = _stage_tree.counts(state)
     if counts:
         return counts[0], True
     if step is not None:
@@ -423,7 +220,7 @@ def _entries_to_torch(state, twin: Twin, treedef, n: int, count: int, arguments)
         for entry in entries:
             entry["step"] = np.asarray(count, np.float32)
     for field in twin.fields:
-        stage = _find(state, field.stage)
+        stage = _stage_tree.find(state, field.stage)
         value = None if stage is None else getattr(stage, field.field)
         if value is None:
             continue
