@@ -182,3 +182,29 @@ def test_sgd_counter_without_torch_step(x64):
     assert int(optjx.from_torch_state(tx, state_dict, params_k, step=4)[1].count) == 4
     written = optjx.to_torch_state(tx, optjx.from_torch_state(tx, state_dict, params_k), params_k)
     assert "step" not in written["state"][0]
+
+
+def test_several_groups_with_the_alias_hyperparameters(x64):
+    params, state_dict = _adam_golden()
+    tx = optjx.adam(0.01, amsgrad=True, weight_decay=0.1)
+    one = optjx.from_torch_state(tx, state_dict, params)
+    (group,) = state_dict["param_groups"]
+    split = {**state_dict, "param_groups": [{**group, "params": [0]}, {**group, "params": [1, 2]}]}
+    two = optjx.from_torch_state(tx, split, params)
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), one, two))
+    split["param_groups"][1]["lr"] = 0.001
+    with pytest.raises(ValueError, match=r"'lr' differs: torch's param_groups\[1\]"):
+        optjx.from_torch_state(tx, split, params)
+
+
+def test_schedule_and_array_read_at_torchs_step(x64):
+    params, state_dict = _adam_golden()  # lr 0.01 after 4 steps
+    state_dict["param_groups"][0]["initial_lr"] = 0.002  # left there by a torch scheduler
+    for lr in (lambda count: 0.002 * (count + 1), jnp.asarray(0.01)):
+        tx = optjx.adam(lr, amsgrad=True, weight_decay=0.1)
+        state = optjx.from_torch_state(tx, state_dict, params)
+        group = optjx.to_torch_state(tx, state, params)["param_groups"][0]
+        np.testing.assert_allclose(group["lr"], 0.01, rtol=1e-15)
+    late = optjx.adam(lambda count: 0.002 * count, amsgrad=True, weight_decay=0.1)
+    with pytest.raises(ValueError, match="'lr' differs"):
+        optjx.from_torch_state(late, state_dict, params)
