@@ -10,6 +10,7 @@ import optax
 from jax import lax
 
 from optjx import _hyper, _state, _tree
+from optjx._twin import torch_twin
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration
 from optjx.full_batch._packing import Packing
@@ -150,6 +151,7 @@ def _two_loop(g, mem: _Memory, history_size: int, dtype):
     return lax.fori_loop(0, mem.pairs, oldest_first, c.scale(mem.diag, q))
 
 
+@torch_twin("lbfgs")
 def lbfgs(
     learning_rate: Hyperparameter = 1.0,
     *,

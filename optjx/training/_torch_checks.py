@@ -141,6 +141,8 @@ def torch_step(entries: list[dict], twin: Twin, step: Optional[int]) -> int:
 
 def numpy(value) -> np.ndarray:
     """A torch tensor (or anything with ``__array__``) as a NumPy array, without torch."""
+    if isinstance(value, (list, tuple)):  # LBFGS's memory
+        return [numpy(v) for v in value]  # type: ignore[return-value]
     for method in ("detach", "cpu"):
         if hasattr(value, method):
             value = getattr(value, method)()

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
+from optjx.training import _torch_lbfgs
 from optjx.transforms.radam import first_adaptive_step, variance_rectification
 
 # Keys of every param group that choose torch's implementation, not the math; their
@@ -53,6 +54,8 @@ class Twin(NamedTuple):
     arguments torch has no counterpart for, and the value that computes torch's math.
     ``torch_derived(a, step)`` / ``optjx_derived(a, step)``: per-parameter torch scalars
     and optjx state fields (``{(stage, field): value}``) that follow from the step count.
+    ``whole_state``: for a state that is not per parameter (LBFGS), the module that
+    converts it (``from_torch(entry, state, params)``, ``to_torch(state, params)``).
     """
 
     torch_class: str
@@ -62,6 +65,7 @@ class Twin(NamedTuple):
     optjx_only: dict = {}
     torch_derived: Callable[[Any, int], dict] | None = None
     optjx_derived: Callable[[Any, int], dict] | None = None
+    whole_state: Any = None  # a module with from_torch / to_torch of the whole state
 
 
 def _implementation(*keys: str) -> dict:
@@ -306,5 +310,21 @@ TWINS: dict[str, Twin] = {
         },
         (Field("ScaleByMuonState", "momentum_buffer", ("momentum_buffer",), absent_ok=True),),
         keeps_step=False,
+    ),
+    "lbfgs": Twin(
+        "LBFGS",
+        lambda a: {
+            "lr": a["learning_rate"],
+            "max_iter": a["max_iter"],
+            "max_eval": _off(a["max_eval"], a["max_iter"] * 5 // 4),  # torch's default
+            "tolerance_grad": a["tolerance_grad"],
+            "tolerance_change": a["tolerance_change"],
+            "history_size": a["history_size"],
+            "line_search_fn": a["line_search_fn"],
+        },
+        (),
+        keeps_step=False,
+        optjx_only={"respect_max_eval": False, "pack": True},
+        whole_state=_torch_lbfgs,
     ),
 }

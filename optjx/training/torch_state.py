@@ -81,6 +81,11 @@ def from_torch_state(
     state = tx.init(params)
     if not any(entries):  # torch's fresh optimizer
         return state
+    if twin.whole_state is not None:
+        if any(entries[1:]):
+            raise ValueError(f"torch.optim.{twin.torch_class} keeps state for parameter 0 only")
+        state = twin.whole_state.from_torch(entries[0], state, params)
+        return _stage_tree.set_counts(state, count)
     for field in twin.fields:
         stage = _stage_tree.find(state, field.stage)
         template = None if stage is None else getattr(stage, field.field)
@@ -187,11 +192,21 @@ def to_torch_state(
     arguments = _torch_checks.Arguments(record.arguments, count)
     group = {**twin.group(arguments), "params": list(range(len(leaves)))}
     entries: list[dict] = [{} for _ in leaves]
-    if count > 0 or not known:  # no update applied: torch's fresh (empty) state
+    if twin.whole_state is not None:
+        entries[0] = twin.whole_state.to_torch(state, params)
+    elif count > 0 or not known:  # no update applied: torch's fresh (empty) state
         entries = _entries_to_torch(state, twin, treedef, len(leaves), count, arguments)
+
+    def converted(value):
+        if isinstance(value, list):
+            return [converted(v) for v in value]
+        if isinstance(value, (int, float)):  # torch keeps some counters as Python numbers
+            return value
+        return convert(np.array(value))
+
     return {
         "state": {
-            i: {k: convert(np.array(v)) for k, v in entry.items()}
+            i: {k: converted(v) for k, v in entry.items()}
             for i, entry in enumerate(entries)
             if entry
         },

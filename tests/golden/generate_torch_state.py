@@ -17,7 +17,11 @@ For each optimizer, torch runs ``K`` steps from seeded parameters and gradients,
   torch returns them, tuples as lists).
 
 The parameters are a dict, so torch's parameter order is the sorted leaf names, which is
-``jax.tree.leaves`` order. Muon runs its Newton-Schulz iteration in float64 (as in
+``jax.tree.leaves`` order. LBFGS runs on a loss instead (a Rosenbrock function of the
+leaves raveled and concatenated), so it has no ``grads``; its state has lists (stacked:
+``state/0/old_dirs`` is ``(pairs, n)``, named in ``structure["lists"]``) and Python
+numbers (``structure["numbers"]``), and its scratch ``al`` is not kept (optjx neither
+reads nor writes it). Muon runs its Newton-Schulz iteration in float64 (as in
 ``generate_torch_more.py``) so that optjx's ``ns_dtype=None`` matches it at rtol 1e-9.
 """
 
@@ -162,6 +166,91 @@ CONFIGS = [
 ]
 
 
+LBFGS_SHAPES = {"a": (3,), "b": (2, 2)}
+# (name, torch keywords, alias keywords): history 3 < the iterations, so the memory wraps
+LBFGS_CONFIGS = [
+    (
+        "lbfgs_fixed_history3",
+        {"max_iter": 4, "history_size": 3, "lr": 0.5},
+        {"max_iter": 4, "history_size": 3, "learning_rate": 0.5},
+    ),
+    (
+        "lbfgs_wolfe_history3",
+        {"max_iter": 4, "history_size": 3, "line_search_fn": "strong_wolfe"},
+        {"max_iter": 4, "history_size": 3, "line_search_fn": "strong_wolfe"},
+    ),
+]
+LBFGS_K, LBFGS_M = 2, 2
+
+
+def rosenbrock(tensors):
+    x = torch.cat([t.reshape(-1) for t in tensors])
+    return torch.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def lbfgs_steps(kwargs, params, steps, state_dict=None):
+    names = sorted(params)
+    tensors = [torch.nn.Parameter(torch.tensor(params[k], dtype=torch.float64)) for k in names]
+    optimizer = torch.optim.LBFGS(tensors, **kwargs)
+    if state_dict is not None:
+        optimizer.load_state_dict(copy.deepcopy(state_dict))
+
+    def closure():
+        optimizer.zero_grad()
+        value = rosenbrock(tensors)
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        optimizer.step(closure)
+    after = {k: tensor.detach().numpy().copy() for tensor, k in zip(tensors, names, strict=True)}
+    return after, copy.deepcopy(optimizer.state_dict())
+
+
+def save_lbfgs():
+    rng = np.random.default_rng(SEED)
+    params0 = {k: rng.uniform(-1.5, 1.5, s) for k, s in sorted(LBFGS_SHAPES.items())}
+    for name, kwargs, alias_kwargs in LBFGS_CONFIGS:
+        params_k, state_dict = lbfgs_steps(kwargs, params0, LBFGS_K)
+        params_km, _ = lbfgs_steps(kwargs, params_k, LBFGS_M, state_dict)
+        arrays = {}
+        for k in params0:
+            arrays[f"params_k/{k}"] = params_k[k]
+            arrays[f"params_km/{k}"] = params_km[k]
+        entry = {k: v for k, v in state_dict["state"][0].items() if k != "al"}
+        lists = [k for k, v in entry.items() if isinstance(v, list)]
+        numbers = [k for k, v in entry.items() if isinstance(v, (int, float))]
+        for key, value in entry.items():
+            if key in lists:
+                stacked = [v.detach().numpy() for v in value]
+                arrays[f"state/0/{key}"] = np.stack(stacked) if stacked else np.zeros((0,))
+            else:
+                arrays[f"state/0/{key}"] = np.asarray(
+                    value if key in numbers else value.detach().numpy()
+                )
+        structure = {
+            "state": {"0": list(entry)},
+            "lists": lists,
+            "numbers": numbers,
+            "param_groups": [
+                {key: _plain(value) for key, value in group.items()}
+                for group in state_dict["param_groups"]
+            ],
+        }
+        config = {
+            "alias": "lbfgs",
+            "alias_kwargs": alias_kwargs,
+            "torch_class": "LBFGS",
+            "torch_kwargs": kwargs,
+            "k": LBFGS_K,
+            "m": LBFGS_M,
+            "structure": structure,
+        }
+        arrays["config"] = np.array(json.dumps(config))
+        save_npz(FOLDER / f"{name}.npz", arrays)
+        print(name, sorted(entry), "pairs", len(entry.get("old_dirs", [])))
+
+
 def make_data(shapes):
     rng = np.random.default_rng(SEED)
     names = sorted(shapes)
@@ -227,6 +316,7 @@ def main():
         arrays["config"] = np.array(json.dumps(config))
         save_npz(FOLDER / f"{name}.npz", arrays)
         print(name, sorted(structure["state"].get("0", [])))
+    save_lbfgs()
 
 
 if __name__ == "__main__":

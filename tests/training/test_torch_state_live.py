@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 from test_torch_state import PATHS, _alias, _continue, _load  # noqa: E402
 
-OPTJX_STEPS = 2  # optjx continues this many of the M steps, torch the rest
+OPTJX_STEPS = 1  # optjx continues this many of the M steps, torch the rest
 
 
 @pytest.fixture
@@ -47,7 +47,18 @@ def test_optjx_state_loads_into_torch_and_continues(path, x64, torch_float64):
         tx, state, params, step=k + OPTJX_STEPS, as_tensor=torch.as_tensor
     )
     optimizer.load_state_dict(written)
+
+    def closure():  # LBFGS: the goldens' Rosenbrock loss
+        optimizer.zero_grad()
+        x = torch.cat([tensor.reshape(-1) for tensor in tensors])
+        value = torch.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+        value.backward()
+        return value
+
     for t in range(OPTJX_STEPS, m):
+        if not grads:
+            optimizer.step(closure)
+            continue
         for tensor, g in zip(tensors, jax.tree.leaves(grads), strict=True):
             tensor.grad = torch.tensor(np.asarray(g[t]))
         optimizer.step()
