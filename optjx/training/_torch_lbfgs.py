@@ -60,11 +60,12 @@ def from_torch(entry: dict, state, params):
     leaves, treedef = jax.tree.flatten(params)
     d = np.asarray(_flat(entry["d"], n, "d", dtype))
     offsets = np.cumsum([0] + [np.size(leaf) for leaf in leaves])
-    direction = treedef.unflatten(
+    direction = jax.tree.unflatten(
+        treedef,
         [
             jnp.asarray(d[a:b].reshape(np.shape(leaf)), jnp.asarray(leaf).dtype)
             for a, b, leaf in zip(offsets[:-1], offsets[1:], leaves, strict=True)
-        ]
+        ],
     )
     return state._replace(
         **counters,
