@@ -63,8 +63,10 @@ def from_torch(entry: dict, state, params):
     direction = jax.tree.unflatten(
         treedef,
         [
-            jnp.asarray(d[a:b].reshape(np.shape(leaf)), jnp.asarray(leaf).dtype)
-            for a, b, leaf in zip(offsets[:-1], offsets[1:], leaves, strict=True)
+            jnp.asarray(d[a:b].reshape(np.shape(leaf)), template.dtype)
+            for a, b, leaf, template in zip(
+                offsets[:-1], offsets[1:], leaves, jax.tree.leaves(state.direction), strict=True
+            )
         ],
     )
     return state._replace(
