@@ -20,8 +20,6 @@ import optax
 from optjx.training import _stage_tree, _torch_checks
 from optjx.training._torch_table import Field, Twin
 
-# ---- the two directions ----
-
 
 def from_torch_state(
     tx: optax.GradientTransformation,
@@ -32,8 +30,9 @@ def from_torch_state(
 ) -> optax.OptState:
     r"""The optjx state equal to a ``torch.optim`` optimizer's state.
 
-    ``tx`` is an optjx alias with a torch twin, called directly (``optjx.sgd``, ``adam``,
-    ``adamw``, ...: see the porting guide); its arguments must be the torch optimizer's
+    ``tx`` is an optjx alias with a torch twin, called directly: ``sgd``, ``adam``,
+    ``adamw``, ``rmsprop``, ``adagrad``, ``adadelta``, ``radam``, ``nadam``, ``adamax``,
+    ``rprop``, ``asgd``, ``adafactor``, ``muon``, ``lbfgs`` (one dtype); its arguments must be the torch optimizer's
     hyperparameters (a schedule is read at the step count, as torch's group holds the
     scheduled value). Torch's parameter ``i`` (the order of its ``param_groups``'
     ``params``) is the ``i``-th leaf of ``jax.tree.leaves(params)``.
@@ -45,11 +44,11 @@ def from_torch_state(
         torch is never imported; the integer state keys may be strings).
       params: the parameters the state belongs to (the torch weights converted), for the
         tree structure, shapes and dtypes; every state array takes its leaf's dtype.
-      step: for ``torch.optim.SGD`` and ``Muon``, which keep no step count: the number of
-        steps torch took, which every optjx counter of the chain (a schedule's, the
-        dampening's first-step rule) becomes. Default: 1 when torch's state holds
-        momentum buffers (dampening applies from the next update on), else 0. Ignored
-        for the others: their counters become torch's ``step``.
+      step: for ``torch.optim.SGD``, ``Muon`` and ``LBFGS``, which keep no step count:
+        the number of steps torch took, which every optjx counter of the chain (a
+        schedule's, the dampening's first-step rule) becomes. Default: 1 when torch's
+        state holds anything (dampening applies from the next update on), else 0.
+        Ignored for the others: their counters become torch's ``step``.
 
     Returns:
       The optjx state, ``tx.init(params)``'s structure; a fresh torch optimizer (empty
@@ -156,7 +155,10 @@ def to_torch_state(
     twin keeps, ``step`` included) and one ``param_groups`` entry with every key of the
     twin's group, hyperparameters read from ``tx``'s arguments (a schedule at the step
     count) and ``params`` ``[0, ..., n-1]`` in ``jax.tree.leaves(params)`` order. A state
-    with no update applied gives torch's fresh state (an empty ``state``).
+    with no update applied gives torch's fresh state (an empty ``state``). SGD, Muon and
+    LBFGS states have no ``step`` (torch keeps none); LBFGS's whole state is under
+    parameter 0, its counters and ``t``, ``prev_loss`` Python numbers, its memory lists,
+    as torch keeps them.
 
     Args:
       tx: the optjx alias the state belongs to.
@@ -194,7 +196,7 @@ def to_torch_state(
     entries: list[dict] = [{} for _ in leaves]
     if twin.whole_state is not None:
         entries[0] = twin.whole_state.to_torch(state, params)
-    elif count > 0 or not known:  # no update applied: torch's fresh (empty) state
+    elif count > 0 or not known:  # else no update was applied: torch's fresh (empty) state
         entries = _entries_to_torch(state, twin, treedef, len(leaves), count, arguments)
 
     def converted(value):
