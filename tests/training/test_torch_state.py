@@ -8,6 +8,7 @@ bit-identical; the dict ``to_torch_state`` writes has torch's keys and param gro
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 
@@ -58,18 +59,19 @@ def rosenbrock(params):
     return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _full_batch_step(tx, params, state):
+    """LBFGS: one update is one torch ``step(closure)`` on the loss."""
+    value, g = jax.value_and_grad(rosenbrock)(params)
+    updates, state = tx.update(g, state, params, value=value, value_fn=rosenbrock)
+    return optjx.apply_updates(params, updates), state
+
+
 def _continue(tx, state, params, grads, m):
     params = jax.tree.map(jnp.asarray, params)
-
-    @jax.jit
-    def full_batch_step(params, state):  # one update is one torch step(closure)
-        value, g = jax.value_and_grad(rosenbrock)(params)
-        updates, state = tx.update(g, state, params, value=value, value_fn=rosenbrock)
-        return optjx.apply_updates(params, updates), state
-
     for t in range(m):
         if not grads:
-            params, state = full_batch_step(params, state)
+            params, state = _full_batch_step(tx, params, state)
             continue
         g = {k: jnp.asarray(v[t]) for k, v in grads.items()}
         updates, state = tx.update(g, state, params)
