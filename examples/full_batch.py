@@ -45,14 +45,8 @@ from tqdm import tqdm  # noqa: E402
 
 import optjx  # noqa: E402
 
-# Stop reasons after which another L-BFGS/CG update would not move: converged.
-CONVERGED = {
-    "TOLERANCE_GRAD_AT_START",
-    "TOLERANCE_GRAD",
-    "TOLERANCE_CHANGE_STEP",
-    "TOLERANCE_CHANGE_VALUE",
-    "DIRECTIONAL_DERIVATIVE",
-}
+# After this stop reason another L-BFGS/CG update would not move.
+CONVERGED = optjx.StopReason.CONVERGED.name
 CHUNK = 10  # Adam/GD steps per compiled call (a lax.scan)
 COLORS = {"L-BFGS": "C0", "CG": "C2", "Adam": "C1", "GD": "C3"}
 
@@ -78,7 +72,7 @@ def run_full_batch(name, tx, params, loss, budget):
     evals, losses, seconds = [0], [float(loss_jit(params))], [0.0]
     bar = tqdm(total=budget, desc=name, unit="eval", ncols=90, leave=False)
     reason = "NOT_STARTED"
-    while evals[-1] < budget and reason not in CONVERGED:
+    while evals[-1] < budget and reason != CONVERGED:
         start = time.perf_counter()
         params, state = jax.block_until_ready(step(params, state))
         seconds.append(seconds[-1] + time.perf_counter() - start)
@@ -140,7 +134,7 @@ def minimum(polish, loss, curves, updates=100):
     """``f*`` for a convex problem: continue the L-BFGS run (already compiled) to convergence."""
     (step, state), params = polish
     for _ in range(updates):
-        if optjx.stop_reason(state) in CONVERGED:
+        if state.stop_reason == optjx.StopReason.CONVERGED:
             break
         params, state = step(params, state)
     best = min(float(jax.jit(loss)(params)), *(float(c["loss"].min()) for c in curves.values()))

@@ -12,6 +12,7 @@ from optax import chain as chain
 from optjx import parallel as parallel
 from optjx import schedules as schedules
 from optjx import typing as typing
+from optjx.full_batch._common import StopReason as StopReason
 from optjx.full_batch._common import stop_reason as stop_reason
 from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient

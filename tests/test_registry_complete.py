@@ -9,6 +9,7 @@ registry is derived from the cards).
 
 from __future__ import annotations
 
+import enum
 import inspect
 import math
 import types
@@ -21,7 +22,7 @@ import registry
 import optjx
 
 # Types exported for users (state NamedTuples, optax's protocol classes) build nothing.
-_TYPES_REASON = "a type: a state NamedTuple or an optax protocol class"
+_TYPES_REASON = "a type: a state NamedTuple, an optax protocol class or an IntEnum"
 
 # Arguments of public factories that have no invalid value to test, with the reason.
 UNCHECKED_ARGS = {
@@ -122,6 +123,7 @@ def test_every_other_public_name_is_accounted_for():
                 issubclass(obj, tuple)
                 or issubclass(obj, optax.GradientTransformation)
                 or (obj is optax.EmptyState)
+                or issubclass(obj, enum.IntEnum)  # values a state holds (StopReason)
             ), f"optjx.{name}: {_TYPES_REASON}?"
             continue
         assert name in registry.NOT_TRANSFORMS, (

@@ -1,4 +1,4 @@
-"""Pieces shared by the full-batch methods: stop reasons, tree algebra, the update wrapper.
+"""Pieces shared by the full-batch methods: stop reasons, tree algebra, argument checks.
 
 The tree algebra works on any tree: the loops of ``optjx.full_batch._iteration`` apply
 it to the params tree and to the packed vectors of ``optjx.full_batch._packing`` (one
@@ -13,7 +13,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from optjx import _tree
 from optjx._hyper import check_int as check_int
@@ -26,9 +25,52 @@ from optjx._tree import sum_abs as sum_abs
 
 
 class StopReason(enum.IntEnum):
-    """Why the last ``update`` stopped (``state.stop_reason``), in torch's order of tests."""
+    r"""Why the last ``update`` of a full-batch method stopped: ``state.stop_reason``.
 
-    NOT_STARTED = 0  # no update yet
+    An ``IntEnum``: ``state.stop_reason == optjx.StopReason.CONVERGED`` works on arrays,
+    under ``jit`` too, and ``optjx.StopReason(int(state.stop_reason))`` names a concrete
+    one. ``CONVERGED`` (a tolerance met: the method may be stopped) is distinct from the
+    budget members (``MAX_ITER``, ``MAX_EVAL``: call ``update`` again to go on).
+    ``state.stop_test`` (a ``StopTest``) says which test it was.
+
+    Members:
+      NOT_STARTED: no update yet.
+      CONVERGED: a gradient or change tolerance was met, in torch's tests: $\max_i |g_i|
+        \le \tau_{grad}$ (before any iteration, or after a step); $g^\top d >
+        -\tau_{change}$ (no descent left along $d$); $\max_i |t d_i| \le \tau_{change}$;
+        $|f - f_{prev}| < \tau_{change}$.
+      MAX_ITER: ``max_iter`` iterations in this update.
+      MAX_EVAL: ``max_eval`` evaluations in this update.
+      NON_FINITE: the given value or gradient is a NaN or an Inf, or the line search
+        found no point with a finite value and gradient within the evaluation budget: the
+        update is zero and the state keeps its memory.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, optjx
+      >>> loss = lambda p: jnp.sum((p["x"] - 1.0) ** 2)
+      >>> params = {"x": jnp.zeros(3)}
+      >>> opt = optjx.lbfgs(line_search_fn="strong_wolfe")
+      >>> value, grads = jax.value_and_grad(loss)(params)
+      >>> _, state = opt.update(grads, opt.init(params), params, value=value, value_fn=loss)
+      >>> bool(state.stop_reason == optjx.StopReason.CONVERGED)
+      True
+    """
+
+    NOT_STARTED = 0
+    CONVERGED = 1
+    MAX_ITER = 2
+    MAX_EVAL = 3
+    NON_FINITE = 4
+
+
+class StopTest(enum.IntEnum):
+    """Which of torch's tests stopped the last update: ``state.stop_test``.
+
+    The numbers are those ``state.stop_reason`` held before ``StopReason`` was
+    public; ``StopTest(n).reason`` is the ``StopReason`` it reports.
+    """
+
+    NONE = 0  # no update yet
     TOLERANCE_GRAD_AT_START = 1  # max|g| <= tolerance_grad before any iteration
     DIRECTIONAL_DERIVATIVE = 2  # g.d > -tolerance_change: no descent left along d
     MAX_ITER = 3  # max_iter iterations in this update
@@ -36,22 +78,39 @@ class StopReason(enum.IntEnum):
     TOLERANCE_GRAD = 5  # max|g| <= tolerance_grad after a step
     TOLERANCE_CHANGE_STEP = 6  # max|t d| <= tolerance_change
     TOLERANCE_CHANGE_VALUE = 7  # |f - f_prev| < tolerance_change
-    NON_FINITE = 8  # a NaN or Inf value or gradient: update zeroed, state kept
+    NON_FINITE = 8  # no finite value and gradient: update zeroed, state kept
+
+    @property
+    def reason(self) -> StopReason:
+        return StopReason(_REASON_OF_TEST[self])
+
+
+_REASON_OF_TEST = (
+    StopReason.NOT_STARTED,
+    StopReason.CONVERGED,
+    StopReason.CONVERGED,
+    StopReason.MAX_ITER,
+    StopReason.MAX_EVAL,
+    StopReason.CONVERGED,
+    StopReason.CONVERGED,
+    StopReason.CONVERGED,
+    StopReason.NON_FINITE,
+)
+
+
+def reason_of(test: jax.Array) -> jax.Array:
+    """The int32 ``StopReason`` of an int32 ``StopTest`` (traced allowed)."""
+    return jnp.asarray([int(r) for r in _REASON_OF_TEST], jnp.int32)[test]
 
 
 def stop_reason(state: Any) -> str:
-    r"""The name of the reason ``state``'s last update stopped, e.g. ``"MAX_ITER"``.
+    r"""The name of the ``StopReason`` of ``state``'s last update, e.g. ``"CONVERGED"``.
 
-    The tests are torch's, in torch's order; after a step of length $t$ along $d$:
-
-    $$
-    \max_i |g_i| \le \tau_{grad}, \qquad \max_i |t d_i| \le \tau_{change}, \qquad
-    |f - f_{prev}| < \tau_{change}
-    $$
-
-    The names: ``NOT_STARTED``, ``TOLERANCE_GRAD_AT_START``, ``DIRECTIONAL_DERIVATIVE``
-    ($g^\top d > -\tau_{change}$), ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
-    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``.
+    ``optjx.StopReason(int(state.stop_reason)).name``; under ``jit`` compare
+    ``state.stop_reason`` with the enum instead. ``state.stop_test`` says which of torch's
+    tests stopped it (a ``StopTest``: ``TOLERANCE_GRAD_AT_START``,
+    ``DIRECTIONAL_DERIVATIVE``, ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
+    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``).
 
     References:
       ``torch.optim.LBFGS.step`` (torch 2.13), its break tests.
@@ -60,7 +119,8 @@ def stop_reason(state: Any) -> str:
       state: an ``LbfgsState`` or ``ConjugateGradientState`` (concrete, not traced).
 
     Returns:
-      The ``StopReason`` member's name, a ``str``.
+      The ``StopReason`` member's name, a ``str``: ``NOT_STARTED``, ``CONVERGED``,
+      ``MAX_ITER``, ``MAX_EVAL`` or ``NON_FINITE``.
 
     Differences from PyTorch and optax:
       torch does not report why ``step`` returned, optax's ``lbfgs`` runs one iteration
@@ -75,6 +135,7 @@ def stop_reason(state: Any) -> str:
 
 
 # ------------------------------------------------------------------ tree algebra
+
 
 scalar_dtype = _tree.reduction_dtype  # the line-search scalars: widest param float, >= f32
 select = _tree.select_tree  # on_true where the scalar pred holds (no lax.cond)
@@ -103,9 +164,6 @@ def neg(a):
     return jax.tree.map(jnp.negative, a)
 
 
-# ------------------------------------------------------------------ the wrapper
-
-
 def check_max_eval(max_iter: int, max_eval) -> int:
     """torch's default ``max_iter * 5 // 4``; an explicit value must be an int >= 1."""
     check_int("max_iter", max_iter, 1)
@@ -113,73 +171,3 @@ def check_max_eval(max_iter: int, max_eval) -> int:
         return max(1, max_iter * 5 // 4)
     check_int("max_eval", max_eval, 1)
     return int(max_eval)
-
-
-def _value_and_grad(value_fn, who: str, dtype):
-    """``x -> (value, grad)`` of the user's loss, the value checked scalar and cast."""
-
-    def loss(x):
-        out = value_fn(x)
-        if jnp.shape(out) != ():
-            raise ValueError(
-                f"{who}: value_fn must return a scalar loss, got shape {jnp.shape(out)}."
-            )
-        return out
-
-    def evaluate(x):
-        value, grad = jax.value_and_grad(loss)(x)
-        return jnp.asarray(value).astype(dtype), grad
-
-    return evaluate
-
-
-def full_batch_transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationExtraArgs:
-    """The public ``init``/``update`` pair around a method's ``step_fn``.
-
-    ``step_fn(grads, state, params, value, value_and_grad)`` sees only the trained leaves
-    (``_tree.transformation`` drops int, bool and ``None`` leaves); ``value_fn`` still gets
-    the whole params tree: the trained leaves are put back into the user's params before
-    each call.
-    """
-
-    def inner_update(grads, state, params, *, value, value_fn):
-        _tree.check_matching(grads, state.direction)
-        _tree.check_matching(params, state.direction, what="params")
-        dtype = state.prev_value.dtype
-        value = jnp.asarray(value).astype(dtype)
-        return step_fn(grads, state, params, value, _value_and_grad(value_fn, who, dtype))
-
-    inner = _tree.transformation(init_fn, inner_update, extra_args=True)
-
-    def update(updates, state, params=None, *, value=None, value_fn=None, grad=None, **extra):
-        # ``grad``: optax's lbfgs loops pass the raw gradient again; ours is ``updates``.
-        # Other keywords are ignored, as optax's GradientTransformationExtraArgs do.
-        del grad, extra
-        if value_fn is None:
-            raise ValueError(
-                f"{who}.update needs value_fn=, the loss as a function of the params only: "
-                "update(grads, state, params, value=loss, value_fn=loss_fn)."
-            )
-        if params is None:
-            raise ValueError(f"{who}.update needs the current params (third argument).")
-        treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
-        leaves, treedef = jax.tree.flatten(params, is_leaf=_tree.is_none)
-
-        def merged_value_fn(trained):
-            try:
-                new = treedef.flatten_up_to(trained)
-            except (ValueError, TypeError):
-                return value_fn(trained)
-            return value_fn(
-                treedef.unflatten([p if n is None else n for n, p in zip(new, leaves, strict=True)])
-            )
-
-        if value is None:  # one forward pass; torch's closure would have returned it
-            value = value_fn(params)
-        if jnp.shape(value) != ():
-            raise ValueError(
-                f"{who}.update: value= must be a scalar loss, got shape {jnp.shape(value)}."
-            )
-        return inner.update(updates, state, params, value=value, value_fn=merged_value_fn)
-
-    return optax.GradientTransformationExtraArgs(inner.init, update)

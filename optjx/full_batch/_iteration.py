@@ -1,8 +1,9 @@
 """One update's iterations, shared by the full-batch methods: torch's loop of ``LBFGS.step``.
 
-The method gives the direction (``iterate``'s ``direction_fn``); this module runs the
-iterations to a stop (torch's break tests, in torch's order), with the strong-Wolfe line
-search or a fixed step, and turns the final loop state into updates and a new state.
+A method gives its ``._method.Method`` (memory and direction); this module runs the
+iterations to a stop (the method's tests, torch's by default, in torch's order) with the
+line search of ``._method.Options`` or a fixed step, turns the final loop state into
+updates and a new state, and wraps it all as a ``GradientTransformationExtraArgs``.
 """
 
 from __future__ import annotations
@@ -11,30 +12,16 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
-from optjx import _state
-from optjx.full_batch._common import (
-    StopReason,
-    all_finite,
-    axpy,
-    dot,
-    max_abs,
-    select,
-)
+from optjx import _hyper, _state, _tree
+from optjx.full_batch import _calling
+from optjx.full_batch import _common as c
+from optjx.full_batch._common import StopTest
+from optjx.full_batch._method import Iterate, Method, Options, Progress, Settings
 from optjx.full_batch._packing import Packing
-from optjx.full_batch.line_search import checked, search
-
-
-def break_reason(*, n_iter, max_iter, evals, max_eval, opt_cond, step_max, tolerance_change,
-                 value, prev_value):  # fmt: skip
-    """torch's five break tests after a step, in torch's order; ``-1`` when none holds."""
-    reason = jnp.where(jnp.abs(value - prev_value) < tolerance_change,
-                       StopReason.TOLERANCE_CHANGE_VALUE, -1)  # fmt: skip
-    reason = jnp.where(step_max <= tolerance_change, StopReason.TOLERANCE_CHANGE_STEP, reason)
-    reason = jnp.where(opt_cond, StopReason.TOLERANCE_GRAD, reason)
-    reason = jnp.where(evals >= max_eval, StopReason.MAX_EVAL, reason)
-    return jnp.where(n_iter == max_iter, StopReason.MAX_ITER, reason).astype(jnp.int32)
+from optjx.full_batch._wolfe import checked
 
 
 class Carry(NamedTuple):
@@ -52,118 +39,230 @@ class Carry(NamedTuple):
     """
 
     x: Any
-    moved: Any
+    moved: jax.Array
     g: Any
-    f: Any
+    f: jax.Array
     d: Any
     d_tree: Any
-    t: Any
+    t: jax.Array
     prev_g: Any
-    prev_f: Any
-    memory: Any  # the method's own: L-BFGS pairs, CG's previous slope
-    n_local: Any
-    n_iter: Any
-    evals: Any
-    opt_cond: Any
-    reason: Any
+    prev_f: jax.Array
+    memory: Any  # the method's Method.memory_type
+    n_local: jax.Array
+    n_iter: jax.Array
+    evals: jax.Array
+    gradient_small: jax.Array
+    test: jax.Array  # int32: a StopTest, -1 while going on
 
 
-def iterate(state, params, grads, value, value_and_grad, memory, direction_fn, *, lr,
-            tolerance_grad, tolerance_change, max_iter: int, max_eval: int, line_search,
-            pack: bool = True):  # fmt: skip
+def settings_of(hypers: _hyper.Hyperparameters, state) -> Settings:
+    """The hyperparameters at the state's update count, as scalars of its dtype."""
+    dtype = state.prev_value.dtype
+    hp = hypers.at(_state.count_of(state))
+    return Settings(
+        learning_rate=jnp.asarray(hp.learning_rate, dtype),
+        tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
+        tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
+        dtype=dtype,
+    )
+
+
+def iterate(
+    method: Method,
+    options: Options,
+    settings: Settings,
+    state,
+    params,
+    grads,
+    value,
+    value_and_grad,
+) -> Carry:
     """Run one update's iterations (torch's ``while n_iter < max_iter`` loop) to a stop.
 
-    ``direction_fn(carry, first) -> (memory, d, t)`` gives the iteration's direction and
-    first trial step (it sees ``carry.g``, ``carry.prev_g``, ``carry.d``, ``carry.t`` of
-    the previous iteration; packed). ``line_search``: ``None`` for a fixed step, else the
-    keyword arguments of the strong-Wolfe ``search`` (``c1``, ``c2``,
-    ``respect_max_eval``). The search's own ``tolerance_change`` (its zoom stops on a
-    bracket shorter than that, relative to ``max|d|``) keeps its default ``1e-9`` whatever
-    the method's, as ``torch.optim.LBFGS.step`` calls ``_strong_wolfe``: with the method's,
-    a ``tolerance_change`` of 0 would let the zoom spend the whole evaluation budget once
-    the loss no longer changes in its precision. ``pack``: the methods' keyword (one group
-    per dtype, or per leaf). Returns the final ``Carry``.
+    The line search keeps its own ``tolerance_change`` (its zoom stops on a bracket shorter
+    than that, relative to ``max|d|``), ``1e-9`` whatever the method's, as
+    ``torch.optim.LBFGS.step`` calls ``_strong_wolfe``: with the method's, a
+    ``tolerance_change`` of 0 would let the zoom spend the whole evaluation budget once
+    the loss no longer changes in its precision. Returns the final ``Carry``.
     """
-    dtype = state.prev_value.dtype
-    packing = Packing(params, pack)
+    dtype = settings.dtype
+    packing = Packing(params, options.pack)
 
     def packed_value_and_grad(x):  # a tree in, the gradient packed out
         f, g = value_and_grad(x)
         return f, packing.pack(g)
 
     grads = packing.pack(grads)
-    finite = jnp.isfinite(value) & all_finite(grads)
-    opt_cond = max_abs(grads, dtype) <= tolerance_grad
-    reason = jnp.where(~finite, StopReason.NON_FINITE,
-                       jnp.where(opt_cond, StopReason.TOLERANCE_GRAD_AT_START, -1))  # fmt: skip
+    finite = jnp.isfinite(value) & c.all_finite(grads)
+    small = method.gradient_small(grads, settings)
+    test = jnp.where(
+        ~finite, StopTest.NON_FINITE, jnp.where(small, StopTest.TOLERANCE_GRAD_AT_START, -1)
+    )
     one = jnp.ones([], jnp.int32)
-    carry = Carry(params, jnp.asarray(False), grads, value, packing.pack(state.direction),
-                  state.direction, state.step_size, state.prev_grad, state.prev_value, memory,
-                  0 * one, state.n_iter, one, opt_cond, reason.astype(jnp.int32))  # fmt: skip
+    carry = Carry(
+        x=params,
+        moved=jnp.asarray(False),
+        g=grads,
+        f=value,
+        d=packing.pack(state.direction),
+        d_tree=state.direction,
+        t=state.step_size,
+        prev_g=state.prev_grad,
+        prev_f=state.prev_value,
+        memory=method.memory_of(state),
+        n_local=0 * one,
+        n_iter=state.n_iter,
+        evals=one,
+        gradient_small=small,
+        test=test.astype(jnp.int32),
+    )
 
     def iteration(s: Carry) -> Carry:
         s = s._replace(x=point(s), n_local=s.n_local + 1, n_iter=s.n_iter + 1)
-        memory, d, t = direction_fn(s, s.n_iter == 1)
+        it = Iterate(
+            g=s.g,
+            prev_g=s.prev_g,
+            d=s.d,
+            t=s.t,
+            f=s.f,
+            prev_f=s.prev_f,
+            n_iter=s.n_iter,
+            first=s.n_iter == 1,
+            x=s.x,
+            value_and_grad=packed_value_and_grad,
+            packing=packing,
+        )
+        memory, d, t = method.direction(it, s.memory, settings)
         t = t.astype(dtype)
         d_tree = packing.unpack(d)
-        gtd = dot(s.g, d, dtype)
-        no_descent = gtd > -tolerance_change  # torch stops before moving; d, t are kept
-        if line_search is not None:
-            budget = jnp.where(no_descent, 0, max_eval - s.evals)  # skip: one wasted call
+        gtd = c.dot(s.g, d, dtype)
+        no_descent = gtd > -settings.tolerance_change  # torch stops before moving; d, t kept
+        if options.line_search is not None:
+            budget = jnp.where(no_descent, 0, options.max_eval - s.evals)  # skip: one wasted call
 
             def evaluate(t):
-                f, g = packed_value_and_grad(axpy(t, d_tree, s.x))
+                f, g = packed_value_and_grad(c.axpy(t, d_tree, s.x))
                 return checked(jnp.asarray(f).astype(dtype), g, d, dtype)
 
-            f, g, t_new, used, bad = search(
-                evaluate, s.f, s.g, gtd, t, max_abs(d, dtype), max_ls=budget,
-                **line_search)  # fmt: skip
-            opt = max_abs(g, dtype) <= tolerance_grad
-        elif max_iter == 1:  # torch never evaluates in the last iteration: nothing to do
-            f, g, t_new, used, bad, opt = s.f, s.g, t, 0 * one, jnp.asarray(False), s.opt_cond
+            f, g, t_new, used, bad = options.line_search(
+                evaluate, s.f, s.g, gtd, t, c.max_abs(d, dtype), max_ls=budget
+            )
+            small = method.gradient_small(g, settings)
+        elif options.max_iter == 1:  # torch never evaluates in the last iteration
+            f, g, t_new, used, bad = s.f, s.g, t, 0 * one, jnp.asarray(False)
+            small = s.gradient_small
         else:
             # Only the last iteration skips its evaluation; a select would pay for it.
-            call = (s.n_local != max_iter) & ~no_descent
-            f, g = lax.cond(call, packed_value_and_grad, lambda _: (s.f, s.g),
-                            axpy(t, d_tree, s.x))  # fmt: skip
-            bad = call & ~(jnp.isfinite(f) & all_finite(g))
+            call = (s.n_local != options.max_iter) & ~no_descent
+            f, g = lax.cond(
+                call, packed_value_and_grad, lambda _: (s.f, s.g), c.axpy(t, d_tree, s.x)
+            )
+            bad = call & ~(jnp.isfinite(f) & c.all_finite(g))
             used, t_new = jnp.where(call, 1, 0) * one, t
-            opt = jnp.where(call, max_abs(g, dtype) <= tolerance_grad, s.opt_cond)
+            small = jnp.where(call, method.gradient_small(g, settings), s.gradient_small)
         evals = s.evals + jnp.where(no_descent, 0, used)
-        reason = break_reason(n_iter=s.n_local, max_iter=max_iter, evals=evals,
-                              max_eval=max_eval, opt_cond=opt,
-                              step_max=max_abs(d, dtype) * jnp.abs(t_new),
-                              tolerance_change=tolerance_change, value=f, prev_value=s.f)  # fmt: skip
-        reason = jnp.where(bad, StopReason.NON_FINITE, reason)
-        reason = jnp.where(no_descent, StopReason.DIRECTIONAL_DERIVATIVE, reason)
-        moved = ~no_descent
+        progress = Progress(
+            n_local=s.n_local,
+            evaluations=evals,
+            gradient_small=small,
+            step_max=c.max_abs(d, dtype) * jnp.abs(t_new),
+            value=f,
+            prev_value=s.f,
+        )
+        test = method.stop(progress, settings, options.max_iter, options.max_eval)
+        test = jnp.where(bad, StopTest.NON_FINITE, test)
+        test = jnp.where(no_descent, StopTest.DIRECTIONAL_DERIVATIVE, test)
+        # No finite point along d: the iteration is a step of length 0 (so that the next
+        # update's first iteration stores no pair from it) and the update stops there.
+        failed = bad & ~no_descent
+        moved = ~no_descent & ~failed
         return s._replace(
-            moved=moved, g=select(moved, g, s.g), f=jnp.where(moved, f, s.f), d=d,
-            d_tree=d_tree, t=jnp.where(moved, t_new, t), prev_g=s.g, prev_f=s.f,
-            memory=memory, evals=evals, opt_cond=jnp.where(moved, opt, s.opt_cond),
-            reason=reason.astype(jnp.int32),
-        )  # fmt: skip
+            moved=moved,
+            g=c.select(moved, g, s.g),
+            f=jnp.where(moved, f, s.f),
+            d=d,
+            d_tree=d_tree,
+            t=jnp.where(failed, 0, jnp.where(moved, t_new, t)).astype(dtype),
+            prev_g=s.g,
+            prev_f=s.f,
+            memory=memory,
+            evals=evals,
+            gradient_small=jnp.where(moved, small, s.gradient_small),
+            test=test.astype(jnp.int32),
+        )
 
-    return lax.while_loop(lambda s: s.reason < 0, iteration, carry)
+    return lax.while_loop(lambda s: s.test < 0, iteration, carry)
 
 
 def point(s: Carry):
     """The current point of the iteration: ``x`` moved by the pending step, if any."""
-    return select(s.moved, axpy(s.t, s.d_tree, s.x), s.x)
+    return c.select(s.moved, c.axpy(s.t, s.d_tree, s.x), s.x)
 
 
-def finish(state, params, s: Carry, **memory):
-    """The updates and new state of a finished loop; a NaN or Inf keeps the old state."""
-    failed = s.reason == StopReason.NON_FINITE
+def finish(state, params, packing: Packing, s: Carry):
+    """The updates and new state of a finished loop.
+
+    ``NON_FINITE`` in the first iteration (or in the given value or gradient) keeps the
+    old state, with a zero update; later, the update keeps the iterations before.
+    """
+    failed = (s.test == StopTest.NON_FINITE) & (s.n_local <= 1)
     updates = jax.tree.map(
         lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), point(s), params
     )
-    kept = state._replace(n_iter=s.n_iter, step_size=s.t, direction=s.d_tree,
-                          prev_grad=s.prev_g, prev_value=s.prev_f, **memory)  # fmt: skip
-    new_state = select(failed, state, kept)._replace(
+    kept = state._replace(
+        n_iter=s.n_iter,
+        step_size=s.t,
+        direction=s.d_tree,
+        prev_grad=s.prev_g,
+        prev_value=s.prev_f,
+        **s.memory._asdict(),
+    )
+    new_state = c.select(failed, state, kept)._replace(
+        value=s.f,  # at the returned point: the given value when nothing moved
+        grad=packing.unpack(s.g),
         func_evals=state.func_evals + s.evals,
-        iterations=s.n_local,
+        iterations=jnp.where(failed, 0, s.n_local),
         evaluations=s.evals,
-        stop_reason=s.reason,
+        stop_reason=c.reason_of(s.test),
+        stop_test=s.test,
     )
     return updates, _state.advance(new_state)
+
+
+def transformation(
+    method: Method, hypers: _hyper.Hyperparameters, options: Options
+) -> optax.GradientTransformationExtraArgs:
+    """The public ``init``/``update`` pair of ``method``.
+
+    ``hypers`` holds ``learning_rate``, ``tolerance_grad`` and ``tolerance_change``
+    (numbers, arrays or schedules of the update count; see ``settings_of``).
+    """
+
+    def init_fn(params):
+        dtype = c.scalar_dtype(params)
+        packing = Packing(params, options.pack)
+        scalar = jnp.zeros([], dtype)
+        return _state.init(
+            method.state_type,
+            hypers.scheduled,
+            n_iter=_state.zero_count(),
+            func_evals=_state.zero_count(),
+            iterations=_state.zero_count(),
+            evaluations=_state.zero_count(),
+            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
+            stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
+            step_size=scalar,
+            direction=_tree.zeros_like(params),
+            prev_grad=packing.zeros(),
+            prev_value=scalar,
+            value=jnp.full([], jnp.inf, dtype),  # not evaluated: optax's loops evaluate
+            grad=_tree.zeros_like(params),
+            **method.init_memory(packing, dtype)._asdict(),
+        )
+
+    def step(grads, state, params, value, value_and_grad):
+        settings = settings_of(hypers, state)
+        s = iterate(method, options, settings, state, params, grads, value, value_and_grad)
+        return finish(state, params, Packing(params, options.pack), s)
+
+    return _calling.transformation(method.name, init_fn, step)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _state, _tree
+from optjx import _hyper
 from optjx.full_batch import _common as c
-from optjx.full_batch import _iteration
+from optjx.full_batch import _iteration, _wolfe
+from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
-
-BETAS = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
 
 
 class ConjugateGradientState(NamedTuple):
@@ -35,12 +36,16 @@ class ConjugateGradientState(NamedTuple):
       func_evals: evaluations over all updates.
       iterations: iterations in the last update.
       evaluations: evaluations in the last update (the given value included).
-      stop_reason: a ``StopReason``, why the last update stopped.
+      stop_reason: a ``optjx.StopReason``, why the last update stopped.
+      stop_test: a ``StopTest``, which of torch's tests stopped it.
       step_size: $t$ of the last iteration.
       direction: $p$ of the last iteration (a tree like the params).
       prev_grad: $g$ of the last iteration, packed as ``LbfgsState``'s: a tuple of
         one ``(n,)`` vector per dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
+      value: $f$ at the params the last update returned (``+inf`` before the first
+        update), so that ``optax.value_and_grad_from_state`` finds it.
+      grad: the gradient there, a tree like the params (zeros before the first update).
       prev_slope: $g^\top p$ of the last iteration.
 
     A NamedTuple (a pytree).
@@ -63,22 +68,83 @@ class ConjugateGradientState(NamedTuple):
     iterations: jax.Array  # int32: iterations in the last update
     evaluations: jax.Array  # int32: evaluations in the last update (the given value included)
     stop_reason: jax.Array  # int32: a StopReason
+    stop_test: jax.Array  # int32: a StopTest, which test stopped it
     step_size: jax.Array  # t of the last iteration
     direction: Any  # p of the last iteration
     prev_grad: Any
     prev_value: jax.Array
+    value: jax.Array  # f at the returned params (read by optax.value_and_grad_from_state)
+    grad: Any  # the gradient at the returned params, a tree like the params
     prev_slope: jax.Array  # g.p of the last iteration (for the next first trial step)
 
 
-def _beta(kind: str, g, prev_g, prev_d, dtype):
-    y = c.sub(g, prev_g)
-    if kind == "fletcher_reeves":  # N&W (5.41a)
-        return c.dot(g, g, dtype) / c.dot(prev_g, prev_g, dtype)
-    if kind == "polak_ribiere":  # N&W (5.44) clipped at 0, (5.45): PR+
-        return jnp.maximum(c.dot(g, y, dtype) / c.dot(prev_g, prev_g, dtype), 0)
-    if kind == "hestenes_stiefel":  # N&W (5.46)
-        return c.dot(g, y, dtype) / c.dot(y, prev_d, dtype)
-    return c.dot(g, g, dtype) / c.dot(y, prev_d, dtype)  # dai_yuan, N&W (5.49)
+class ConjugateGradientMemory(NamedTuple):
+    """The CG part of ``ConjugateGradientState`` (its last field)."""
+
+    prev_slope: jax.Array
+
+
+# The betas, with y = g - g_prev and p the previous direction (all packed).
+
+
+def fletcher_reeves(g, prev_g, y, p, dtype) -> jax.Array:
+    r"""N&W (5.41a): $g^\top g / g_{prev}^\top g_{prev}$."""
+    return c.dot(g, g, dtype) / c.dot(prev_g, prev_g, dtype)
+
+
+def polak_ribiere(g, prev_g, y, p, dtype) -> jax.Array:
+    r"""N&W (5.44) clipped at 0, (5.45), PR+: $\max(0, g^\top y / g_{prev}^\top g_{prev})$."""
+    return jnp.maximum(c.dot(g, y, dtype) / c.dot(prev_g, prev_g, dtype), 0)
+
+
+def hestenes_stiefel(g, prev_g, y, p, dtype) -> jax.Array:
+    r"""N&W (5.46): $g^\top y / y^\top p$."""
+    return c.dot(g, y, dtype) / c.dot(y, p, dtype)
+
+
+def dai_yuan(g, prev_g, y, p, dtype) -> jax.Array:
+    r"""N&W (5.49): $g^\top g / y^\top p$."""
+    return c.dot(g, g, dtype) / c.dot(y, p, dtype)
+
+
+Beta = Callable[[Any, Any, Any, Any, Any], jax.Array]
+BETA_FUNCTIONS: dict[str, Beta] = {
+    "fletcher_reeves": fletcher_reeves,
+    "polak_ribiere": polak_ribiere,
+    "hestenes_stiefel": hestenes_stiefel,
+    "dai_yuan": dai_yuan,
+}
+BETAS = tuple(BETA_FUNCTIONS)
+
+
+def _init_memory(packing: Packing, dtype) -> ConjugateGradientMemory:
+    return ConjugateGradientMemory(prev_slope=jnp.zeros([], dtype))
+
+
+def _direction(
+    it: Iterate,
+    mem: ConjugateGradientMemory,
+    settings: Settings,
+    beta: Beta,
+    restart_every: Optional[int],
+) -> Direction:
+    r"""$p = -g + \beta p_{prev}$ (steepest descent on a restart or a bad $\beta$) and the
+    first trial step of N&W (3.60)."""
+    dtype = settings.dtype
+    restart = it.first
+    if restart_every is not None:
+        restart = restart | ((it.n_iter - 1) % restart_every == 0)
+    b = beta(it.g, it.prev_g, c.sub(it.g, it.prev_g), it.d, dtype)
+    b = jnp.where(restart | ~jnp.isfinite(b), 0, b)
+    d = c.axpy(b, it.d, c.neg(it.g))
+    gtd = c.dot(it.g, d, dtype)
+    steepest = gtd >= 0  # not a descent direction: restart along -g
+    d = c.select(steepest, c.neg(it.g), d)
+    gtd = jnp.where(steepest, -c.dot(it.g, it.g, dtype), gtd)
+    t_first = c.first_step(it.g, settings.learning_rate, dtype)  # also the fallback of (3.60)
+    t = it.t * mem.prev_slope / gtd  # N&W (3.60): the previous step's first-order change
+    t = jnp.where(it.first | ~(t > 0) | ~jnp.isfinite(t), t_first, t)
+    return Direction(ConjugateGradientMemory(gtd.astype(dtype)), d, t)
 
 
 def conjugate_gradient(
@@ -120,8 +186,10 @@ def conjugate_gradient(
     $t_{k-1}\, g_{k-1}^\top p_{k-1} / g_k^\top p_k$ (N&W eq. 3.60), falling back to the
     first rule when that is not a positive number. With an exact line search on a strictly
     convex quadratic every ``beta`` is linear CG: the minimiser in $n$ steps. Calling
-    convention, stopping tests (torch's, as in ``lbfgs``), the NaN rule, the packed
-    loops and sharding are those of ``lbfgs``.
+    conventions (``grads=None``, ``value_and_grad_fn``, the state's ``value`` and ``grad``
+    for ``optax.value_and_grad_from_state``), stopping tests (torch's, as in
+    ``lbfgs``), the recovery from non-finite trial points and the non-finite rule, the
+    packed loops and sharding are those of ``lbfgs``.
 
     References:
       Nocedal & Wright (2006), "Numerical Optimization", ch. 5, Algorithm 5.4, eqs.
@@ -153,8 +221,9 @@ def conjugate_gradient(
         number of leaves. As in ``lbfgs``.
 
     Returns:
-      A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *, value,
-      value_fn)``; the state is a ``ConjugateGradientState``.
+      A ``GradientTransformationExtraArgs``; ``update(grads, state, params, *,
+      value=None, value_fn=None, value_and_grad_fn=None)`` as ``lbfgs``'s; the state
+      is a ``ConjugateGradientState``.
 
     Raises:
       ValueError: a hyperparameter out of range or an unknown ``beta``; bad calls as in
@@ -191,45 +260,14 @@ def conjugate_gradient(
     if restart_every is not None:
         c.check_int("restart_every", restart_every, 1)
 
-    def init_fn(params):
-        scalar = jnp.zeros([], c.scalar_dtype(params))
-        zero = _state.zero_count
-        return _state.init(
-            ConjugateGradientState, hypers.scheduled, n_iter=zero(), func_evals=zero(),
-            iterations=zero(), evaluations=zero(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32), step_size=scalar,
-            direction=_tree.zeros_like(params), prev_grad=Packing(params, pack).zeros(),
-            prev_value=scalar, prev_slope=scalar,
-        )  # fmt: skip
-
-    def step_fn(grads, state, params, value, value_and_grad):
-        dtype = state.prev_value.dtype
-        hp = hypers.at(_state.count_of(state))
-        lr = jnp.asarray(hp.learning_rate, dtype)
-
-        def direction(s: _iteration.Carry, first):
-            restart = first
-            if restart_every is not None:
-                restart = restart | ((s.n_iter - 1) % restart_every == 0)
-            b = _beta(beta, s.g, s.prev_g, s.d, dtype)
-            b = jnp.where(restart | ~jnp.isfinite(b), 0, b)
-            d = c.axpy(b, s.d, c.neg(s.g))
-            gtd = c.dot(s.g, d, dtype)
-            steepest = gtd >= 0  # not a descent direction: restart along -g
-            d = c.select(steepest, c.neg(s.g), d)
-            gtd = jnp.where(steepest, -c.dot(s.g, s.g, dtype), gtd)
-            t_first = c.first_step(s.g, lr, dtype)  # also the fallback of (3.60) below
-            t = s.t * s.memory / gtd  # N&W (3.60): the previous step's first-order change
-            t = jnp.where(first | ~(t > 0) | ~jnp.isfinite(t), t_first, t)
-            return gtd.astype(dtype), d, t
-
-        line_search = {"c1": c1, "c2": c2, "respect_max_eval": respect_max_eval}
-        s = _iteration.iterate(state, params, grads, value, value_and_grad, state.prev_slope,
-                               direction,
-                               lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
-                               tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                               max_iter=max_iter, max_eval=max_eval, line_search=line_search,
-                               pack=pack)  # fmt: skip
-        return _iteration.finish(state, params, s, prev_slope=s.memory)
-
-    return c.full_batch_transformation("conjugate_gradient", init_fn, step_fn)
+    method = Method(
+        name="conjugate_gradient",
+        state_type=ConjugateGradientState,
+        memory_type=ConjugateGradientMemory,
+        init_memory=_init_memory,
+        direction=functools.partial(
+            _direction, beta=BETA_FUNCTIONS[beta], restart_every=restart_every
+        ),
+    )
+    search = functools.partial(_wolfe.search, c1=c1, c2=c2, respect_max_eval=respect_max_eval)
+    return _iteration.transformation(method, hypers, Options(max_iter, max_eval, search, pack))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, NamedTuple, Optional
 
 import jax
@@ -9,10 +10,11 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from optjx import _hyper, _state, _tree
+from optjx import _hyper
 from optjx._twin import torch_twin
 from optjx.full_batch import _common as c
-from optjx.full_batch import _iteration
+from optjx.full_batch import _iteration, _wolfe
+from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
 
@@ -44,12 +46,16 @@ class LbfgsState(NamedTuple):
       func_evals: torch's ``state["func_evals"]``, evaluations over all updates.
       iterations: iterations in the last update.
       evaluations: evaluations in the last update (the given value included).
-      stop_reason: a ``StopReason``, why the last update stopped.
+      stop_reason: a ``optjx.StopReason``, why the last update stopped.
+      stop_test: a ``StopTest``, which of torch's tests stopped it.
       step_size: $t$ of the last iteration.
       direction: $d$ of the last iteration (a tree like the params).
       prev_grad: $g$ of the last iteration, packed: a tuple of one ``(n,)`` vector per
         dtype (``pack=False``: of one array per leaf).
       prev_value: $f$ of the last iteration.
+      value: $f$ at the params the last update returned (``+inf`` before the first
+        update), so that ``optax.value_and_grad_from_state`` finds it.
+      grad: the gradient there, a tree like the params (zeros before the first update).
       diag: $\gamma$, the initial inverse Hessian scale.
       steps: the ring buffer of $s = t d$, one ``(history_size, n)`` matrix per dtype
         (``pack=False``: one ``(history_size, *leaf.shape)`` array per leaf).
@@ -79,10 +85,13 @@ class LbfgsState(NamedTuple):
     iterations: jax.Array  # int32: iterations in the last update
     evaluations: jax.Array  # int32: evaluations in the last update (the given value included)
     stop_reason: jax.Array  # int32: a StopReason, why the last update stopped
+    stop_test: jax.Array  # int32: a StopTest, which test stopped it
     step_size: jax.Array  # t of the last iteration
     direction: Any  # d of the last iteration
     prev_grad: Any
     prev_value: jax.Array
+    value: jax.Array  # f at the returned params (read by optax.value_and_grad_from_state)
+    grad: Any  # the gradient at the returned params, a tree like the params
     diag: jax.Array  # gamma = s.y / y.y, the initial inverse Hessian scale
     steps: Any  # s = t d
     grad_diffs: Any  # y = g_new - g_old
@@ -91,24 +100,37 @@ class LbfgsState(NamedTuple):
     pairs: jax.Array
 
 
-class _Memory(NamedTuple):
-    diag: Any
+class LbfgsMemory(NamedTuple):
+    """The L-BFGS part of ``LbfgsState`` (its last six fields)."""
+
+    diag: jax.Array
     steps: Any
     grad_diffs: Any
-    rho: Any
-    head: Any
-    pairs: Any
+    rho: jax.Array
+    head: jax.Array
+    pairs: jax.Array
+
+
+def _init_memory(packing: Packing, dtype, history_size: int) -> LbfgsMemory:
+    return LbfgsMemory(
+        diag=jnp.ones([], dtype),
+        steps=packing.zeros(history_size),
+        grad_diffs=packing.zeros(history_size),
+        rho=jnp.zeros([history_size], dtype),
+        head=jnp.zeros([], jnp.int32),
+        pairs=jnp.zeros([], jnp.int32),
+    )
 
 
 def _take(tree, j):
     return jax.tree.map(lambda buf: lax.dynamic_index_in_dim(buf, j, 0, keepdims=False), tree)
 
 
-def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
+def _remember(it: Iterate, mem: LbfgsMemory, history_size: int, dtype) -> LbfgsMemory:
     """Store the last iteration's pair when ``y.s > 1e-10`` (torch's rule)."""
-    mem = s.memory
-    y = c.sub(s.g, s.prev_g)
-    step = c.scale(s.t, s.d)
+    first = it.first
+    y = c.sub(it.g, it.prev_g)
+    step = c.scale(it.t, it.d)
     ys = c.dot(y, step, dtype)
     keep = ~first & (ys > _CURVATURE_MIN)
 
@@ -116,7 +138,7 @@ def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
         old = lax.dynamic_index_in_dim(buf, mem.head, 0, keepdims=False)
         return lax.dynamic_update_index_in_dim(buf, jnp.where(keep, new, old), mem.head, 0)
 
-    return _Memory(
+    return LbfgsMemory(
         diag=jnp.where(first, 1, jnp.where(keep, ys / c.dot(y, y, dtype), mem.diag)).astype(dtype),
         steps=jax.tree.map(write, mem.steps, step),
         grad_diffs=jax.tree.map(write, mem.grad_diffs, y),
@@ -128,7 +150,7 @@ def _remember(s: _iteration.Carry, first, history_size: int, dtype) -> _Memory:
     )
 
 
-def _two_loop(g, mem: _Memory, history_size: int, dtype):
+def _two_loop(g, mem: LbfgsMemory, history_size: int, dtype):
     """``-H g`` by the two-loop recursion (Nocedal & Wright, Algorithm 7.4), oldest pair
     ``(head - pairs) mod history_size``; the order of operations is torch's."""
     oldest = (mem.head - mem.pairs) % history_size
@@ -149,6 +171,15 @@ def _two_loop(g, mem: _Memory, history_size: int, dtype):
         return c.axpy(alphas[i] - beta, _take(mem.steps, j), r)
 
     return lax.fori_loop(0, mem.pairs, oldest_first, c.scale(mem.diag, q))
+
+
+def _direction(it: Iterate, mem: LbfgsMemory, settings: Settings, history_size: int):
+    """The pair of the last step stored, then ``-H g`` and torch's first trial step."""
+    dtype, lr = settings.dtype, settings.learning_rate
+    memory = _remember(it, mem, history_size, dtype)
+    # The l1 norm is a pass over g that only the very first iteration needs.
+    t = lax.cond(it.first, lambda: c.first_step(it.g, lr, dtype), lambda: lr)
+    return Direction(memory, _two_loop(it.g, memory, history_size, dtype), t)
 
 
 @torch_twin("lbfgs")
@@ -190,8 +221,18 @@ def lbfgs(
     this update, when $\max|g| \le$ ``tolerance_grad``, $\max|t d| \le$
     ``tolerance_change`` or $|f - f_{prev}| <$ ``tolerance_change``. The memory, $d$, $t$
     and the iteration count carry over to the next update as in torch (the first-step
-    rule applies once ever). A NaN or Inf value or gradient stops the update: the update
-    is zero, the state keeps its memory and counters, ``stop_reason`` is ``NON_FINITE``.
+    rule applies once ever).
+
+    Non-finite values: with ``"strong_wolfe"``, a trial point whose value or gradient is
+    a NaN or an Inf is a failed trial and the search bisects back towards the last
+    finite point (see ``strong_wolfe``), so losses finite only on a region
+    (``log1p(-x)``, a positive variance) are minimised. The update stops with
+    ``stop_reason`` ``NON_FINITE`` when the given value or gradient is not finite, when
+    the fixed step (``line_search_fn=None``) lands on a non-finite point, or when a line
+    search finds no finite point within the evaluation budget: in the first iteration the
+    update is zero and the state keeps its memory and counters; in a later one the update
+    keeps the iterations before (the failed one is a step of length 0), and the next
+    update starts from there with a fresh budget.
 
     The loops' vector algebra runs on one flat vector per dtype (the history is one
     ``(history_size, n)`` matrix per dtype); the point stays a tree, trial points are
@@ -216,11 +257,11 @@ def lbfgs(
       tolerance_change: $\ge 0$, default ``1e-9``. As in torch, it is not the line
         search's: ``strong_wolfe``'s zoom always stops on a bracket shorter than
         ``1e-9`` (relative to $\max|d|$), whatever this value.
-      history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 2``
+      history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 3``
         copies of the params).
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
-        pytorch/pytorch#91581). Default ``False``, as torch.
+        https://github.com/pytorch/pytorch/issues/91581). Default ``False``, as torch.
       pack: default ``True``: the loops run on one flat vector per dtype (the leaves
         raveled and concatenated), so compile time grows only slowly with the number of
         leaves; sharded leaves may be gathered to be concatenated (``Explicit`` ones are
@@ -235,20 +276,29 @@ def lbfgs(
 
     Returns:
       A ``GradientTransformationExtraArgs`` with an ``LbfgsState``.
-      ``update(grads, state, params, *, value, value_fn)`` takes the gradient and loss at
-      ``params`` and ``value_fn``, the loss as a deterministic function of the params
-      alone; ``apply_updates(params, updates)`` is torch's params after ``step``. ``value``
-      may be omitted (one forward pass is then made); optax's ``grad=`` and unknown
-      keywords are ignored. With ``line_search_fn=None`` and ``max_iter=1`` an update
-      evaluates nothing more: the stochastic use. The state reports ``iterations``,
-      ``evaluations``, ``stop_reason`` (see ``stop_reason``) and ``step_size``.
+      ``update(grads, state, params, *, value=None, value_fn=None,
+      value_and_grad_fn=None)`` takes the gradient and loss at ``params`` and exactly one
+      of ``value_fn``, the loss as a deterministic function of the params alone, and
+      ``value_and_grad_fn``, a function of the params returning ``(loss, grads)`` (a
+      torch-style closure: one call per evaluation). ``apply_updates(params, updates)``
+      is torch's params after ``step``. ``grads=None`` computes the value and gradient at
+      ``params`` (torch's ``step(closure)``); ``value`` may be omitted (one forward pass
+      is then made); optax's ``grad=`` and unknown keywords are ignored. With
+      ``line_search_fn=None`` and ``max_iter=1`` an update evaluates nothing more: the
+      stochastic use. The state reports ``iterations``, ``evaluations``, ``stop_reason``
+      (a ``StopReason``), ``stop_test`` and ``step_size``, and keeps the ``value``
+      and ``grad`` at the returned params, where ``optax.value_and_grad_from_state``
+      finds them: optax's documented ``lbfgs`` loop runs unchanged and evaluates nothing
+      twice.
 
     Raises:
-      ValueError: a hyperparameter out of range, an unknown ``line_search_fn``, a missing
-        ``value_fn`` or params, a non-scalar loss, gradients that do not match the state.
+      ValueError: a hyperparameter out of range, an unknown ``line_search_fn``, neither or
+        both of ``value_fn`` and ``value_and_grad_fn``, a ``value_fn`` that returns a
+        tuple (pass it as ``value_and_grad_fn``), missing params, a non-scalar loss,
+        gradients that do not match the state.
 
     Differences from PyTorch and optax:
-      From torch, only the NaN rule and ``respect_max_eval``; mixed dtypes and sharded
+      From torch, only the non-finite rule and ``respect_max_eval``; mixed dtypes and sharded
       params work (each dtype packed on its own, inner products summed in the widest).
       From ``optax.lbfgs``: one update runs up to ``max_iter`` iterations (optax's: one
       iteration), with torch's first step, stopping tests and (for ``"strong_wolfe"``)
@@ -276,42 +326,14 @@ def lbfgs(
     if line_search_fn not in (None, "strong_wolfe"):
         raise ValueError(f'line_search_fn must be None or "strong_wolfe", got {line_search_fn!r}')
     m = int(history_size)
-
-    def init_fn(params):
-        dtype = c.scalar_dtype(params)
-        scalar = jnp.zeros([], dtype)
-        return _state.init(
-            LbfgsState, hypers.scheduled,
-            n_iter=_state.zero_count(), func_evals=_state.zero_count(),
-            iterations=_state.zero_count(), evaluations=_state.zero_count(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            step_size=scalar, direction=_tree.zeros_like(params),
-            prev_grad=Packing(params, pack).zeros(), prev_value=scalar, diag=jnp.ones([], dtype),
-            steps=Packing(params, pack).zeros(m), grad_diffs=Packing(params, pack).zeros(m),
-            rho=jnp.zeros([m], dtype), head=_state.zero_count(), pairs=_state.zero_count(),
-        )  # fmt: skip
-
-    def step_fn(grads, state, params, value, value_and_grad):
-        dtype = state.prev_value.dtype
-        hp = hypers.at(_state.count_of(state))
-        lr = jnp.asarray(hp.learning_rate, dtype)
-
-        def direction(s: _iteration.Carry, first):
-            memory = _remember(s, first, m, dtype)
-            # The l1 norm is a pass over g that only the very first iteration needs.
-            t = lax.cond(first, lambda: c.first_step(s.g, lr, dtype), lambda: lr)
-            return memory, _two_loop(s.g, memory, m, dtype), t
-
-        memory = _Memory(state.diag, state.steps, state.grad_diffs, state.rho, state.head,
-                         state.pairs)  # fmt: skip
-        line_search = None
-        if line_search_fn == "strong_wolfe":
-            line_search = {"respect_max_eval": respect_max_eval}
-        s = _iteration.iterate(state, params, grads, value, value_and_grad, memory, direction,
-                               lr=lr, tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
-                               tolerance_change=jnp.asarray(hp.tolerance_change, dtype),
-                               max_iter=max_iter, max_eval=max_eval, line_search=line_search,
-                               pack=pack)  # fmt: skip
-        return _iteration.finish(state, params, s, **s.memory._asdict())
-
-    return c.full_batch_transformation("lbfgs", init_fn, step_fn)
+    method = Method(
+        name="lbfgs",
+        state_type=LbfgsState,
+        memory_type=LbfgsMemory,
+        init_memory=functools.partial(_init_memory, history_size=m),
+        direction=functools.partial(_direction, history_size=m),
+    )
+    search = None
+    if line_search_fn == "strong_wolfe":
+        search = functools.partial(_wolfe.search, respect_max_eval=respect_max_eval)
+    return _iteration.transformation(method, hypers, Options(max_iter, max_eval, search, pack))

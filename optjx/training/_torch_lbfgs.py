@@ -6,7 +6,10 @@ oldest first, and counters as Python numbers. optjx keeps the same quantities, t
 memory in a ring buffer of ``history_size`` rows, one packed vector per dtype: the
 conversion needs params of one dtype and ``pack=True``. The memory is written from row
 0 (oldest first); ``al``, torch's scratch space for the two-loop recursion, is rebuilt by
-torch on its next iteration and not written.
+torch on its next iteration and not written. Fields torch has no counterpart for keep
+their ``init`` values: the last update's diagnostics, and ``value`` / ``grad`` at the
+returned params (``+inf``: not evaluated, so ``optax.value_and_grad_from_state``
+evaluates them).
 """
 
 from __future__ import annotations

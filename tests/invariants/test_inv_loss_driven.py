@@ -86,7 +86,14 @@ def test_jit_equals_eager_and_compiles_once(entry):
         if k == 1 and entry.id in EAGER:
             with jax.disable_jit():
                 eager = run(entry.id, 2, jitted=False)
-            harness.assert_trees_close((params, state), eager, entry.id, rtol=1e-5)
+            # state.grad, the gradient at the returned point (near a minimiser: a difference
+            # of O(1) terms), differs between jit and eager float32 roundings by ~1e-6.
+            eager_params, eager_state = eager
+            harness.assert_trees_close((params, state._replace(grad=None)),
+                                       (eager_params, eager_state._replace(grad=None)),
+                                       entry.id, rtol=1e-5)  # fmt: skip
+            harness.assert_trees_close(state.grad, eager_state.grad, entry.id, rtol=1e-5,
+                                       atol=1e-5)  # fmt: skip
     assert _TRACES[entry.id] == 1
     assert loss(params) < loss(harness.make_params())
 
@@ -172,22 +179,25 @@ def test_non_finite_stops_with_params_and_memory_unchanged(name):
     params = harness.make_params()
     params, state = jax.jit(lambda p, s: step(tx, p, s))(params, tx.init(params))  # memory
 
-    def nan_far_away(p):  # NaN beyond w = 1.05: the line search's trials reach it
-        return jnp.where(jnp.max(p["w"]) > 1.05, jnp.nan, loss(p))
-
     start = jax.tree.map(lambda w: w * 0.5, params)
+
+    def nan_off_start(p):  # NaN at every point but the start: no finite trial anywhere
+        at_start = jnp.all(p["w"] == start["w"]) & jnp.all(p["b"] == start["b"])
+        return jnp.where(at_start, loss(p), jnp.nan)
+
     value, grads = jax.value_and_grad(loss)(start)
     update = jax.jit(lambda g, s, p, v: tx.update(g, s, p, value=v, value_fn=loss))
     for v, g in ((jnp.nan, grads), (value, {**grads, "b": grads["b"].at[0].set(jnp.inf)})):
         updates, new = update(g, state, start, jnp.asarray(v, jnp.float32))
         assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(updates))
         assert optjx.stop_reason(new) == "NON_FINITE" and int(new.iterations) == 0
-    updates, new = jax.jit(lambda s, p: tx.update(grads, s, p, value=value, value_fn=nan_far_away)
+    updates, new = jax.jit(lambda s, p: tx.update(grads, s, p, value=value, value_fn=nan_off_start)
                            )(state, start)  # fmt: skip
-    assert optjx.stop_reason(new) == "NON_FINITE"
+    assert optjx.stop_reason(new) == "NON_FINITE" and int(new.iterations) == 0
     assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(updates))
     memory = new._replace(func_evals=state.func_evals, iterations=state.iterations,
-                          evaluations=state.evaluations, stop_reason=state.stop_reason)  # fmt: skip
+                          evaluations=state.evaluations, stop_reason=state.stop_reason,
+                          stop_test=state.stop_test, value=state.value, grad=state.grad)  # fmt: skip
     harness.assert_trees_identical(memory, state, "memory after a NaN")
 
 

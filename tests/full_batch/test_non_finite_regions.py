@@ -1,0 +1,130 @@
+"""Losses that are not finite everywhere: the line search backs off and the methods converge.
+
+* ``sum(-log1p(-x)) + k/2 |x - a|^2`` with ``a > 1``: the quadratic pulls ``x`` beyond
+  ``x = 1``, where the loss is ``+inf`` (at 1) or NaN (beyond). Its minimiser solves
+  ``1 / (1 - x) + k (x - a) = 0`` per coordinate: with ``u = 1 - x > 0``,
+  ``k u^2 + k (a - 1) u - 1 = 0``, the positive root (closed form, below).
+* The Gaussian negative log-likelihood of data ``y`` in the mean ``mu`` and the variance
+  ``v`` itself (not its log): NaN for ``v < 0``. Its minimiser is the sample mean and the
+  biased sample variance.
+
+On each, ``lbfgs`` (strong Wolfe) and ``conjugate_gradient`` reach the minimiser to 1e-6
+through repeated updates, and a trial point with a non-finite value was met (recorded by
+a callback in the loss), so the recovery was exercised: before it, both stopped at the
+start with ``NON_FINITE`` on every one of these problems. The halving rule itself is
+checked on one line search, trial by trial.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optjx
+from optjx.full_batch.line_search import strong_wolfe
+
+METHODS = {
+    "lbfgs": lambda: optjx.lbfgs(
+        line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15
+    ),
+    "conjugate_gradient": lambda: optjx.conjugate_gradient(
+        tolerance_grad=1e-12, tolerance_change=1e-15
+    ),
+}
+
+
+def _recording(loss, finite: list):
+    """``loss`` that appends whether each value it computes is finite (also under jit)."""
+
+    def wrapped(p):
+        value = loss(p)
+        jax.debug.callback(lambda v: finite.append(bool(np.isfinite(v))), value)
+        return value
+
+    return wrapped
+
+
+def _solve(opt, loss, params, updates: int = 30):
+    """Updates until CONVERGED, as a user's loop; NON_FINITE after progress goes on."""
+    step = jax.jit(lambda p, s: opt.update(None, s, p, value_fn=loss))
+    state = opt.init(params)
+    for _ in range(updates):
+        new_updates, state = step(params, state)
+        params = optax.apply_updates(params, new_updates)
+        if state.stop_reason == optjx.StopReason.CONVERGED:
+            break
+    return params, state
+
+
+def _log_barrier(a, k):
+    a = jnp.asarray(a)
+
+    def loss(p):
+        x = p["x"]
+        return jnp.sum(-jnp.log1p(-x) + 0.5 * k * (x - a) ** 2)
+
+    a64 = np.asarray(a, np.float64)
+    u = (-(a64 - 1) * k + np.sqrt(k**2 * (a64 - 1) ** 2 + 4 * k)) / (2 * k)
+    return loss, 1 - u
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("a, k", [([2.0], 1.0), ([2.0, 3.0, 1.5], 10.0), ([2.0, 3.0, 1.5], 100.0)])
+def test_log1p_barrier_reaches_the_closed_form_minimiser(name, a, k, x64):
+    loss, want = _log_barrier(a, k)
+    finite: list = []
+    params, state = _solve(METHODS[name](), _recording(loss, finite), {"x": jnp.zeros(len(a))})
+    assert state.stop_reason == optjx.StopReason.CONVERGED, optjx.stop_reason(state)
+    np.testing.assert_allclose(np.asarray(params["x"]), want, atol=1e-6, rtol=0)
+    assert not all(finite), "no trial point reached the non-finite region"
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_gaussian_likelihood_with_a_variance_reaches_the_mle(name, x64):
+    y = 0.3 + 0.1 * np.random.default_rng(0).standard_normal(50)
+    data = jnp.asarray(y)
+
+    def nll(p):  # NaN for var < 0, -inf log at var = 0
+        return 0.5 * data.size * jnp.log(p["var"]) + jnp.sum((data - p["mu"]) ** 2) / (2 * p["var"])
+
+    finite: list = []
+    params = {"mu": jnp.asarray(0.0), "var": jnp.asarray(1.0)}
+    params, state = _solve(METHODS[name](), _recording(nll, finite), params)
+    assert state.stop_reason == optjx.StopReason.CONVERGED, optjx.stop_reason(state)
+    np.testing.assert_allclose(float(params["mu"]), y.mean(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(float(params["var"]), y.var(), atol=1e-6, rtol=0)
+    assert not all(finite), "no trial point reached the non-finite region"
+
+
+def test_the_search_halves_towards_the_last_finite_point(x64):
+    # phi(t) = (t - 0.9)^2, NaN beyond t = 1. From t0 = 8: 8, 4 and 2 fail, each the
+    # midpoint of the last finite point (0) and the failed one; 1 is finite and satisfies
+    # both Wolfe conditions (phi'(1) = 0.2 <= 0.9 * 1.8).
+    trials: list = []
+
+    def phi(x):
+        jax.debug.callback(lambda v: trials.append(float(v)), x[0])
+        return jnp.where(x[0] > 1, jnp.nan, (x[0] - 0.9) ** 2)
+
+    x0, d = jnp.zeros(1), jnp.ones(1)
+    f, g = jax.value_and_grad(phi)(x0)
+    trials.clear()
+    res = strong_wolfe(jax.value_and_grad(phi), x0, d, 8.0, f, g, g @ d)
+    assert trials == [8.0, 4.0, 2.0, 1.0]
+    assert float(res.step_size) == 1.0 and int(res.evaluations) == 4
+    assert not bool(res.non_finite)
+
+
+def test_no_finite_trial_within_the_budget_returns_the_start(x64):
+    def nan_off_zero(x):
+        return jnp.where(jnp.all(x == 0), jnp.sum((x - 1) ** 2), jnp.nan)
+
+    x0, d = jnp.zeros(2), jnp.ones(2)
+    f, g = jax.value_and_grad(nan_off_zero)(x0)
+    res = strong_wolfe(jax.value_and_grad(nan_off_zero), x0, d, 1.0, f, g, g @ d, max_ls=5)
+    assert bool(res.non_finite) and float(res.step_size) == 0.0
+    assert int(res.evaluations) == 6 and float(res.value) == float(f)
+    np.testing.assert_array_equal(np.asarray(res.grad), np.asarray(g))
