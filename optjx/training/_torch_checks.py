@@ -147,3 +147,17 @@ def numpy(value) -> np.ndarray:
         if hasattr(value, method):
             value = getattr(value, method)()
     return np.asarray(value)
+
+
+def check_keys(entries: list[dict], twin: Twin, alias: str, indices: list) -> None:
+    """Every per-parameter key of torch's state is one the twin knows."""
+    known = {key for field in twin.fields for key in field.keys} | set(twin.torch_only)
+    if twin.keeps_step:
+        known.add("step")
+    for i, entry in zip(indices, entries, strict=True):
+        unknown = sorted(set(entry) - known)
+        if unknown:
+            raise ValueError(
+                f"torch's state of parameter {i} has {unknown}, which torch.optim."
+                f"{twin.torch_class} (the twin of optjx.{alias}) does not keep"
+            )

@@ -19,6 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 _COUNTERS = ("func_evals", "n_iter")
+# torch's keys (of its first parameter), its scratch ``al`` included
+KEYS = (*_COUNTERS, "d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad",
+        "prev_loss", "al")  # fmt: skip
 
 
 def _one_vector(state) -> jax.Array:

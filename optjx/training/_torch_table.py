@@ -66,6 +66,7 @@ class Twin(NamedTuple):
     torch_derived: Callable[[Any, int], dict] | None = None
     optjx_derived: Callable[[Any, int], dict] | None = None
     whole_state: Any = None  # a module with from_torch / to_torch of the whole state
+    torch_only: tuple[str, ...] = ()  # torch's per-parameter keys optjx derives (or not keeps)
 
 
 def _implementation(*keys: str) -> dict:
@@ -275,6 +276,7 @@ TWINS: dict[str, Twin] = {
         },
         (Field("PolyakState", "average", ("ax",)),),
         torch_derived=_asgd_scalars,
+        torch_only=("eta", "mu"),
     ),
     "adafactor": Twin(
         "Adafactor",
@@ -326,5 +328,6 @@ TWINS: dict[str, Twin] = {
         keeps_step=False,
         optjx_only={"respect_max_eval": False, "pack": True},
         whole_state=_torch_lbfgs,
+        torch_only=_torch_lbfgs.KEYS,
     ),
 }

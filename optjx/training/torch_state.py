@@ -59,8 +59,8 @@ def from_torch_state(
       ValueError: the param groups are not the twin's (naming the keys, and the class
         they look like), a hyperparameter differs (naming it and both values), an
         optjx-only argument is not at torch's value, the number of parameters or a
-        state tensor's shape differs (naming the parameter and key), or the parameters
-        disagree on the step count.
+        state tensor's shape differs (naming the parameter and key), torch's state has a
+        key the twin does not keep, or the parameters disagree on the step count.
 
     Examples:
       >>> tx = optjx.adamw(1e-3, weight_decay=0.01)
@@ -76,6 +76,7 @@ def from_torch_state(
     expected = twin.group(arguments)
     for index, group in enumerate(torch_state_dict["param_groups"]):
         _torch_checks.check_group(group, expected, twin, record.alias, index)
+    _torch_checks.check_keys(entries, twin, record.alias, indices)
 
     state = tx.init(params)
     if not any(entries):  # torch's fresh optimizer

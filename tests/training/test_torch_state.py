@@ -254,3 +254,10 @@ def test_schedule_and_array_read_at_torchs_step(x64):
     late = optjx.adam(lambda count: 0.002 * count, amsgrad=True, weight_decay=0.1)
     with pytest.raises(ValueError, match="'lr' differs"):
         optjx.from_torch_state(late, state_dict, params)
+
+
+def test_unknown_state_key_is_named(x64):
+    params, state_dict = _adam_golden()
+    state_dict["state"][2]["momentum_buffer"] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"parameter 2 has \['momentum_buffer'\]"):
+        optjx.from_torch_state(optjx.adam(0.01, amsgrad=True, weight_decay=0.1), state_dict, params)
