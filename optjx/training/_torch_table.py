@@ -33,14 +33,15 @@ class Field(NamedTuple):
 
     ``split(element) -> {torch key: array}`` and ``join(entry, template) -> element``
     convert one parameter's element when it is not a single array under ``keys[0]``.
-    ``absent_ok``: torch may leave the key out (SGD without momentum keeps no buffer).
+    ``kept_when(a)``: torch keeps the key only when this holds for the alias's arguments
+    (SGD keeps no momentum buffer for a momentum of 0, where optjx may keep one).
     ``shared``: optjx keeps one scalar for all parameters, torch a copy per parameter.
     """
 
     stage: str
     field: str
     keys: tuple[str, ...]
-    absent_ok: bool = False
+    kept_when: Callable[[Any], bool] | None = None
     shared: bool = False
     split: Callable[[Any], dict] | None = None
     join: Callable[[dict, Any], Any] | None = None
@@ -81,6 +82,10 @@ def _betas(a) -> tuple:
 def _off(value, off=0.0):
     """torch's value for an optional stage switched off by ``None``."""
     return off if value is None else value
+
+
+def _has_momentum(a) -> bool:
+    return _off(a["momentum"]) != 0
 
 
 def _adam_group(decoupled: bool) -> Callable[[Any], dict]:
@@ -146,7 +151,7 @@ TWINS: dict[str, Twin] = {
             "nesterov": a["nesterov"],
             **_implementation("maximize", "foreach", "differentiable", "fused"),
         },
-        (Field("TraceState", "momentum_buffer", ("momentum_buffer",), absent_ok=True),),
+        (Field("TraceState", "momentum_buffer", ("momentum_buffer",), kept_when=_has_momentum),),
         keeps_step=False,
     ),
     "adam": Twin("Adam", _adam_group(False), _ADAM_FIELDS, optjx_only=_ADAM_ONLY),
@@ -167,7 +172,7 @@ TWINS: dict[str, Twin] = {
         (
             Field("ScaleByRmsState", "mean_square", ("square_avg",)),
             Field("ScaleByRmsState", "mean_grad", ("grad_avg",)),
-            Field("TraceState", "momentum_buffer", ("momentum_buffer",)),
+            Field("TraceState", "momentum_buffer", ("momentum_buffer",), kept_when=_has_momentum),
         ),
         optjx_only={
             "eps_root": 0.0,
@@ -310,7 +315,7 @@ TWINS: dict[str, Twin] = {
             "ns_steps": a["ns_steps"],
             "adjust_lr_fn": a["adjust_lr_fn"],
         },
-        (Field("ScaleByMuonState", "momentum_buffer", ("momentum_buffer",), absent_ok=True),),
+        (Field("ScaleByMuonState", "momentum_buffer", ("momentum_buffer",)),),
         keeps_step=False,
     ),
     "lbfgs": Twin(

@@ -92,7 +92,8 @@ def from_torch_state(
         if template is None:
             _check_absent(entries, field, record.alias, indices)
             continue
-        value = _field_from_torch(entries, field, template, treedef, indices)
+        kept = field.kept_when is None or field.kept_when(arguments)
+        value = _field_from_torch(entries, field, template, treedef, indices, kept)
         state = _stage_tree.set_field(state, field.stage, field.field, value)
     if twin.optjx_derived is not None:
         for (stage_name, name), value in twin.optjx_derived(arguments, count).items():
@@ -111,7 +112,7 @@ def _check_absent(entries, field: Field, alias: str, indices: list) -> None:
             )
 
 
-def _field_from_torch(entries, field: Field, template, treedef, indices: list):
+def _field_from_torch(entries, field: Field, template, treedef, indices: list, kept: bool):
     if field.shared:
         values = [e[field.keys[0]] for e in entries if field.keys[0] in e]
         if any(not np.array_equal(values[0], v) for v in values):
@@ -121,7 +122,7 @@ def _field_from_torch(entries, field: Field, template, treedef, indices: list):
     converted = []
     for i, entry, element in zip(indices, entries, elements, strict=True):
         if not any(k in entry for k in field.keys):
-            if field.absent_ok:
+            if not kept:  # torch keeps none for these arguments: optjx's stays as init
                 converted.append(element)
                 continue
             raise ValueError(f"torch's state of parameter {i} has no {field.keys[0]!r}")
@@ -240,7 +241,7 @@ def _entries_to_torch(state, twin: Twin, treedef, n: int, count: int, arguments)
     for field in twin.fields:
         stage = _stage_tree.find(state, field.stage)
         value = None if stage is None else getattr(stage, field.field)
-        if value is None:
+        if value is None or (field.kept_when is not None and not field.kept_when(arguments)):
             continue
         if field.shared:
             for entry in entries:

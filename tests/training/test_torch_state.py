@@ -261,3 +261,11 @@ def test_unknown_state_key_is_named(x64):
     state_dict["state"][2]["momentum_buffer"] = np.zeros(3)
     with pytest.raises(ValueError, match=r"parameter 2 has \['momentum_buffer'\]"):
         optjx.from_torch_state(optjx.adam(0.01, amsgrad=True, weight_decay=0.1), state_dict, params)
+
+
+def test_zero_momentum_buffer_is_torchs_none(x64):
+    # An array momentum of 0 keeps optjx's buffer; torch keeps none for momentum=0.
+    config, params_k, _, _, state_dict = _load(FOLDER / "sgd_plain.npz")
+    tx = optjx.sgd(0.1, momentum=jnp.asarray(0.0))
+    state = optjx.from_torch_state(tx, state_dict, params_k, step=4)
+    assert optjx.to_torch_state(tx, state, params_k, step=4)["state"] == {}
