@@ -269,3 +269,13 @@ def test_zero_momentum_buffer_is_torchs_none(x64):
     tx = optjx.sgd(0.1, momentum=jnp.asarray(0.0))
     state = optjx.from_torch_state(tx, state_dict, params_k, step=4)
     assert optjx.to_torch_state(tx, state, params_k, step=4)["state"] == {}
+
+
+def test_state_takes_the_params_dtype(x64):
+    params, state_dict = _adam_golden()
+    params32 = {k: v.astype(np.float32) for k, v in params.items()}
+    state = optjx.from_torch_state(
+        optjx.adam(0.01, amsgrad=True, weight_decay=0.1), state_dict, params32
+    )
+    floats = [leaf for leaf in jax.tree.leaves(state) if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    assert {str(leaf.dtype) for leaf in floats} == {"float32"}
