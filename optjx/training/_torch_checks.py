@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from optjx import _twin
-from optjx.training._torch_table import IMPLEMENTATION, TWINS, Twin
+from optjx.training._torch_fields import IMPLEMENTATION, Twin
+from optjx.training._torch_table import TWINS
 
 _SCHEDULER_KEYS = ("initial_lr",)  # added to the group by torch's lr schedulers
 

@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from optjx.training import _stage_tree, _torch_checks
-from optjx.training._torch_table import Field, Twin
+from optjx.training._torch_fields import Field, Twin
 
 
 def from_torch_state(
