@@ -25,13 +25,17 @@ def find_all(tree, cls) -> list:
     return found
 
 
-def find_unique(state, cls, accessor: str, wrapper: str):
-    """The single ``cls`` node inside ``state``; ``ValueError`` when there is none or several."""
+def find_unique(state, cls, accessor: str, wrapper: str, built_with: str | None = None):
+    """The single ``cls`` node inside ``state``; ``ValueError`` when there is none or several.
+
+    ``wrapper`` names the state (``"lookahead"``); ``built_with`` the factories that make
+    one (default ``wrapper(...)``).
+    """
     found = find_all(state, cls)
     if not found:
         raise ValueError(
             f"{accessor} found no {wrapper} state in the optimizer state: pass the state "
-            f"of an optimizer built with {wrapper}(...)."
+            f"of an optimizer built with {built_with or wrapper + '(...)'}."
         )
     if len(found) > 1:
         raise ValueError(

@@ -5,7 +5,6 @@ One class, ``Hyperparameters``, owns the whole job for every stage:
 * it checks each value's **type** at construction (``TypeError`` naming the argument for a
   string, ``None``, a list, a complex number, a non-callable object) and, when the value
   is concrete, its **range** (``ValueError`` naming the argument and the allowed range);
-* it says whether the stage needs a **step counter** (``Hyperparameters.scheduled``);
 * it **resolves** every value at the number of updates already applied (0 on the first
   update) with ``Hyperparameters.at``, and ``per_dtype`` casts the resolved
   scalars once per dtype, not once per leaf.
@@ -14,10 +13,11 @@ A factory lists its hyperparameters once, in one ``Hyperparameters(...)`` call; 
 one that was not listed is an ``AttributeError`` on the first call, not a silent constant
 when a user passes a schedule.
 
-Structure rule (DESIGN.md, convention 1): only a *Python number* that is exactly zero
-(``Hyperparameters.is_zero``) may drop a stage. ``optax.inject_hyperparams`` hands a
-factory a concrete array in ``init`` and a traced one under ``jit``; an array never
-drops a stage, whatever its value, so both give the same state structure.
+Structure rule (DESIGN.md, convention 1): no value and no form (number, array, schedule)
+of a hyperparameter changes a state's structure; ``None`` switches a stage off. A Python
+zero (``Hyperparameters.is_zero``) may only skip arithmetic that an array zero would
+compute to the same numbers. An int that shapes the state must be a Python int: under
+``optax.inject_hyperparams`` it goes in ``static_args`` (``refuse_injected_int``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def is_concrete(value) -> bool:
 def is_python_zero(value) -> bool:
     """True only for a Python number (not an array) that is exactly zero.
 
-    The one test that may drop a stage: arrays, concrete or traced, never do.
+    It may skip arithmetic that an array zero computes to the same numbers; it never
+    drops a stage (DESIGN.md, convention 1).
     """
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
@@ -76,6 +77,7 @@ def check_type(name: str, value) -> None:
     dtype = getattr(value, "dtype", None)
     if isinstance(value, (jax.Array, np.ndarray, np.generic)) and dtype is not None:
         if jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating):
+            check_scalar(name, value)
             return
         raise TypeError(f"{name} must be {_ACCEPTS}, got an array of dtype {dtype}")
     shown = repr(value) if isinstance(value, (str, list, tuple, type(None))) else type(value)
@@ -131,11 +133,11 @@ class Hyperparameters:
     ``Hyperparameters(b1=(b1, DECAY), eps=(eps, NONNEGATIVE))`` checks every type and
     every concrete range at once, at construction. Then:
 
-    * ``hypers.scheduled``: some value is a schedule, so the stage must keep a counter;
+    * ``hypers.scheduled``: some value is a schedule;
     * ``hypers.at(count)``: a namespace of the values at ``count`` applied updates
       (``count`` may be ``None`` when nothing is scheduled);
-    * ``hypers.is_zero(name)``: the value is a Python number exactly zero (may drop a
-      stage or a term; an array never does).
+    * ``hypers.is_zero(name)``: the value is a Python number exactly zero (may skip
+      arithmetic that gives the same numbers; never changes the state's structure).
     """
 
     def __init__(self, **specs: tuple[Any, Range]):
@@ -154,7 +156,11 @@ class Hyperparameters:
     def at(self, count: jax.Array | None) -> SimpleNamespace:
         if count is None and self.scheduled:
             raise ValueError("a scheduled hyperparameter needs the stage's step counter")
-        return SimpleNamespace(**{n: value_at(v, count) for n, v in self._values.items()})
+        values = {n: value_at(v, count) for n, v in self._values.items()}
+        for n, v in self._values.items():
+            if callable(v):
+                check_schedule_value(n, values[n])
+        return SimpleNamespace(**values)
 
 
 # Single-value checks, for factories that validate an argument outside a stage.
@@ -191,14 +197,20 @@ def per_dtype(**values):
     return at
 
 
-def check_int(name: str, value, minimum: int, *, maximum: int | None = None) -> int:
+def check_int(
+    name: str, value, minimum: int, *, maximum: int | None = None, array_ok: bool = False
+) -> int:
     """``value`` as a Python int in ``[minimum, maximum]`` (no upper bound for ``None``).
 
     Accepted: a Python or NumPy integer, or a concrete integer scalar array (step counts are
     often computed with NumPy). ``TypeError`` naming ``name`` for any other type: a bool, a
     float (``2.0`` too), a string, ``None``, a traced value. ``ValueError`` naming it for an
-    integer out of range.
+    integer out of range. Without ``array_ok`` an array is refused with a ``TypeError`` that
+    points to ``static_args`` (the int shapes the state or the control flow, and
+    ``optax.inject_hyperparams`` would hand it over as an array).
     """
+    if not array_ok:
+        refuse_injected_int(name, value)
     if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
         raise TypeError(f"{name} must be an int, got the bool {value!r}")
     try:
@@ -217,3 +229,52 @@ def pair(name: str, value) -> tuple:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise TypeError(f"{name} must be a pair (a tuple of two values), got {value!r}")
     return tuple(value)
+
+
+def refuse_injected_int(name: str, value) -> None:
+    """``TypeError`` naming ``name`` for an array where a Python int is needed.
+
+    An int argument shapes the state or the control flow (a history size, a sync period,
+    a patience); ``optax.inject_hyperparams`` turns every number into an array, so such an
+    argument must be listed in its ``static_args``.
+    """
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, np.generic):
+        raise TypeError(
+            f"{name} must be a Python int, got an array: under optax.inject_hyperparams, "
+            f"pass static_args=({name!r},) so that it stays an int"
+        )
+
+
+def check_constant(name: str, value) -> None:
+    """``TypeError`` naming ``name`` for a schedule where the value is read once, at ``init``
+    (an initial accumulator): a number or an array only."""
+    check_type(name, value)
+    if callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+        raise TypeError(f"{name} is read once, by init: pass a number or an array, not a schedule")
+
+
+def check_scalar(name: str, value) -> None:
+    """``ValueError`` naming ``name`` for an array that is not a scalar: one value is
+    applied to every parameter (it would otherwise broadcast per element, silently)."""
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"{name} must be a scalar, got an array of shape {np.shape(value)}: one value "
+            "for every parameter (for different values per group of parameters use "
+            "optjx.param_groups)"
+        )
+
+
+def check_schedule_value(name: str, value) -> None:
+    """``TypeError`` naming ``name`` when its schedule returned something other than a
+    real number or a real scalar array (checked where it is called, at trace time)."""
+    dtype = getattr(value, "dtype", None)
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if dtype is not None and not isinstance(value, (str, bytes)):
+        real = bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
+    if not real:
+        shown = repr(value) if isinstance(value, (str, list, tuple, type(None))) else type(value)
+        raise TypeError(
+            f"{name} is a schedule that returned {shown}: a schedule count -> value must "
+            "return a real number or a real scalar array"
+        )
+    check_scalar(name, value)

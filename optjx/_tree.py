@@ -1,17 +1,18 @@
-"""Small pytree helpers shared by every transform: moments, dtypes, structure checks, the leaf
-filter every stage is built with."""
+"""Small pytree helpers shared by every transform: moments, dtypes, structure checks,
+reductions, selection.
+
+The stage machinery (the leaf filter every stage is built with, counters) is in
+``optjx._state``."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from optjx import _hyper, _state
+from optjx import _hyper
 
 
 def zeros_like(params, dtype=None):
@@ -172,7 +173,19 @@ def check_matching(
         got, want = _paths(tree), _paths(reference)
         missing = [p for p in want if p not in got]
         extra = [p for p in got if p not in want]
-        if missing:
+        container = _container_mismatch(
+            jax.tree.structure(tree, is_leaf=is_none),
+            jax.tree.structure(reference, is_leaf=is_none),
+            "",
+        )
+        if container:
+            path, got_type, want_type = container
+            detail = (
+                f"container mismatch at key path {path or '(the root)'}: {got_type} in the "
+                f"{what} where {against} has {want_type}; pass the {what} as the same "
+                "containers"
+            )
+        elif missing:
             detail = f"key path {missing[0]} is missing from the {what}"
         elif extra:
             detail = f"key path {extra[0]} of the {what} is not in {against}"
@@ -194,6 +207,37 @@ def check_matching(
                         f"{jax.tree_util.keystr(path)}: shape {np.shape(leaf2)} vs "
                         f"{np.shape(ref2)}."
                     )
+
+
+def _node_name(treedef) -> str:
+    if treedef.num_nodes == 1 and treedef.num_leaves == 1:
+        return "a leaf"
+    node = treedef.node_data()
+    return f"a {node[0].__name__}" if node else "a node"
+
+
+def _container_mismatch(got, want, path: str):
+    """The first key path where the two tree structures have different container types
+    (a list where a dict is expected), with both type names; ``None`` if none."""
+    if got.num_leaves == 1 and got.num_nodes == 1 or want.num_leaves == 1 and want.num_nodes == 1:
+        if (got.num_nodes == 1) != (want.num_nodes == 1):
+            return path, _node_name(got), _node_name(want)
+        return None
+    got_node, want_node = got.node_data(), want.node_data()
+    if got_node is None or want_node is None or got_node[0] is not want_node[0]:
+        if got_node == want_node:
+            return None
+        return path, _node_name(got), _node_name(want)
+    children = got.children()
+    if got_node != want_node or len(children) != len(want.children()):
+        return None  # the same container with other keys: a missing or extra key path
+    keys = got_node[1] if isinstance(got_node[1], (list, tuple)) else None
+    for i, (a, b) in enumerate(zip(children, want.children(), strict=True)):
+        key = f"[{keys[i]!r}]" if keys is not None and len(keys) == len(children) else f"[{i}]"
+        found = _container_mismatch(a, b, path + key)
+        if found:
+            return found
+    return None
 
 
 def require_real(params, who: str, *, what: str = "params") -> None:
@@ -219,120 +263,6 @@ def require_params(params, who: str) -> None:
 
 def is_none(x) -> bool:
     return x is None
-
-
-def _trainable(leaf) -> bool:
-    """A leaf an optimizer moves: a float array or scalar (not int, bool, float0)."""
-    dtype = leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf)
-    return jnp.issubdtype(dtype, jnp.inexact)
-
-
-def _as_array(leaf):
-    return leaf if hasattr(leaf, "dtype") else jnp.asarray(leaf)
-
-
-def _zero_update(update, param):
-    """The update of a leaf that is not trained: zero, in the param's dtype where the param
-    is known (so ``apply_updates`` adds an int zero to an int param: ``float0`` cannot be
-    added), else in the gradient's own dtype."""
-    if update is None:
-        return None
-    if param is not None and not _trainable(param):
-        return jnp.zeros_like(_as_array(param))
-    if update.dtype == jax.dtypes.float0:
-        return update
-    return jnp.zeros_like(update)
-
-
-def trainable_params(params):
-    """``params`` with the leaves no optimizer moves (int, bool) set to ``None``, and Python
-    float scalars as arrays: what every optjx stage initialises its state from."""
-    treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
-    leaves, treedef = jax.tree.flatten(params, is_leaf=is_none)
-    kept = [None if p is None or not _trainable(p) else _as_array(p) for p in leaves]
-    if all(k is p for k, p in zip(kept, leaves, strict=True)):
-        return params
-    return treedef.unflatten(kept)
-
-
-def transformation(init_fn, update_fn, *, extra_args: bool = False):
-    """An optjx stage that accepts every leaf optax accepts (DESIGN.md, convention 4).
-
-    ``init_fn`` and ``update_fn`` see only the trained leaves: float arrays (Python float
-    scalars become arrays). Integer and bool params, ``float0`` or integer gradients and
-    ``None`` gradient leaves are set to ``None`` before they reach the stage, so its state
-    holds nothing for them; their update is zero in the gradient's dtype (``None`` stays
-    ``None``). When every leaf is a float array the stage is called as it is: no cost.
-
-    ``extra_args=True`` for an ``update_fn`` that takes keyword arguments (wrappers, methods
-    that read ``value``): the result is then a ``GradientTransformationExtraArgs``.
-    """
-
-    def init(params):
-        return init_fn(trainable_params(params))
-
-    def update(updates, state, params=None, **extra_args):
-        treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
-        leaves, treedef = jax.tree.flatten(updates, is_leaf=is_none)
-        try:
-            param_leaves = [None] * len(leaves) if params is None else treedef.flatten_up_to(params)
-        except (ValueError, TypeError):  # mismatched trees: the stage names the key path
-            return update_fn(updates, state, params, **extra_args)
-        keep = [
-            u is not None and _trainable(u) and (p is None or _trainable(p))
-            for u, p in zip(leaves, param_leaves, strict=True)
-        ]
-        plain = all(
-            (u is None or (k and hasattr(u, "dtype")))
-            and (p is None or (k and hasattr(p, "dtype")))
-            for u, p, k in zip(leaves, param_leaves, keep, strict=True)
-        )
-        if plain:
-            return update_fn(updates, state, params, **extra_args)
-        sub_updates = treedef.unflatten(
-            [_as_array(u) if k else None for u, k in zip(leaves, keep, strict=True)]
-        )
-        sub_params = None
-        if params is not None:
-            sub_params = treedef.unflatten(
-                [_as_array(p) if k else None for p, k in zip(param_leaves, keep, strict=True)]
-            )
-        out, state = update_fn(sub_updates, state, sub_params, **extra_args)
-        out_leaves = treedef.flatten_up_to(out)
-        restored = [
-            o if k else _zero_update(u, p)
-            for o, u, p, k in zip(out_leaves, leaves, param_leaves, keep, strict=True)
-        ]
-        return treedef.unflatten(restored), state
-
-    if extra_args:
-        return optax.GradientTransformationExtraArgs(init, update)
-    return optax.GradientTransformation(init, update)
-
-
-def stateless(hypers, apply, *, needs_params: str | None = None):
-    """A stage whose only state is the counter of its schedules (``EmptyState`` without).
-
-    ``apply(updates, values, params)`` gets the hyperparameters resolved at the count.
-    Without a schedule ``update`` accepts any empty state (``None``, ``{}``,
-    ``EmptyState()``) and returns it as it came, as optax's stateless transforms do.
-    ``needs_params``: the stage's name, when ``update`` must get the params.
-    """
-
-    def init_fn(params):
-        del params
-        if hypers.scheduled:
-            return _state.ScheduleState(count=_state.zero_count())
-        return optax.EmptyState()
-
-    def update_fn(updates, state, params=None):
-        if needs_params:
-            require_params(params, needs_params)
-        if not hypers.scheduled:
-            return apply(updates, hypers.at(None), params), state
-        return apply(updates, hypers.at(state.count), params), _state.advance(state)
-
-    return transformation(init_fn, update_fn)
 
 
 def _is_key(leaf) -> bool:

@@ -21,7 +21,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from optjx import _tree
+from optjx import _state
 
 AxisName = Union[str, Sequence[str]]
 _UNVARYING_MODES = ("sum", "mean", "error")
@@ -188,7 +188,7 @@ def cross_replica_mean(
         )
         return updates, state  # any empty state, as optax's stateless transforms
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)
 
 
 def _leaf_spec(leaf, mesh: Mesh, names: tuple[str, ...], size: int) -> P:

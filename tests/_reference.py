@@ -174,18 +174,14 @@ def adam_step(g, state=None, *, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, amsgra
     return m_hat / (np.sqrt(v_hat + eps_root) + eps), (t, m, v, v_max, v_hat_max)
 
 
-def assert_step_count(state, steps: int, *, kept: bool) -> None:
-    """The state's counter equals ``steps`` where the transform keeps one, else the state
-    has no ``count`` field at all.
+def assert_step_count(state, steps: int) -> None:
+    """The state's counter equals ``steps``.
 
-    Stages keep a counter only where something reads it (a schedule, dampening's first
-    step, a bias correction): see ``optjx._state``.
+    Every stage keeps its counter whatever its hyperparameters are (a schedule, dampening's
+    first step, a bias correction may read it): see ``optjx._state``.
     """
-    if kept:
-        assert state.count is not None, "a counter was expected"
-        assert int(state.count) == steps
-    else:
-        assert "count" not in getattr(state, "_fields", ()), "no counter field expected"
+    assert "count" in state._fields, "a counter was expected"
+    assert int(state.count) == steps
 
 
 def assert_trajectories_close(actual, expected, rtol=1e-10, atol=0.0):

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _tree
+from optjx import _state, _tree
 
 _TUPLE_HINT = (
     "a function returning (loss, grads) is passed as value_and_grad_fn=, not value_fn= "
@@ -115,7 +115,7 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
 
         return step_fn(grads, state, params, jnp.asarray(value).astype(dtype), evaluate)
 
-    inner = _tree.transformation(init_fn, inner_update, extra_args=True)
+    inner = _state.transformation(init_fn, inner_update, extra_args=True)
 
     def update(
         updates,
@@ -157,7 +157,7 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
                 return f, user.restricted(g, trained)
 
         if updates is None:  # torch's step(closure): value and gradient computed here
-            trained = _tree.trainable_params(params)
+            trained = _state.trainable_params(params)
             value, g = value_and_grad(trained)
             updates = user.completed(g, trained)
         elif value is None:  # one pass; torch's closure would have returned it

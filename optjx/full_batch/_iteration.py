@@ -58,7 +58,7 @@ class Carry(NamedTuple):
 def settings_of(hypers: _hyper.Hyperparameters, state) -> Settings:
     """The hyperparameters at the state's update count, as scalars of its dtype."""
     dtype = state.prev_value.dtype
-    hp = hypers.at(_state.count_of(state))
+    hp = hypers.at(state.count)
     return Settings(
         learning_rate=jnp.asarray(hp.learning_rate, dtype),
         tolerance_grad=jnp.asarray(hp.tolerance_grad, dtype),
@@ -242,9 +242,8 @@ def transformation(
         dtype = c.scalar_dtype(params)
         packing = Packing(params, options.pack)
         scalar = jnp.zeros([], dtype)
-        return _state.init(
-            method.state_type,
-            hypers.scheduled,
+        return method.state_type(
+            count=_state.zero_count(),
             n_iter=_state.zero_count(),
             func_evals=_state.zero_count(),
             iterations=_state.zero_count(),

@@ -39,6 +39,7 @@ from optjx.full_batch._packing import Packing
 Memory = TypeVar("Memory", bound=tuple)  # a NamedTuple of arrays
 
 COMMON_FIELDS = (
+    "count",  # int32: updates applied (read by scheduled hyperparameters), always kept
     "n_iter",  # int32: iterations over all updates (torch's state["n_iter"])
     "func_evals",  # int32: evaluations over all updates (torch's state["func_evals"])
     "iterations",  # int32: iterations in the last update
@@ -170,7 +171,7 @@ class Method(Generic[Memory]):
             )
 
     def memory_of(self, state) -> Memory:
-        """The memory fields of a state (of ``state_type`` or its ``WithCount`` sibling)."""
+        """The memory fields of a state of ``state_type``."""
         return self.memory_type(*(getattr(state, f) for f in self.memory_type._fields))  # type: ignore[attr-defined]
 
 

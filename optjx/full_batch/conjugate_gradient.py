@@ -28,10 +28,10 @@ class ConjugateGradientState(NamedTuple):
     t^{(0)}_k = t_{k-1} \frac{g_{k-1}^\top p_{k-1}}{g_k^\top p_k}.
     $$
 
-    Built by ``conjugate_gradient``'s ``init``; with a scheduled learning rate its
-    sibling ``ConjugateGradientStateWithCount`` has an int32 ``count`` first.
+    Built by ``conjugate_gradient``'s ``init``.
 
     Attributes:
+      count: updates applied (the argument of a learning-rate schedule).
       n_iter: iterations over all updates.
       func_evals: evaluations over all updates.
       iterations: iterations in the last update.
@@ -63,6 +63,7 @@ class ConjugateGradientState(NamedTuple):
       'NOT_STARTED'
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     n_iter: jax.Array  # int32: iterations over all updates
     func_evals: jax.Array  # int32: evaluations over all updates
     iterations: jax.Array  # int32: iterations in the last update

@@ -38,10 +38,10 @@ class LbfgsState(NamedTuple):
     ``direction`` is a tree like the params; ``prev_grad`` is packed as the rows of the
     history (one vector of length ``n`` per dtype; with ``pack=False`` one array per
     leaf), since the loops use it packed: unpacking would compile a slice per leaf. Built by
-    ``lbfgs``'s ``init``; with a scheduled learning rate its sibling
-    ``LbfgsStateWithCount`` has an int32 ``count`` first.
+    ``lbfgs``'s ``init``.
 
     Attributes:
+      count: updates applied (the argument of a learning-rate schedule).
       n_iter: torch's ``state["n_iter"]``, iterations over all updates.
       func_evals: torch's ``state["func_evals"]``, evaluations over all updates.
       iterations: iterations in the last update.
@@ -80,6 +80,7 @@ class LbfgsState(NamedTuple):
       [(5, 8)]
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     n_iter: jax.Array  # int32: iterations over all updates (torch's state["n_iter"])
     func_evals: jax.Array  # int32: evaluations over all updates (torch's state["func_evals"])
     iterations: jax.Array  # int32: iterations in the last update
@@ -258,7 +259,8 @@ def lbfgs(
         search's: ``strong_wolfe``'s zoom always stops on a bracket shorter than
         ``1e-9`` (relative to $\max|d|$), whatever this value.
       history_size: pairs kept, int $\ge 1$, default 100 (memory: ``2 history_size + 3``
-        copies of the params).
+        copies of the params). It shapes the state: under ``optax.inject_hyperparams``
+        list it in ``static_args``.
       line_search_fn: ``None`` (fixed step $t$) or ``"strong_wolfe"``.
       respect_max_eval: never let the line search exceed ``max_eval`` (torch may by one,
         https://github.com/pytorch/pytorch/issues/91581). Default ``False``, as torch.

@@ -1,39 +1,55 @@
-"""What the aliases share: the optional stages a Python-number zero drops, and the chain."""
+"""What the aliases share: the optional stages ``None`` switches off, and the chain.
+
+An alias is ``_state.chain`` of its stages: the weight-decay and learning-rate stages
+read the counter of the alias's stateful stage, so the alias keeps one counter.
+"""
 
 from __future__ import annotations
 
 import optax
 
-from optjx import _hyper
+from optjx import _hyper, _state
+from optjx.transforms.scale import learning_rate_rule
 from optjx.transforms.trace import trace
-from optjx.transforms.weight_decay import add_decayed_weights
+from optjx.transforms.weight_decay import decay_rule
+from optjx.typing import Hyperparameter
+
+chain = _state.chain
 
 
-def chain(*stages) -> optax.GradientTransformation:
-    """``optax.chain`` of the stages that are not ``None``."""
-    return optax.chain(*(s for s in stages if s is not None))
+def learning_rate(learning_rate: Hyperparameter) -> _state.ReadsChainCount:
+    """``scale_by_learning_rate``, reading the alias's counter."""
+    _hyper.check_nonnegative("learning_rate", learning_rate)
+    return _state.ReadsChainCount(learning_rate_rule(learning_rate))
 
 
-def decay(weight_decay, mask=None) -> optax.GradientTransformation | None:
-    """``add_decayed_weights``, or nothing for a Python zero (an array always keeps it)."""
-    _hyper.check_nonnegative("weight_decay", weight_decay)
-    if _hyper.is_python_zero(weight_decay) and mask is None:
+def decay(weight_decay, mask=None) -> _state.ReadsChainCount | None:
+    """``add_decayed_weights`` reading the alias's counter, or nothing for ``None``.
+
+    A zero (a number or an array) keeps the stage: the structure never depends on a value.
+    """
+    if weight_decay is None:
         return None
-    return add_decayed_weights(weight_decay, mask=mask)
+    _hyper.check_nonnegative("weight_decay", weight_decay)
+    return _state.ReadsChainCount(decay_rule(weight_decay, mask=mask))
 
 
 def momentum(
     momentum, dampening=0.0, nesterov=False, accumulator_dtype=None
 ) -> optax.GradientTransformation | None:
-    """``trace``, or nothing for a momentum of ``None`` (optax's default) or a Python zero."""
-    if momentum is None:
-        momentum = 0.0
-    _hyper.check_nonnegative("momentum", momentum)
+    """``trace``, or nothing for a momentum of ``None`` (as ``optax.sgd``).
+
+    A zero momentum keeps the buffer, which then holds the last gradient: the numbers are
+    those of no momentum at all (PyTorch's), the structure is that of every momentum.
+    """
     _hyper.check_nonnegative("dampening", dampening)
-    if _hyper.is_python_zero(momentum):
+    if momentum is None:
         if nesterov:
-            raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
+            raise ValueError("nesterov=True needs a momentum > 0, got momentum=None")
         return None
+    _hyper.check_nonnegative("momentum", momentum)
+    if nesterov and _hyper.is_python_zero(momentum):
+        raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
     return trace(
         momentum, dampening=dampening, nesterov=nesterov, accumulator_dtype=accumulator_dtype
     )

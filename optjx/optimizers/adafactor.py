@@ -8,7 +8,7 @@ import optax
 
 from optjx import _hyper
 from optjx._twin import torch_twin
-from optjx.optimizers import _optional, _stages
+from optjx.optimizers import _stages
 from optjx.transforms.adafactor import scale_by_adafactor
 from optjx.transforms.scale import scale
 from optjx.typing import Hyperparameter
@@ -74,7 +74,7 @@ def adafactor(
     decay = None
     if weight_decay is not None:
         _hyper.check_nonnegative("weight_decay", weight_decay)
-        decay = _optional.decay(product(learning_rate, weight_decay))
+        decay = _stages.decay(product(learning_rate, weight_decay))
     return _stages.chain(
         scale_by_adafactor(learning_rate, beta2_decay=beta2_decay, eps=eps, d=d),
         decay,

@@ -13,7 +13,6 @@ from optjx.optimizers import _stages
 from optjx.transforms.adam import scale_by_adam
 from optjx.transforms.novograd import scale_by_novograd
 from optjx.transforms.radam import scale_by_radam
-from optjx.transforms.scale import scale_by_learning_rate
 from optjx.typing import Hyperparameter
 
 
@@ -26,7 +25,7 @@ def adam(
     eps: Hyperparameter = 1e-8,
     eps_root: Hyperparameter = 0.0,
     amsgrad: bool = False,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
@@ -54,7 +53,8 @@ def adam(
       eps: $\epsilon \ge 0$ outside the root (default 1e-8).
       eps_root: $\epsilon_{root} \ge 0$ under the root (default 0).
       amsgrad: PyTorch's AMSGrad (default ``False``).
-      weight_decay: coupled L2 $\lambda \ge 0$, added to the gradient (default 0). For
+      weight_decay: coupled L2 $\lambda \ge 0$, added to the gradient (default ``None``:
+        no decay stage; ``0.0`` keeps the stage). For
         decoupled decay use ``adamw``.
       mu_dtype: dtype of $m$ (default: each parameter's dtype), as in optax.
       nu_dtype: dtype of $v$ (default: each parameter's dtype).
@@ -82,7 +82,7 @@ def adam(
             mu_dtype=mu_dtype,
             nu_dtype=nu_dtype,
         ),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -95,7 +95,7 @@ def adamw(
     eps: Hyperparameter = 1e-8,
     eps_root: Hyperparameter = 0.0,
     amsgrad: bool = False,
-    weight_decay: Hyperparameter = 0.01,
+    weight_decay: Hyperparameter | None = 0.01,
     mask: Any = None,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
@@ -120,7 +120,7 @@ def adamw(
       eps: $\epsilon \ge 0$ outside the root (default 1e-8).
       eps_root: $\epsilon_{root} \ge 0$ under the root (default 0).
       amsgrad: PyTorch's AMSGrad (default ``False``).
-      weight_decay: $\lambda \ge 0$ (default 0.01, PyTorch's).
+      weight_decay: $\lambda \ge 0$ (default 0.01, PyTorch's); ``None``: no decay stage.
       mask: restrict the decay, as in ``add_decayed_weights`` (default ``None``: all).
       mu_dtype: dtype of $m$ (default: each parameter's dtype).
       nu_dtype: dtype of $v$ (default: each parameter's dtype).
@@ -148,7 +148,7 @@ def adamw(
             nu_dtype=nu_dtype,
         ),
         _stages.decay(weight_decay, mask),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -160,7 +160,7 @@ def radam(
     *,
     eps: Hyperparameter = 1e-8,
     threshold: Hyperparameter = 5.0,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
     decoupled_weight_decay: bool = False,
 ) -> optax.GradientTransformation:
     r"""RAdam, as ``torch.optim.RAdam``.
@@ -186,7 +186,8 @@ def radam(
       b2: $\beta_2 \in [0, 1)$ (default 0.999).
       eps: $\epsilon \ge 0$ (default 1e-8).
       threshold: in $[4, \infty]$ (default 5, PyTorch's); 4 with ``eps=0`` is the paper.
-      weight_decay: $\lambda \ge 0$ (default 0).
+      weight_decay: $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
       decoupled_weight_decay: decoupled instead of coupled decay (default ``False``;
         PyTorch's flag of the same name).
 
@@ -205,10 +206,10 @@ def radam(
     rectified = scale_by_radam(b1, b2, eps=eps, threshold=threshold)
     if not decoupled_weight_decay:
         return _stages.chain(
-            _stages.decay(weight_decay), rectified, scale_by_learning_rate(learning_rate)
+            _stages.decay(weight_decay), rectified, _stages.learning_rate(learning_rate)
         )
     return _stages.chain(
-        rectified, _stages.decay(weight_decay), scale_by_learning_rate(learning_rate)
+        rectified, _stages.decay(weight_decay), _stages.learning_rate(learning_rate)
     )
 
 
@@ -218,7 +219,7 @@ def novograd(
     b2: Hyperparameter = 0.98,
     *,
     eps: Hyperparameter = 1e-8,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
     grad_averaging: bool = False,
 ) -> optax.GradientTransformation:
     r"""NovoGrad: Adam-like momentum with one second moment per layer.
@@ -243,7 +244,8 @@ def novograd(
       b1: $\beta_1 \in [0, 1)$ (default 0.95, the paper's).
       b2: $\beta_2 \in [0, 1)$ (default 0.98, the paper's).
       eps: $\epsilon \ge 0$ under the root (default 1e-8).
-      weight_decay: $\lambda \ge 0$ inside the momentum (default 0).
+      weight_decay: $\lambda \ge 0$ inside the momentum (default ``None``: no decay term;
+        any number, 0 included, makes ``update`` need the params).
       grad_averaging: $c = 1 - \beta_1$ (default ``False``).
 
     Returns:
@@ -261,5 +263,5 @@ def novograd(
         scale_by_novograd(
             b1, b2, eps=eps, weight_decay=weight_decay, grad_averaging=grad_averaging
         ),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

@@ -9,10 +9,9 @@ import optax
 
 from optjx import _hyper
 from optjx._twin import torch_twin
-from optjx.optimizers import _optional, _stages
+from optjx.optimizers import _stages
 from optjx.transforms.adamax import scale_by_adamax
 from optjx.transforms.nadam import scale_by_nadam
-from optjx.transforms.scale import scale_by_learning_rate
 from optjx.typing import Hyperparameter
 
 
@@ -68,10 +67,10 @@ def nadam(
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
     direction = scale_by_nadam(b1, b2, eps=eps, momentum_decay=momentum_decay)
-    decay = _optional.decay(weight_decay)
+    decay = _stages.decay(weight_decay)
     if decoupled_weight_decay:
-        return _stages.chain(direction, decay, scale_by_learning_rate(learning_rate))
-    return _stages.chain(decay, direction, scale_by_learning_rate(learning_rate))
+        return _stages.chain(direction, decay, _stages.learning_rate(learning_rate))
+    return _stages.chain(decay, direction, _stages.learning_rate(learning_rate))
 
 
 @torch_twin("adamax")
@@ -120,7 +119,7 @@ def adamax(
     """
     _hyper.check_nonnegative("learning_rate", learning_rate)
     return _stages.chain(
-        _optional.decay(weight_decay),
+        _stages.decay(weight_decay),
         scale_by_adamax(b1, b2, eps=eps),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

@@ -11,7 +11,6 @@ from optjx.optimizers import _stages
 from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
 from optjx.transforms.rms import scale_by_rms
-from optjx.transforms.scale import scale_by_learning_rate
 from optjx.typing import Hyperparameter
 
 
@@ -23,9 +22,9 @@ def rmsprop(
     eps: Hyperparameter = 1e-8,
     eps_root: Hyperparameter = 0.0,
     centered: bool = False,
-    momentum: Hyperparameter | None = 0.0,
+    momentum: Hyperparameter | None = None,
     nesterov: bool = False,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
     initial_scale: float = 0.0,
     bias_correction: bool = False,
 ) -> optax.GradientTransformation:
@@ -53,9 +52,11 @@ def rmsprop(
       eps: $\epsilon \ge 0$ outside the root (default 1e-8).
       eps_root: $\epsilon_{root} \ge 0$ under the root (default 0).
       centered: subtract $\bar g_t^2$ (default ``False``).
-      momentum: $\mu \ge 0$ (default 0: no momentum stage).
+      momentum: $\mu \ge 0$ (default ``None``: no momentum stage; ``0.0`` keeps a buffer,
+        with the numbers of none).
       nesterov: use $d_t + \mu b_t$ (default ``False``; not in PyTorch).
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
       initial_scale: $v_0 \ge 0$ (default 0).
       bias_correction: divide $v$ by $1 - \rho^t$ (default ``False``; optax's flag).
 
@@ -82,7 +83,7 @@ def rmsprop(
             bias_correction=bias_correction,
         ),
         _stages.momentum(momentum, 0.0, nesterov),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -92,7 +93,7 @@ def adagrad(
     *,
     initial_accumulator_value: float = 0.0,
     eps: Hyperparameter = 1e-10,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
 ) -> optax.GradientTransformation:
     r"""AdaGrad, as ``torch.optim.Adagrad``.
 
@@ -108,7 +109,8 @@ def adagrad(
       learning_rate: $\eta \ge 0$ (required).
       initial_accumulator_value: $s_0 \ge 0$ (default 0).
       eps: $\epsilon \ge 0$ outside the root (default 1e-10).
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain``).
@@ -125,7 +127,7 @@ def adagrad(
     return _stages.chain(
         _stages.decay(weight_decay),
         scale_by_adagrad(initial_accumulator_value=initial_accumulator_value, eps=eps),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )
 
 
@@ -135,7 +137,7 @@ def adadelta(
     rho: Hyperparameter = 0.9,
     *,
     eps: Hyperparameter = 1e-6,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
 ) -> optax.GradientTransformation:
     r"""AdaDelta, scaled by ``learning_rate`` as ``torch.optim.Adadelta``.
 
@@ -156,7 +158,8 @@ def adadelta(
       learning_rate: $\eta \ge 0$ (default 1.0, PyTorch's; the paper has no rate).
       rho: $\rho \in [0, 1)$ (default 0.9).
       eps: $\epsilon \ge 0$ under both roots (default 1e-6).
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
 
     Returns:
       An ``optax.GradientTransformation`` (an ``optax.chain``).
@@ -172,5 +175,5 @@ def adadelta(
     return _stages.chain(
         _stages.decay(weight_decay),
         scale_by_adadelta(rho, eps=eps),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

@@ -11,8 +11,7 @@ import optax
 
 from optjx import _hyper, _tree
 from optjx._twin import torch_twin
-from optjx.optimizers import _optional, _stages
-from optjx.transforms.scale import scale_by_learning_rate
+from optjx.optimizers import _stages
 from optjx.transforms.weight_decay import add_decayed_weights
 from optjx.typing import Hyperparameter
 from optjx.wrappers.polyak import polyak_averaging
@@ -111,8 +110,8 @@ def asgd(
     _hyper.check_nonnegative("alpha", alpha)
     _hyper.check_range("t0", t0)
     step = _stages.chain(
-        _optional.decay(weight_decay),
+        _stages.decay(weight_decay),
         add_decayed_weights(lambd),
-        scale_by_learning_rate(asgd_step_size(learning_rate, lambd, alpha)),
+        _stages.learning_rate(asgd_step_size(learning_rate, lambd, alpha)),
     )
     return polyak_averaging(step, decay=asgd_average_decay(t0))

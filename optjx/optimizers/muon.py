@@ -9,10 +9,9 @@ import optax
 
 from optjx import _hyper
 from optjx._twin import torch_twin
-from optjx.optimizers import _optional, _stages
+from optjx.optimizers import _stages
 from optjx.transforms.muon import scale_by_muon
 from optjx.transforms.newton_schulz import COEFFICIENTS, STEPS
-from optjx.transforms.scale import scale_by_learning_rate
 from optjx.typing import Hyperparameter
 
 
@@ -112,6 +111,6 @@ def muon(
             adjust_lr_fn=adjust_lr_fn,
             ns_dtype=ns_dtype,
         ),
-        _optional.decay(weight_decay),
-        scale_by_learning_rate(learning_rate),
+        _stages.decay(weight_decay),
+        _stages.learning_rate(learning_rate),
     )

@@ -10,18 +10,17 @@ import optax
 from optjx import _hyper
 from optjx._twin import torch_twin
 from optjx.optimizers import _stages
-from optjx.transforms.scale import scale_by_learning_rate
 from optjx.typing import Hyperparameter
 
 
 @torch_twin("sgd")
 def sgd(
     learning_rate: Hyperparameter,
-    momentum: Hyperparameter | None = 0.0,
+    momentum: Hyperparameter | None = None,
     *,
     dampening: Hyperparameter = 0.0,
     nesterov: bool = False,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
     accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Stochastic gradient descent with optional heavy-ball or Nesterov momentum.
@@ -36,17 +35,20 @@ def sgd(
     $$
 
     Without momentum the update is $w_t = w_{t-1} - \eta_k g_t$. The chain is
-    ``add_decayed_weights`` (if any), ``trace`` (if any momentum), ``scale_by_learning_rate``.
+    ``add_decayed_weights`` (unless ``None``), ``trace`` (unless ``None``),
+    ``scale_by_learning_rate``.
 
     References:
       Robbins & Monro (1951); Polyak (1964); Sutskever et al. (2013) for Nesterov.
 
     Args:
       learning_rate: $\eta \ge 0$ (required).
-      momentum: $\mu \ge 0$ (default 0: no momentum stage; ``None`` means 0 as in optax).
+      momentum: $\mu \ge 0$ (default ``None``: no momentum stage, as in optax; ``0.0``
+        keeps a buffer, which holds the last gradient: the numbers of no momentum).
       dampening: $\tau \ge 0$ (default 0), from the second step on.
       nesterov: Nesterov momentum (default ``False``); needs $\mu > 0$ and $\tau = 0$.
-      weight_decay: coupled L2 $\lambda \ge 0$ (default 0).
+      weight_decay: coupled L2 $\lambda \ge 0$
+        (default ``None``: no decay stage; ``0.0`` keeps the stage).
       accumulator_dtype: dtype of the momentum buffer (default: each parameter's dtype).
 
     Returns:
@@ -67,5 +69,5 @@ def sgd(
     return _stages.chain(
         _stages.decay(weight_decay),
         _stages.momentum(momentum, dampening, nesterov, accumulator_dtype),
-        scale_by_learning_rate(learning_rate),
+        _stages.learning_rate(learning_rate),
     )

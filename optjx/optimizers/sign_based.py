@@ -43,7 +43,8 @@ def rprop(
     Differences from PyTorch and optax:
       ``torch.optim.Rprop`` step for step (``maximize=True``: chain ``optjx.scale(-1.0)``
       before it). Changing ``lr`` after the first step does nothing in PyTorch either.
-      optax has no Rprop.
+      ``optax.rprop`` takes the etas and step-size bounds as four arguments and keeps the
+      previous step in its state where this keeps the previous gradient (as torch).
 
     Examples:
       >>> tx = optjx.rprop(0.01, etas=(0.5, 1.2), step_sizes=(1e-6, 1.0))

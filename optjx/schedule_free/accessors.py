@@ -6,21 +6,46 @@ state holds $z_t$ and the $\beta$ that formed $y_t$, so $x_t$ is computed on dem
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
+import jax.numpy as jnp
 import optax
 
-from optjx import _state
 from optjx._find import fill_from, find_unique, not_owned
 from optjx.schedule_free.core import ScheduleFreeState
 
-
-def _find(state):
-    classes = (ScheduleFreeState, _state.counted(ScheduleFreeState))
-    return find_unique(state, classes, "schedule_free_eval_params", "a schedule-free optimizer")
+_BUILT_WITH = "sgd_schedule_free, adamw_schedule_free, radam_schedule_free or schedule_free(...)"
 
 
-def _move(state, params, toward_z):
-    found = _find(state)
+def _find(state, accessor):
+    return find_unique(state, (ScheduleFreeState,), accessor, "schedule-free", _BUILT_WITH)
+
+
+def _check_params(z, params, accessor) -> None:
+    """A ``ValueError`` naming the key path where ``params`` do not match the state's
+    ``z`` (leaves the stage does not own, masked or integer, match anything)."""
+    paths_and_leaves = jax.tree_util.tree_flatten_with_path(z, is_leaf=not_owned)[0]
+    try:
+        treedef: Any = jax.tree.structure(z, is_leaf=not_owned)  # stubs lack flatten_up_to
+        given = treedef.flatten_up_to(params)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{accessor}: the params do not match the schedule-free state's z (containers "
+            f"differ: {error}). Pass the params the optimizer was initialised with."
+        ) from None
+    for (path, z_leaf), p in zip(paths_and_leaves, given, strict=True):
+        if not not_owned(z_leaf) and jnp.shape(p) != jnp.shape(z_leaf):
+            raise ValueError(
+                f"{accessor}: the params do not match the schedule-free state's z at key "
+                f"path {jax.tree_util.keystr(path)}: shape {jnp.shape(p)} vs "
+                f"{jnp.shape(z_leaf)}. Pass the params the optimizer was initialised with."
+            )
+
+
+def _move(state, params, toward_z, accessor):
+    found = _find(state, accessor)
+    _check_params(found.z, params, accessor)
 
     def one(z, p):
         if not_owned(z):
@@ -73,7 +98,7 @@ def schedule_free_eval_params(state: optax.OptState, params: optax.Params) -> op
       >>> x = optjx.schedule_free_eval_params(state.opt_state, state.params)
       >>> logits = state.apply_fn(x, x_test)
     """
-    return _move(state, params, lambda beta: 1.0 - 1.0 / beta)
+    return _move(state, params, lambda beta: 1.0 - 1.0 / beta, "schedule_free_eval_params")
 
 
 def schedule_free_train_params(state: optax.OptState, eval_params: optax.Params) -> optax.Params:
@@ -108,4 +133,4 @@ def schedule_free_train_params(state: optax.OptState, eval_params: optax.Params)
     Examples:
       >>> y = optjx.schedule_free_train_params(state.opt_state, x)
     """
-    return _move(state, eval_params, lambda beta: 1.0 - beta)
+    return _move(state, eval_params, lambda beta: 1.0 - beta, "schedule_free_train_params")

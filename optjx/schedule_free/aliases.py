@@ -21,7 +21,6 @@ from optjx.schedule_free.core import build
 from optjx.schedule_free.radam import radam_schedule_free as radam_schedule_free
 from optjx.schedule_free.warmup import (
     check_warmup,
-    has_no_warmup,
     warmup_factor,
 )
 from optjx.typing import Hyperparameter
@@ -107,14 +106,7 @@ def sgd_schedule_free(
     def direction(grads, inner_state, z, count, **extra_args):
         return grads, inner_state
 
-    with_count = hypers.scheduled or not has_no_warmup(warmup_steps) or not hypers.is_zero("r")
-    return build(
-        lambda params: optax.EmptyState(),
-        direction,
-        scalars,
-        with_count=with_count,
-        who="sgd_schedule_free",
-    )
+    return build(lambda params: optax.EmptyState(), direction, scalars, who="sgd_schedule_free")
 
 
 def adamw_schedule_free(
@@ -171,7 +163,7 @@ def adamw_schedule_free(
         (``AdamWScheduleFreePaper``).
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeStateWithCount``
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState``
       ($z$ and $v$: two copies of the params; ``optax.contrib.schedule_free_adamw`` keeps
       three); ``update`` needs the params $y$ and returns $y_{t+1} - y_t$.
 
@@ -221,6 +213,4 @@ def adamw_schedule_free(
 
         return jax.tree.map(one, grads, nu), _parts.SecondMoment(nu)
 
-    return build(
-        _parts.init_second_moment, direction, scalars, with_count=True, who="adamw_schedule_free"
-    )
+    return build(_parts.init_second_moment, direction, scalars, who="adamw_schedule_free")

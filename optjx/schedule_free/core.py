@@ -22,7 +22,6 @@ from optjx._tree import copy_params
 from optjx.schedule_free.warmup import (
     OPEN_UNIT,
     check_warmup,
-    has_no_warmup,
     warmup_factor,
 )
 from optjx.typing import Hyperparameter
@@ -31,10 +30,8 @@ from optjx.typing import Hyperparameter
 class ScheduleFreeState(NamedTuple):
     r"""The state of a schedule-free optimizer.
 
-    With a warm-up, $r > 0$ (any array $r$), a schedule or a bias correction the step
-    count comes first (``ScheduleFreeStateWithCount``).
-
     Attributes:
+      count: the number of updates applied.
       z: the base method's iterate $z_t$, a copy of the params' tree.
       weight_sum: $\sum_{i \le t} w_i$, the sum of the averaging weights so far.
       lr_max: $\max_{i \le t} \gamma_i$, the largest learning rate so far.
@@ -43,6 +40,7 @@ class ScheduleFreeState(NamedTuple):
       inner_state: the direction's state.
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     z: optax.Params
     weight_sum: jax.Array
     lr_max: jax.Array
@@ -50,7 +48,7 @@ class ScheduleFreeState(NamedTuple):
     inner_state: optax.OptState
 
 
-def build(init_direction, direction, scalars, *, with_count: bool, who: str):
+def build(init_direction, direction, scalars, *, who: str):
     """The schedule-free transformation around a direction, for the aliases and the wrapper.
 
     Args:
@@ -60,21 +58,18 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
         at ``y`` (as the reference's base optimizer sees them).
       scalars: ``count -> namespace`` with the step's ``lr`` (the one value feeding both
         the ``z`` step and the weights), ``momentum``, ``decay`` and ``r`` (``None`` for a
-        Python zero: the stage is dropped) and ``power``.
-      with_count: whether the state keeps a step count (something reads it).
+        Python zero: its arithmetic is skipped) and ``power``.
       who: the public name, for the error raised when ``update`` gets no params.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState`` (or its
-      counted sibling); its ``update`` returns $y_{t+1} - y_t$.
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState``; its ``update`` returns $y_{t+1} - y_t$.
     """
 
     def init_fn(params):
-        count = _state.zero_count() if with_count else None
+        count = _state.zero_count()
         # Each scalar its own buffer: a jitted step may donate the whole state.
-        return _state.init(
-            ScheduleFreeState,
-            with_count,
+        return ScheduleFreeState(
+            count=count,
             z=copy_params(params),
             weight_sum=_tree.default_float(0.0),
             lr_max=_tree.default_float(0.0),
@@ -86,7 +81,7 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
         _tree.require_params(params, who)
         _tree.check_matching(updates, state.z, against="z in the optimizer state")
         _tree.check_matching(params, state.z, what="params", against="z in the optimizer state")
-        count = _state.count_of(state)
+        count = state.count
         s = scalars(count)
         lr = _tree.default_float(s.lr)
         beta = _tree.default_float(s.momentum)
@@ -152,7 +147,7 @@ def build(init_direction, direction, scalars, *, with_count: bool, who: str):
         )
         return out, new_state
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)
 
 
 def schedule_free(
@@ -266,6 +261,7 @@ def schedule_free(
         weight_lr_power=(weight_lr_power, _hyper.NONNEGATIVE),
     )
     check_warmup(warmup_steps, learning_rate)
+    _state.require_transformation("schedule_free", direction, "direction")
     direction = optax.with_extra_args_support(direction)
 
     def scalars(count):
@@ -282,5 +278,4 @@ def schedule_free(
         del count
         return direction.update(grads, inner_state, z, **extra_args)
 
-    with_count = hypers.scheduled or not has_no_warmup(warmup_steps) or not hypers.is_zero("r")
-    return build(direction.init, step, scalars, with_count=with_count, who="schedule_free")
+    return build(direction.init, step, scalars, who="schedule_free")

@@ -69,7 +69,7 @@ def radam_schedule_free(
         ``False`` takes SGD steps at rate $\eta$ there.
 
     Returns:
-      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeStateWithCount``;
+      An ``optax.GradientTransformationExtraArgs`` with a ``ScheduleFreeState``;
       ``update`` needs the params $y$ and returns $y_{t+1} - y_t$.
 
     Raises:
@@ -115,6 +115,4 @@ def radam_schedule_free(
 
         return jax.tree.map(one, grads, nu), _parts.SecondMoment(nu)
 
-    return build(
-        _parts.init_second_moment, direction, scalars, with_count=True, who="radam_schedule_free"
-    )
+    return build(_parts.init_second_moment, direction, scalars, who="radam_schedule_free")

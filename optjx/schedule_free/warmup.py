@@ -85,7 +85,7 @@ def check_warmup(warmup_steps, learning_rate) -> None:
         schedule (put the warm-up inside the schedule).
     """
     if not _is_traced_int_scalar(warmup_steps):  # a traced one cannot be range-checked
-        check_int("warmup_steps", warmup_steps, 0)
+        check_int("warmup_steps", warmup_steps, 0, array_ok=True)
     if callable(learning_rate) and not has_no_warmup(warmup_steps):
         raise ValueError(
             f"warmup_steps must be 0 when learning_rate is a schedule, got {warmup_steps}: "

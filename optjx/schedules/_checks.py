@@ -36,12 +36,12 @@ def public(obj: F) -> F:
 
 def steps(name: str, value) -> int:
     """A positive step argument (a period, a length) as a Python int that fits int64."""
-    return _hyper.check_int(name, value, 1, maximum=INT64_MAX)
+    return _hyper.check_int(name, value, 1, maximum=INT64_MAX, array_ok=True)
 
 
 def step(name: str, value) -> int:
     """A non-negative step argument (a start, a boundary) as a Python int that fits int64."""
-    return _hyper.check_int(name, value, 0, maximum=INT64_MAX)
+    return _hyper.check_int(name, value, 0, maximum=INT64_MAX, array_ok=True)
 
 
 def begin(value) -> int:
@@ -56,7 +56,7 @@ def increasing_steps(name: str, values, pieces: str, count: int, *, minimum: int
         raise ValueError(
             f"{name} must have len({pieces}) - 1 = {count - 1} entries, got {len(values)}"
         )
-    steps = [_hyper.check_int(name, v, minimum, maximum=INT64_MAX) for v in values]
+    steps = [_hyper.check_int(name, v, minimum, maximum=INT64_MAX, array_ok=True) for v in values]
     if any(a >= b for a, b in zip(steps[:-1], steps[1:], strict=True)):
         raise ValueError(f"{name} must increase strictly, got {steps}")
     return steps

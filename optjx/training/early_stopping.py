@@ -150,8 +150,7 @@ def early_stopping(
 
     def update(state: EarlyStoppingState, value: ArrayLike, params) -> EarlyStoppingState:
         _tree.check_matching(params, state.best_params, what="params", against="best_params")
-        if jnp.ndim(value) != 0:
-            raise ValueError(f"value must be a scalar, got shape {jnp.shape(value)}")
+        _check_value(value)
         value = jnp.asarray(value).astype(state.best_value.dtype)
         delta = jnp.asarray(hypers.at(state.evaluations).min_delta).astype(value.dtype)
         if mode == "min":
@@ -172,3 +171,25 @@ def early_stopping(
         )
 
     return EarlyStopping(init, update)
+
+
+def _check_value(value) -> None:
+    """The monitored value: a real number or a real scalar array, named in the error."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return
+    if dtype is None or not (
+        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    ):
+        shown = (
+            repr(value) if isinstance(value, (str, bytes, list, tuple, type(None))) else type(value)
+        )
+        raise TypeError(
+            "early_stopping's update(state, value, params): value must be the monitored "
+            f"metric as a real number or a real scalar array (e.g. float(val_loss)), got {shown}"
+        )
+    if jnp.ndim(value) != 0:
+        raise ValueError(
+            f"early_stopping's update(state, value, params): value must be a scalar, got shape "
+            f"{jnp.shape(value)} (reduce the metric first, e.g. jnp.mean)"
+        )

@@ -129,9 +129,8 @@ def param_groups(
       tensors; here groups are rules on key paths, checked against every leaf, so they
       survive a model change. torch's ``optimizer.param_groups[i]["lr"] = ...`` is
       ``optax.inject_hyperparams`` here, or a schedule. optax needs ``optax.partition``
-      and a hand-written label tree. Each group is its own sub-optimizer, so an alias
-      that drops a stage for a Python-zero weight decay may have a different state
-      structure in each group.
+      and a hand-written label tree. Each group is its own sub-optimizer: a group with
+      ``weight_decay=None`` has no decay stage, one with ``0.0`` keeps it (at zero).
 
     Examples:
       No weight decay on biases and norms, a tenth of the rate for the first

@@ -79,8 +79,8 @@ def from_torch_state(
     _torch_checks.check_keys(entries, twin, record.alias, indices)
 
     state = tx.init(params)
-    if not any(entries):  # torch's fresh optimizer
-        return state
+    if not any(entries):  # torch's fresh optimizer, or SGD without momentum
+        return _stage_tree.set_counts(state, count)
     if twin.whole_state is not None:
         if any(entries[1:]):
             raise ValueError(f"torch.optim.{twin.torch_class} keeps state for parameter 0 only")
@@ -166,9 +166,8 @@ def to_torch_state(
       tx: the optjx alias the state belongs to.
       state: its state.
       params: the parameters (for the tree structure).
-      step: torch's ``step`` where the optjx chain keeps no counter (some stages keep one
-        only when a schedule reads it), otherwise ignored; a ``ValueError`` asks for it
-        when it is needed.
+      step: torch's ``step`` for a state that keeps no counter; ignored otherwise (every
+        alias's state keeps one, which is torch's ``step``).
       as_tensor: applied to every array, e.g. ``torch.as_tensor``; by default the arrays
         stay NumPy, which torch's ``load_state_dict`` does not take: pass
         ``as_tensor=torch.as_tensor`` for a dict to load directly. ``step`` is a float32
@@ -181,8 +180,8 @@ def to_torch_state(
 
     Raises:
       TypeError: ``tx`` is not an alias with a torch twin.
-      ValueError: an optjx-only argument is not at torch's value, or a step count is
-        needed and neither the state nor ``step`` gives one.
+      ValueError: an optjx-only argument is not at torch's value, or the state keeps no
+        step count and ``step`` gives none.
 
     Examples:
       >>> sd = optjx.to_torch_state(tx, opt_state, params, as_tensor=torch.as_tensor)

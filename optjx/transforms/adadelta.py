@@ -13,8 +13,9 @@ from optjx.typing import Hyperparameter
 
 
 class ScaleByAdadeltaState(NamedTuple):
-    """Running mean squared gradient and running mean squared step (and, for a
-    schedule, the step count first: ``ScaleByAdadeltaStateWithCount``)."""
+    """The step count, the running mean squared gradient and mean squared step."""
+
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
     mean_square_grad: optax.Updates
     mean_square_delta: optax.Updates
@@ -57,9 +58,8 @@ def scale_by_adadelta(
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_adadelta")
-        return _state.init(
-            ScaleByAdadeltaState,
-            hypers.scheduled,
+        return ScaleByAdadeltaState(
+            count=_state.zero_count(),
             mean_square_grad=_tree.zeros_like(params),
             mean_square_delta=_tree.zeros_like(params),
         )
@@ -67,7 +67,7 @@ def scale_by_adadelta(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.mean_square_grad)
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         rho_t, eps_t = h.rho, h.eps
         square_grad = _tree.update_moment(updates, state.mean_square_grad, rho_t, order=2)
 
@@ -89,4 +89,4 @@ def scale_by_adadelta(
         )
         return out, new_state
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

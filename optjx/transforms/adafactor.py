@@ -196,7 +196,7 @@ def scale_by_adafactor(
         moments = jax.tree.map(lambda r: r.moment, results, is_leaf=is_result)
         return out, ScaleByAdafactorState(count, moments)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)
 
 
 def _moment_dtype(moment):

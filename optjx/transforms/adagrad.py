@@ -13,8 +13,9 @@ from optjx.typing import Hyperparameter
 
 
 class ScaleByAdagradState(NamedTuple):
-    """The running sum of squared gradients (and, for a schedule, the step count first:
-    ``ScaleByAdagradStateWithCount``)."""
+    """The step count and the running sum of squared gradients."""
+
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
     sum_of_squares: optax.Updates
 
@@ -54,6 +55,7 @@ def scale_by_adagrad(
     Examples:
       >>> tx = optjx.chain(optjx.scale_by_adagrad(), optjx.scale_by_learning_rate(1e-2))
     """
+    _hyper.check_constant("initial_accumulator_value", initial_accumulator_value)
     _hyper.check_nonnegative("initial_accumulator_value", initial_accumulator_value)
     hypers = _hyper.Hyperparameters(
         eps=(eps, _hyper.NONNEGATIVE), eps_root=(eps_root, _hyper.NONNEGATIVE)
@@ -61,16 +63,15 @@ def scale_by_adagrad(
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_adagrad")
-        return _state.init(
-            ScaleByAdagradState,
-            hypers.scheduled,
+        return ScaleByAdagradState(
+            count=_state.zero_count(),
             sum_of_squares=_tree.full_like(params, initial_accumulator_value),
         )
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.sum_of_squares)
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         eps_t, eps_root_t = h.eps, h.eps_root
         sums = jax.tree.map(
             # Square in the state's dtype (float16 gradients square to inf above 256).
@@ -92,4 +93,4 @@ def scale_by_adagrad(
         out = jax.tree.map(direction, updates, sums)
         return out, _state.advance(state, sum_of_squares=sums)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

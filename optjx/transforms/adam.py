@@ -136,4 +136,4 @@ def scale_by_adam(
         out = jax.tree.map(direction, updates, mu, second)
         return out, ScaleByAdamState(count, mu, nu, nu_max)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

@@ -98,4 +98,4 @@ def scale_by_adamax(
         out = jax.tree.map(direction, updates, mu, nu)
         return out, ScaleByAdamaxState(count, mu, nu)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

@@ -61,4 +61,4 @@ def bias_correction(decay: Hyperparameter) -> optax.GradientTransformation:
         updates = jax.tree.map(lambda u: u / at(u.dtype).correction, updates)
         return updates, BiasCorrectionState(count=count)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx.typing import Hyperparameter
 
 
@@ -27,7 +27,7 @@ def clip(max_delta: Hyperparameter) -> optax.GradientTransformation:
       max_delta: $c \ge 0$ (required); a number, an array or a schedule.
 
     Returns:
-      An ``optax.GradientTransformation`` (stateless unless scheduled).
+      An ``optax.GradientTransformation`` whose state is its step counter (for a schedule).
 
     Differences from PyTorch and optax:
       As ``optax.clip`` and ``torch.nn.utils.clip_grad_value_``.
@@ -42,7 +42,7 @@ def clip(max_delta: Hyperparameter) -> optax.GradientTransformation:
         at = _hyper.per_dtype(bound=values.max_delta)
         return jax.tree.map(lambda u: jnp.clip(u, -at(u.dtype).bound, at(u.dtype).bound), updates)
 
-    return _tree.stateless(hypers, clipped)
+    return _state.stateless(_state.Rule(hypers, clipped))
 
 
 def global_norm(tree: optax.Updates) -> jax.Array:
@@ -78,7 +78,7 @@ def clip_by_global_norm(max_norm: Hyperparameter) -> optax.GradientTransformatio
       max_norm: $c > 0$ (required); a number, an array or a schedule.
 
     Returns:
-      An ``optax.GradientTransformation`` (stateless unless scheduled).
+      An ``optax.GradientTransformation`` whose state is its step counter (for a schedule).
 
     Differences from PyTorch and optax:
       ``torch.nn.utils.clip_grad_norm_`` divides by $\lVert g \rVert + 10^{-6}$; optjx and
@@ -97,4 +97,4 @@ def clip_by_global_norm(max_norm: Hyperparameter) -> optax.GradientTransformatio
         factor = jnp.where(norm > bound, bound / norm, jnp.ones_like(norm))
         return jax.tree.map(lambda u: u * factor.astype(u.dtype), updates)
 
-    return _tree.stateless(hypers, rescaled)
+    return _state.stateless(_state.Rule(hypers, rescaled))

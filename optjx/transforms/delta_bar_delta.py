@@ -17,8 +17,10 @@ from optjx.typing import Hyperparameter
 
 
 class ScaleByDeltaBarDeltaState(NamedTuple):
-    """The learning rate of every weight and the gradient average ``dbar`` (and, for a
-    schedule, the step count first: ``ScaleByDeltaBarDeltaStateWithCount``)."""
+    """The step count, the learning rate of every weight and the gradient average
+    ``dbar``."""
+
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
     learning_rates: optax.Updates
     delta_bar: optax.Updates
@@ -92,9 +94,8 @@ def delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, *, 
 
     def init_fn(params):
         _tree.require_real(params, "delta_bar_delta")
-        return _state.init(
-            ScaleByDeltaBarDeltaState,
-            hypers.scheduled,
+        return ScaleByDeltaBarDeltaState(
+            count=_state.zero_count(),
             learning_rates=_tree.full_like(params, initial_learning_rate),
             delta_bar=_tree.zeros_like(params),
         )
@@ -102,7 +103,7 @@ def delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, *, 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.learning_rates)
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         kappa_t, phi_t, gamma_t = h.kappa, h.phi, h.gamma
         gain = _tree.default_float(1.0 - gamma_t)  # in double for a Python number
         at = _hyper.per_dtype(kappa=kappa_t, phi=phi_t, gamma=gamma_t, gain=gain)
@@ -129,4 +130,4 @@ def delta_bar_delta_transformation(initial_learning_rate, kappa, phi, gamma, *, 
         delta_bar = jax.tree.map(average, updates, state.delta_bar)
         return out, _state.advance(state, learning_rates=rates, delta_bar=delta_bar)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

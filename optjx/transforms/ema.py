@@ -12,8 +12,9 @@ from optjx.typing import Hyperparameter
 
 
 class EmaState(NamedTuple):
-    """The running average (and, for a schedule or ``debias``, the step count first:
-    ``EmaStateWithCount``)."""
+    """The step count and the running average."""
+
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
     ema: optax.Updates
 
@@ -54,16 +55,15 @@ def ema(
     hypers = _hyper.Hyperparameters(decay=(decay, _hyper.DECAY))
 
     def init_fn(params):
-        return _state.init(
-            EmaState,
-            hypers.scheduled or debias,
+        return EmaState(
+            count=_state.zero_count(),
             ema=_tree.zeros_like(params, accumulator_dtype),
         )
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.ema)
-        beta = hypers.at(_state.count_of(state)).decay
+        beta = hypers.at(state.count).decay
         average = _tree.update_moment(updates, state.ema, beta)
         if debias:
             correction = _tree.power_complement(beta, _state.next_count(state.count))
@@ -75,4 +75,4 @@ def ema(
             out = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, average)
         return out, _state.advance(state, ema=average)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

@@ -24,9 +24,9 @@ ADJUSTMENTS = (None, "original", "match_rms_adamw")
 
 
 class ScaleByMuonState(NamedTuple):
-    """The momentum buffer (and, for a scheduled momentum, the step count first:
-    ``ScaleByMuonStateWithCount``)."""
+    """The step count (read by a scheduled momentum) and the momentum buffer."""
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     momentum_buffer: optax.Updates
 
 
@@ -104,15 +104,13 @@ def scale_by_muon(
     def init_fn(params):
         require_matrices(params, "muon")
         _tree.require_real(params, "muon")
-        return _state.init(
-            ScaleByMuonState, hypers.scheduled, momentum_buffer=_tree.zeros_like(params)
-        )
+        return ScaleByMuonState(count=_state.zero_count(), momentum_buffer=_tree.zeros_like(params))
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.momentum_buffer)
         require_matrices(updates, "muon")
-        mu = hypers.at(_state.count_of(state)).momentum
+        mu = hypers.at(state.count).momentum
         buffer = _tree.update_moment(updates, state.momentum_buffer, mu)
         at = _hyper.per_dtype(mu=mu)
 
@@ -127,4 +125,4 @@ def scale_by_muon(
         out = jax.tree.map(direction, updates, buffer)
         return out, _state.advance(state, momentum_buffer=buffer)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

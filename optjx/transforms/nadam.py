@@ -124,4 +124,4 @@ def scale_by_nadam(
         out = jax.tree.map(direction, updates, mu, nu)
         return out, ScaleByNadamState(count, mu_product.astype(state.mu_product.dtype), mu, nu)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx.typing import Hyperparameter
 
 # Jordan et al.'s quintic coefficients and step count (PyTorch's Muon defaults).
@@ -145,4 +145,4 @@ def orthogonalize_by_newton_schulz(
 
         return jax.tree.map(one, updates), state
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

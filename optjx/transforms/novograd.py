@@ -29,7 +29,7 @@ def scale_by_novograd(
     b2: Hyperparameter = 0.98,
     *,
     eps: Hyperparameter = 1e-8,
-    weight_decay: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter | None = None,
     grad_averaging: bool = False,
 ) -> optax.GradientTransformation:
     r"""NovoGrad's direction $m_t$ (chain a learning rate after it: $w \leftarrow w - \eta m_t$).
@@ -57,7 +57,8 @@ def scale_by_novograd(
       b2: $\beta_2 \in [0, 1)$ (default 0.98, the paper's).
       eps: $\epsilon \ge 0$, added under the root (default 1e-8).
       weight_decay: $d \ge 0$, added to the normalised gradient inside the momentum
-        (default 0). Unless it is a Python zero, ``update`` needs the params.
+        (default ``None``: no decay term). Unless it is ``None``, ``update`` needs the
+        params.
       grad_averaging: multiply the normalised gradient by $1 - \beta_1$ (default
         ``False``). NVIDIA's implementations (OpenSeq2Seq, apex ``FusedNovoGrad``) scale the
         weight-decay term too; the two agree when ``weight_decay=0``.
@@ -80,9 +81,9 @@ def scale_by_novograd(
         b1=(b1, _hyper.DECAY),
         b2=(b2, _hyper.DECAY),
         eps=(eps, _hyper.NONNEGATIVE),
-        weight_decay=(weight_decay, _hyper.NONNEGATIVE),
+        weight_decay=(0.0 if weight_decay is None else weight_decay, _hyper.NONNEGATIVE),
     )
-    decays = not hypers.is_zero("weight_decay")
+    decays = weight_decay is not None
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_novograd")
@@ -95,7 +96,7 @@ def scale_by_novograd(
     def update_fn(updates, state, params=None):
         _tree.check_matching(updates, state.mu)
         if decays:
-            _tree.require_params(params, "scale_by_novograd with weight_decay != 0")
+            _tree.require_params(params, "scale_by_novograd with a weight_decay")
             _tree.check_matching(params, state.mu, what="params")
         h = hypers.at(state.count)
         beta1, beta2, eps_t, decay = h.b1, h.b2, h.eps, h.weight_decay
@@ -134,4 +135,4 @@ def scale_by_novograd(
         out = jax.tree.map(lambda g, m: m.astype(g.dtype), updates, mu)
         return out, ScaleByNovogradState(count=_state.next_count(state.count), mu=mu, nu=nu)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

@@ -309,4 +309,4 @@ def scale_by_radam(
         applied = jnp.where(adaptive, rectifier, 0.0).astype(state.rectifier.dtype)
         return out, ScaleByRadamState(count, mu, nu, applied)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

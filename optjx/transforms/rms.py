@@ -17,8 +17,9 @@ from optjx.typing import Hyperparameter
 
 
 class ScaleByRmsState(NamedTuple):
-    """The mean square ``v`` and (centered only) the mean gradient; with a schedule or
-    ``bias_correction``, the step count first (``ScaleByRmsStateWithCount``)."""
+    """The step count, the mean square ``v`` and (centered only) the mean gradient."""
+
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
 
     mean_square: optax.Updates
     mean_grad: Optional[optax.Updates]
@@ -64,8 +65,7 @@ def scale_by_rms(
         Adam's with $\beta_1 = 0$.
 
     Returns:
-      An ``optax.GradientTransformation`` with a ``ScaleByRmsState`` (a counter first only
-      with a schedule or ``bias_correction``).
+      An ``optax.GradientTransformation`` with a ``ScaleByRmsState``.
 
     Differences from PyTorch and optax:
       PyTorch's ``alpha`` defaults to 0.99; optjx's and optax's ``decay`` to 0.9.
@@ -79,13 +79,13 @@ def scale_by_rms(
         eps=(eps, _hyper.NONNEGATIVE),
         eps_root=(eps_root, _hyper.NONNEGATIVE),
     )
+    _hyper.check_constant("initial_scale", initial_scale)
     _hyper.check_nonnegative("initial_scale", initial_scale)
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_rms")
-        return _state.init(
-            ScaleByRmsState,
-            hypers.scheduled or bias_correction,
+        return ScaleByRmsState(
+            count=_state.zero_count(),
             mean_square=_tree.full_like(params, initial_scale),
             mean_grad=_tree.zeros_like(params) if centered else None,
         )
@@ -93,7 +93,7 @@ def scale_by_rms(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.mean_square)
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         rho = h.decay
         correction: jax.Array | float = 1.0
         if bias_correction:
@@ -131,4 +131,4 @@ def scale_by_rms(
         out = jax.tree.map(direction, updates, variance)
         return out, _state.advance(state, mean_square=mean_square, mean_grad=mean_grad)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

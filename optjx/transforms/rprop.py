@@ -14,9 +14,10 @@ from optjx.typing import Hyperparameter
 
 
 class ScaleByRpropState(NamedTuple):
-    """The step size of every weight and the previous gradient (zero where it flipped), and
-    for a schedule the step count first (``ScaleByRpropStateWithCount``)."""
+    """The step count (read by scheduled etas and step-size bounds), the step size of every
+    weight and the previous gradient (zero where it flipped)."""
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     step_sizes: optax.Updates
     previous: optax.Updates
 
@@ -98,9 +99,8 @@ def scale_by_rprop(
 
     def init_fn(params):
         _tree.require_real(params, "scale_by_rprop")
-        return _state.init(
-            ScaleByRpropState,
-            hypers.scheduled,
+        return ScaleByRpropState(
+            count=_state.zero_count(),
             step_sizes=_tree.full_like(params, learning_rate),
             previous=_tree.zeros_like(params),
         )
@@ -108,7 +108,7 @@ def scale_by_rprop(
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.step_sizes)
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         at = _hyper.per_dtype(
             eta_minus=h.eta_minus, eta_plus=h.eta_plus, low=h.low, high=h.high, one=1.0
         )
@@ -135,4 +135,4 @@ def scale_by_rprop(
         previous = jax.tree.map(lambda g, p: g.astype(p.dtype), gradients, state.previous)
         return out, _state.advance(state, step_sizes=sizes, previous=previous)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

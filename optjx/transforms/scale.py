@@ -1,7 +1,8 @@
 r"""Multiplication by a step size: ``scale`` and ``scale_by_learning_rate``.
 
-Both evaluate a scheduled step size at the number of updates already applied; a stage
-with a constant step size keeps no counter (``optax.EmptyState()``).
+Both evaluate a scheduled step size at the number of updates already applied, so both
+keep a step counter whatever the step size is (DESIGN.md, convention 1); inside an alias
+the learning rate reads the alias's counter instead (``learning_rate_rule``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import jax
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state
 from optjx.typing import Hyperparameter
 
 
@@ -25,7 +26,8 @@ def scale(step_size: Hyperparameter) -> optax.GradientTransformation:
         are allowed (this is plain arithmetic, unlike a learning rate).
 
     Returns:
-      A stateless ``optax.GradientTransformation`` (a counter only for a schedule).
+      An ``optax.GradientTransformation`` whose state is its step counter
+      (``optax.scale``'s is empty: its step size cannot be a schedule).
 
     Differences from PyTorch and optax:
       Same as ``optax.scale`` (and ``optax.scale_by_schedule`` for a schedule) in one
@@ -35,8 +37,12 @@ def scale(step_size: Hyperparameter) -> optax.GradientTransformation:
       >>> tx = optjx.chain(optjx.scale_by_adam(), optjx.scale(-1e-3))
     """
 
+    return _state.stateless(_scale_rule(step_size))
+
+
+def _scale_rule(step_size: Hyperparameter) -> _state.Rule:
     hypers = _hyper.Hyperparameters(step_size=(step_size, _hyper.REAL))
-    return _tree.stateless(hypers, lambda updates, h, params: _scaled(updates, h.step_size))
+    return _state.Rule(hypers, lambda updates, h, params: _scaled(updates, h.step_size))
 
 
 def _scaled(updates, factor):
@@ -67,7 +73,7 @@ def scale_by_learning_rate(
       flip_sign: negate (default ``True``); ``False`` multiplies by $+\eta$.
 
     Returns:
-      An ``optax.GradientTransformation`` (a counter only for a schedule).
+      An ``optax.GradientTransformation`` whose state is its step counter.
 
     Raises:
       ValueError: a concrete negative ``learning_rate``.
@@ -78,10 +84,24 @@ def scale_by_learning_rate(
     Examples:
       >>> tx = optjx.chain(optjx.trace(0.9), optjx.scale_by_learning_rate(0.1))  # torch SGD
     """
+    return _state.stateless(learning_rate_rule(learning_rate, flip_sign=flip_sign))
+
+
+def learning_rate_rule(learning_rate: Hyperparameter, *, flip_sign: bool = True) -> _state.Rule:
+    """What ``scale_by_learning_rate`` does, for an alias's chain (``_state.chain``)."""
     _hyper.Hyperparameters(learning_rate=(learning_rate, _hyper.NONNEGATIVE))
     step_size: Hyperparameter
     if callable(learning_rate):
-        step_size = (lambda count: -learning_rate(count)) if flip_sign else learning_rate
+        step_size = (
+            (lambda count: -_checked_rate(learning_rate, count)) if flip_sign else learning_rate
+        )
     else:
         step_size = -learning_rate if flip_sign else learning_rate
-    return scale(step_size)
+    return _scale_rule(step_size)
+
+
+def _checked_rate(learning_rate, count):
+    # Checked before the negation, so that a bad value is named as the learning rate.
+    value = learning_rate(count)
+    _hyper.check_schedule_value("learning_rate", value)
+    return value

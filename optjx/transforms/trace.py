@@ -1,7 +1,7 @@
 r"""Heavy-ball and Nesterov momentum with PyTorch's buffer semantics (``trace``).
 
-Only a Python zero ``dampening`` drops the damped branch: an array keeps it, so the
-state structure never depends on a value.
+The state keeps the step count whatever the hyperparameters are (the first step is
+undamped, and a schedule reads it): its structure never depends on a value.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from optjx.typing import Hyperparameter
 
 
 class TraceState(NamedTuple):
-    """One momentum buffer per parameter (and, where a schedule or dampening reads it,
-    the step count first: ``TraceStateWithCount``)."""
+    """The step count and one momentum buffer per parameter."""
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     momentum_buffer: optax.Updates
 
 
@@ -60,8 +60,7 @@ def trace(
       accumulator_dtype: dtype of the buffer (default: each parameter's dtype).
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is a ``TraceState`` (with a counter
-      first where a schedule or dampening reads it).
+      An ``optax.GradientTransformation`` whose state is a ``TraceState``.
 
     Raises:
       ValueError: a negative ``decay`` or ``dampening``; ``nesterov=True`` with a zero
@@ -86,22 +85,19 @@ def trace(
         if _hyper.is_concrete(dampening) and np.any(np.asarray(dampening) != 0):
             raise ValueError(f"nesterov=True needs dampening=0, got dampening={dampening}")
 
-    # Only a Python zero drops the dampening term: an array (injected, traced) keeps it,
-    # so the state's structure never depends on a value.
+    # A Python zero skips the dampening arithmetic; an array zero computes the same numbers.
     undamped = hypers.is_zero("dampening")
 
     def init_fn(params):
-        # Dampening reads the count (the first step is undamped); else only schedules do.
-        return _state.init(
-            TraceState,
-            hypers.scheduled or not undamped,
+        return TraceState(
+            count=_state.zero_count(),
             momentum_buffer=_tree.zeros_like(params, accumulator_dtype),
         )
 
     def update_fn(updates, state, params=None):
         del params
         _tree.check_matching(updates, state.momentum_buffer)
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         mu = h.decay
         if undamped:
             # b_1 = mu * 0 + g_1 = g_1 already: no gain to select or multiply per leaf.
@@ -133,4 +129,4 @@ def trace(
             out = jax.tree.map(lambda g, b: b.astype(g.dtype), updates, buffer)
         return out, _state.advance(state, momentum_buffer=buffer)
 
-    return _tree.transformation(init_fn, update_fn)
+    return _state.transformation(init_fn, update_fn)

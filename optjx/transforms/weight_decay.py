@@ -8,7 +8,7 @@ from typing import Any, Optional, Union
 import jax
 import optax
 
-from optjx import _hyper, _tree
+from optjx import _hyper, _state, _tree
 from optjx.typing import Hyperparameter
 
 
@@ -40,8 +40,8 @@ def add_decayed_weights(
         Typically excludes biases and norms.
 
     Returns:
-      An ``optax.GradientTransformation`` (stateless unless scheduled); its ``update``
-      needs ``params``.
+      An ``optax.GradientTransformation`` whose state is its step counter (for a
+      schedule); its ``update`` needs ``params`` (not for ``None`` updates).
 
     Raises:
       ValueError: a negative ``weight_decay``; ``update`` called without ``params``.
@@ -54,6 +54,11 @@ def add_decayed_weights(
       >>> tx = optjx.chain(optjx.scale_by_adam(), optjx.add_decayed_weights(1e-2),
       ...                  optjx.scale_by_learning_rate(1e-3))  # AdamW
     """
+    return _state.stateless(decay_rule(weight_decay, mask=mask))
+
+
+def decay_rule(weight_decay: Hyperparameter, *, mask=None) -> _state.Rule:
+    """What ``add_decayed_weights`` does, for an alias's chain (``_state.chain``)."""
     hypers = _hyper.Hyperparameters(weight_decay=(weight_decay, _hyper.NONNEGATIVE))
 
     def decayed(updates, values, params):
@@ -71,4 +76,4 @@ def add_decayed_weights(
             return jax.tree.map(one, updates, params, is_leaf=_tree.is_none)
         return jax.tree.map(one, updates, params, keep, is_leaf=_tree.is_none)
 
-    return _tree.stateless(hypers, decayed, needs_params="add_decayed_weights")
+    return _state.Rule(hypers, decayed, needs_params="add_decayed_weights")

@@ -21,12 +21,12 @@ from optjx._tree import select_tree
 
 
 class AccumulateGradientsState(NamedTuple):
-    """The position in the current group, the gradient sum, the inner state and the skip
-    function's state (``None`` without one). With a scheduled ``every_k`` or a skip
-    function, the number of inner steps taken comes first
-    (``AccumulateGradientsStateWithCount``): the argument both receive, as the
-    ``gradient_step`` of ``optax.MultiSteps``."""
+    """The number of inner steps taken (what an ``every_k`` schedule and the skip function
+    receive, as the ``gradient_step`` of ``optax.MultiSteps``), the position in the current
+    group, the gradient sum, the inner state and the skip function's state (``None``
+    without one)."""
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     micro_step: jax.Array
     gradient_sum: optax.Updates
     inner_state: optax.OptState
@@ -57,7 +57,8 @@ def accumulate_gradients(
       every_k: an int $\ge 1$, the number of micro-batches per step (``1`` is ``inner``);
         or a schedule ``inner_step -> k`` of the number of inner steps already taken, as
         ``optax.MultiSteps``' ``every_k_schedule`` (read at the start of each group; its
-        value must be an int $\ge 1$).
+        value must be an int $\ge 1$). Under ``optax.inject_hyperparams`` list it in
+        ``static_args``: an array is refused.
       accumulator_dtype: dtype of the gradient sum (default: each parameter's dtype).
       should_skip_update_fn: ``fn(updates, gradient_step, params) -> (skip, skip_state)``
         with ``skip`` a scalar bool (default ``None``), the signature of
@@ -84,10 +85,9 @@ def accumulate_gradients(
             f"params) -> (skip, skip_state), got {type(should_skip_update_fn).__name__}"
         )
     scheduled = callable(every_k)
-    # The number of inner steps is read by an every_k schedule and by the skip function.
-    counted = scheduled or should_skip_update_fn is not None
     if not scheduled:
         check_int("every_k", every_k, 1)
+    _state.require_transformation("accumulate_gradients", inner)
     inner = optax.with_extra_args_support(inner)
 
     def group_size(state):
@@ -100,9 +100,8 @@ def accumulate_gradients(
         if should_skip_update_fn is not None:
             zeros = _tree.zeros_like(params)
             _, skip_state = should_skip_update_fn(zeros, _state.zero_count(), params)
-        return _state.init(
-            AccumulateGradientsState,
-            counted,
+        return AccumulateGradientsState(
+            count=_state.zero_count(),
             micro_step=_state.zero_count(),
             gradient_sum=_tree.zeros_like(params, accumulator_dtype),
             inner_state=inner.init(params),
@@ -134,14 +133,12 @@ def accumulate_gradients(
         last = (state.micro_step == k - 1) & jnp.logical_not(skip)
         out = jax.tree.map(lambda u: jnp.where(last, u, jnp.zeros_like(u)), step_updates)
         micro_step = jnp.where(skip, state.micro_step, jnp.where(last, 0, state.micro_step + 1))
-        fields = dict(
+        return out, state._replace(
+            count=jnp.where(last, _state.next_count(state.count), state.count),
             micro_step=micro_step.astype(jnp.int32),
             gradient_sum=jax.tree.map(lambda s: jnp.where(last, jnp.zeros_like(s), s), total),
             inner_state=select_tree(last, new_inner, state.inner_state),
             skip_state=skip_state,
         )
-        if counted:
-            fields["count"] = jnp.where(last, _state.next_count(state.count), state.count)
-        return out, state._replace(**fields)
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)

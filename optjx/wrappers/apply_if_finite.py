@@ -64,6 +64,7 @@ def apply_if_finite(
       >>> tx = optjx.apply_if_finite(optjx.adam(1e-3), max_consecutive_errors=5)
     """
     check_int("max_consecutive_errors", max_consecutive_errors, 1)
+    _state.require_transformation("apply_if_finite", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
@@ -90,4 +91,4 @@ def apply_if_finite(
             inner_state=inner_state,
         )
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)

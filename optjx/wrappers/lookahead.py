@@ -63,6 +63,7 @@ def lookahead(
     Args:
       inner: the fast optimizer, producing parameter updates (e.g. ``optjx.adam(1e-3)``).
       sync_period: $k$, an int $\ge 1$ (default 6): the slow weights move every $k$ updates.
+        Under ``optax.inject_hyperparams`` list it in ``static_args``.
       slow_step_size: $\alpha \in [0, 1]$ (default 0.5); a number, an array or a schedule.
         $\alpha = 1$ with $k = 1$ is the inner optimizer itself; $\alpha = 0$ sends the
         params back to their initial values at every sync.
@@ -87,6 +88,7 @@ def lookahead(
     """
     check_int("sync_period", sync_period, 1)
     hypers = _hyper.Hyperparameters(slow_step_size=(slow_step_size, _hyper.UNIT))
+    _state.require_transformation("lookahead", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
@@ -131,7 +133,7 @@ def lookahead(
             _state.next_count(state.count), slow, inner_state, since.astype(jnp.int32)
         )
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)
 
 
 def slow_params(state: optax.OptState, params: optax.Params | None = None) -> optax.Params:

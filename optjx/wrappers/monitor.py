@@ -101,6 +101,7 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
       >>> stats = optjx.diagnostics(opt_state)
       >>> clipped = stats["grad_norm"] > 1.0     # a clipping event
     """
+    _state.require_transformation("monitor", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
@@ -128,7 +129,7 @@ def monitor(inner: optax.GradientTransformation) -> optax.GradientTransformation
             inner_state=inner_state,
         )
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)
 
 
 def diagnostics(state: optax.OptState) -> dict[str, jax.Array]:
@@ -185,7 +186,7 @@ def diagnostics(state: optax.OptState) -> dict[str, jax.Array]:
         out["notfinite_count"] = guard.notfinite_count
         out["total_notfinite"] = guard.total_notfinite
         out["last_finite"] = guard.last_finite
-    plateau = find_one_or_none(state, (ReduceOnPlateauState, _state.counted(ReduceOnPlateauState)))
+    plateau = find_one_or_none(state, (ReduceOnPlateauState,))
     if plateau is not None:
         out["plateau_scale"] = plateau.scale
     return out

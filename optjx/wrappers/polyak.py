@@ -14,9 +14,9 @@ from optjx.typing import Hyperparameter
 
 
 class PolyakState(NamedTuple):
-    """The average of the iterates and the inner state (and, for the uniform average or a
-    scheduled decay, the update count first: ``PolyakStateWithCount``)."""
+    """The update count, the average of the iterates and the inner state."""
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     average: optax.Params
     inner_state: optax.OptState
 
@@ -67,13 +67,12 @@ def polyak_averaging(
       >>> averaged = optjx.averaged_params(opt_state)
     """
     hypers = _hyper.Hyperparameters(**({} if decay is None else {"decay": (decay, _hyper.DECAY)}))
+    _state.require_transformation("polyak_averaging", inner)
     inner = optax.with_extra_args_support(inner)
 
     def init_fn(params):
-        # The uniform average reads the count (weight 1/t); an EMA only for a schedule.
-        return _state.init(
-            PolyakState,
-            decay is None or hypers.scheduled,
+        return PolyakState(
+            count=_state.zero_count(),
             average=copy_params(params),
             inner_state=inner.init(params),
         )
@@ -88,7 +87,7 @@ def polyak_averaging(
             newest = 1.0 / _tree.default_float(_state.next_count(state.count))
             keep = 1.0 - newest
         else:
-            decay_now = hypers.at(_state.count_of(state)).decay
+            decay_now = hypers.at(state.count).decay
             keep = _tree.default_float(decay_now)
             newest = _tree.default_float(1.0 - decay_now)  # before rounding, as in ema
 
@@ -102,7 +101,7 @@ def polyak_averaging(
         average = jax.tree.map(averaged, state.average, params, updates)
         return updates, _state.advance(state, average=average, inner_state=inner_state)
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)
 
 
 def averaged_params(state: optax.OptState, params: optax.Params | None = None) -> optax.Params:
@@ -120,7 +119,5 @@ def averaged_params(state: optax.OptState, params: optax.Params | None = None) -
     Raises:
       ValueError: ``state`` holds no averaging state, or more than one.
     """
-    found = find_unique(
-        state, (PolyakState, _state.counted(PolyakState)), "averaged_params", "polyak_averaging"
-    )
+    found = find_unique(state, (PolyakState,), "averaged_params", "polyak_averaging")
     return fill_from(found.average, params)

@@ -17,9 +17,10 @@ from optjx.typing import Hyperparameter
 
 
 class ReduceOnPlateauState(NamedTuple):
-    """The current scale, the best value, the plateau and cooldown counts (and, for a
-    scheduled hyperparameter, the update count first: ``ReduceOnPlateauStateWithCount``)."""
+    """The update count, the current scale, the best value, the plateau and cooldown
+    counts."""
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     scale: jax.Array
     best_value: jax.Array
     plateau_count: jax.Array
@@ -93,9 +94,8 @@ def reduce_on_plateau(
 
     def init_fn(params):
         del params
-        return _state.init(
-            ReduceOnPlateauState,
-            hypers.scheduled,
+        return ReduceOnPlateauState(
+            count=_state.zero_count(),
             scale=_tree.default_float(1.0),
             best_value=_tree.default_float(jnp.inf),
             plateau_count=_state.zero_count(),
@@ -112,7 +112,7 @@ def reduce_on_plateau(
         value = jnp.asarray(value).astype(state.best_value.dtype)
         if value.shape != ():
             raise ValueError(f"reduce_on_plateau needs a scalar value, got shape {value.shape}")
-        h = hypers.at(_state.count_of(state))
+        h = hypers.at(state.count)
         best = state.best_value
         at = _hyper.per_dtype(rtol=h.rtol, factor=h.factor, min_scale=h.min_scale)
         tol = at(best.dtype).rtol
@@ -140,4 +140,4 @@ def reduce_on_plateau(
             cooldown_count=cooling.astype(jnp.int32),
         )
 
-    return _tree.transformation(init_fn, update_fn, extra_args=True)
+    return _state.transformation(init_fn, update_fn, extra_args=True)

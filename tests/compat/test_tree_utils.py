@@ -1,8 +1,9 @@
 """``optax.tree`` utilities on optjx states: ``get``/``set``/``get_all_with_path`` of "count".
 
-A stage keeps a ``count`` only where something reads it (DESIGN.md, convention 1), so
-``optax.tree.get(state, "count")`` finds the one counter of an alias exactly where
-optax's twin has one, and ``optax.tree.set`` changes values, never the structure.
+A stage keeps its ``count`` whatever its hyperparameters are (DESIGN.md, convention 1),
+and an alias keeps one counter that its learning-rate and weight-decay stages read, so
+``optax.tree.get(state, "count")`` finds the alias's one counter (where optax's twin has
+one, the same value), and ``optax.tree.set`` changes values, never the structure.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from compat_helpers import TWINS, assert_trees_close, grads_at, make_params, tra
 
 import optjx
 
-# Twins whose optax state has at most one "count" (get raises on several).
+# Twins whose optax state has at most one "count" (get raises on several); optjx's has
+# exactly one. (Not here: RMSProp with momentum keeps two, its preconditioner's and its
+# buffer's; the adagrad twin is an optax.chain of two optjx building blocks, each counted.)
 SINGLE_COUNT = [
     "sgd",
     "sgd_momentum",
     "sgd_schedule",
     "adam",
     "adamw",
-    "rmsprop_centered_momentum",
-    "adagrad",
     "adadelta",
     "radam_eps0",
     "novograd_eps0",
@@ -43,13 +44,12 @@ def test_get_count_like_optax_twin(twin):
             trajectory(make_optax(), steps=steps) if steps else (None, make_optax().init(params))
         )
         count, ref_count = optax.tree.get(state, "count"), optax.tree.get(ref, "count")
-        assert (count is None) == (ref_count is None), (count, ref_count)
+        assert int(count) == steps and count.dtype == jnp.int32
         if ref_count is not None:
-            assert int(count) == int(ref_count) == steps
-            assert count.dtype == jnp.int32
+            assert int(ref_count) == steps
         paths = [path for path, _ in optax.tree.get_all_with_path(state, "count")]
         ref_paths = [path for path, _ in optax.tree.get_all_with_path(ref, "count")]
-        assert len(paths) == len(ref_paths) <= 1
+        assert len(paths) == 1 and len(ref_paths) <= 1
 
 
 @pytest.mark.parametrize("twin", ["adam", "adamw", "radam_eps0", "novograd_eps0", "sgd_schedule"])
@@ -75,14 +75,19 @@ def test_set_count_keeps_structure_and_continues_like_optax(x64, twin):
     assert_trees_close(jitted, updates, rtol=1e-12, atol=1e-14)
 
 
-def test_counters_only_where_read():
+def test_one_counter_per_alias_whatever_the_hyperparameters():
     params = make_params()
-    # No schedule, no bias correction, no dampening: no counter anywhere.
-    for tx in (optjx.sgd(0.1), optjx.sgd(0.1, 0.9), optjx.rmsprop(0.1), optjx.adagrad(0.1)):
-        assert optax.tree.get_all_with_path(tx.init(params), "count") == []
-    # A schedule reads one.
-    state = optjx.sgd(optax.linear_schedule(0.1, 0.0, 10), 0.9).init(params)
-    assert len(optax.tree.get_all_with_path(state, "count")) == 1
+    schedule = optax.linear_schedule(0.1, 0.0, 10)
+    for make in (
+        lambda lr: optjx.sgd(lr),
+        lambda lr: optjx.sgd(lr, 0.9, weight_decay=0.1),
+        lambda lr: optjx.rmsprop(lr),
+        lambda lr: optjx.adagrad(lr, weight_decay=lr),
+        lambda lr: optjx.adam(lr, weight_decay=0.0),
+    ):
+        states = [make(lr).init(params) for lr in (0.1, jnp.asarray(0.0), schedule)]
+        assert len(optax.tree.get_all_with_path(states[0], "count")) == 1
+        assert len({jax.tree.structure(s) for s in states}) == 1
 
 
 def test_set_on_wrapped_and_injected_states():

@@ -17,6 +17,7 @@
   (lookahead, polyak averaging) raises an error that points to ``jax.eval_shape``.
 """
 
+import inspect
 import re
 
 import _harness as harness
@@ -53,12 +54,17 @@ def test_invalid_hyperparameter_raises_naming_it(name, arg, value):
 
 # Every float hyperparameter (those checked with NaN) given a value of the wrong type.
 WRONG_TYPES = ["0.1", None, [0.1, 0.2], 0.1 + 0.2j, object(), True]
-# optax's default momentum=None (no momentum); decay=None is the uniform average.
-NONE_MEANS_SOMETHING = {("sgd", "momentum"), ("rmsprop", "momentum"), ("polyak_averaging", "decay")}
-# weight_decay=None: no decay stage (the newer torch.optim aliases, issue 20)
-NONE_MEANS_SOMETHING |= {
-    (name, "weight_decay") for name in ("nadam", "adamax", "asgd", "adafactor", "muon")
-}
+
+
+def _none_means_something(name, arg) -> bool:
+    """``None`` switches a stage off (``momentum=None``, as optax's; ``weight_decay=None``,
+    also on ``adamw``, whose default is 0.01) or chooses a form (``decay=None``: the uniform
+    average)."""
+    if (name, arg) == ("adamw", "weight_decay"):
+        return True
+    return inspect.signature(getattr(optjx, name)).parameters[arg].default is None
+
+
 FLOAT_ARGS = [
     (name, arg)
     for name in registry.NAMES
@@ -70,7 +76,7 @@ FLOAT_ARGS = [
 @pytest.mark.parametrize("name,arg", FLOAT_ARGS, ids=[f"{n}-{a}" for n, a in FLOAT_ARGS])
 def test_wrong_type_raises_type_error_naming_it(name, arg):
     for value in WRONG_TYPES:
-        if value is None and (name, arg) in NONE_MEANS_SOMETHING:
+        if value is None and _none_means_something(name, arg):
             continue
         with pytest.raises(TypeError, match=rf"\b{re.escape(arg)}\b.*(number|accepts|schedule)"):
             registry.first(name).build(**{arg: value})

@@ -115,7 +115,7 @@ def test_to_torch_state_is_torchs_dict(path, x64):
     config, params_k, _, _, state_dict = _load(path)
     tx = _alias(config)
     state = optjx.from_torch_state(tx, state_dict, params_k)
-    # step=: some chains on main keep no counter (Adagrad, Adadelta, RMSprop, Rprop)
+    # step=: ignored, every alias's state keeps a counter (a state without one needs it)
     written = optjx.to_torch_state(tx, state, params_k, step=config["k"])
     assert written["param_groups"] == [
         {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
