@@ -60,6 +60,8 @@ from optjx.training.early_stopping import EarlyStoppingState as EarlyStoppingSta
 from optjx.training.early_stopping import early_stopping as early_stopping
 from optjx.training.param_groups import group_of as group_of
 from optjx.training.param_groups import param_groups as param_groups
+from optjx.training.torch_state import from_torch_state as from_torch_state
+from optjx.training.torch_state import to_torch_state as to_torch_state
 from optjx.transforms.adadelta import ScaleByAdadeltaState as ScaleByAdadeltaState
 from optjx.transforms.adadelta import scale_by_adadelta as scale_by_adadelta
 from optjx.transforms.adafactor import FactoredMoment as FactoredMoment

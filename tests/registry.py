@@ -70,6 +70,10 @@ NOT_TRANSFORMS = {
     "schedule_free_train_params": "accessor: the training params y from x (the inverse)",
     "early_stopping": "returns EarlyStopping(init, update) over (state, value, params), called "
     "after each evaluation, not a gradient transformation (tests/training/test_early_stopping.py)",
+    "from_torch_state": "converts a torch.optim state dict into an alias's state "
+    "(tests/training/test_torch_state.py)",
+    "to_torch_state": "converts an alias's state into a torch.optim state dict "
+    "(tests/training/test_torch_state.py)",
 }
 
 

@@ -11,6 +11,7 @@ import optax
 from jax import lax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration, _wolfe
 from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
@@ -182,6 +183,7 @@ def _direction(it: Iterate, mem: LbfgsMemory, settings: Settings, history_size: 
     return Direction(memory, _two_loop(it.g, memory, history_size, dtype), t)
 
 
+@torch_twin("lbfgs")
 def lbfgs(
     learning_rate: Hyperparameter = 1.0,
     *,

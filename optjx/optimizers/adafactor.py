@@ -7,6 +7,7 @@ from typing import Optional
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.adafactor import scale_by_adafactor
 from optjx.transforms.scale import scale
@@ -20,6 +21,7 @@ def product(a: Hyperparameter, b: Hyperparameter) -> Hyperparameter:
     return a * b
 
 
+@torch_twin("adafactor")
 def adafactor(
     learning_rate: Hyperparameter = 1e-2,
     beta2_decay: Hyperparameter = -0.8,

@@ -8,6 +8,7 @@ from typing import Any
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.adam import scale_by_adam
 from optjx.transforms.novograd import scale_by_novograd
@@ -15,6 +16,7 @@ from optjx.transforms.radam import scale_by_radam
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("adam")
 def adam(
     learning_rate: Hyperparameter,
     b1: Hyperparameter = 0.9,
@@ -84,6 +86,7 @@ def adam(
     )
 
 
+@torch_twin("adamw")
 def adamw(
     learning_rate: Hyperparameter,
     b1: Hyperparameter = 0.9,
@@ -149,6 +152,7 @@ def adamw(
     )
 
 
+@torch_twin("radam")
 def radam(
     learning_rate: Hyperparameter,
     b1: Hyperparameter = 0.9,

@@ -8,12 +8,14 @@ from typing import Optional
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.adamax import scale_by_adamax
 from optjx.transforms.nadam import scale_by_nadam
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("nadam")
 def nadam(
     learning_rate: Hyperparameter = 2e-3,
     b1: Hyperparameter = 0.9,
@@ -71,6 +73,7 @@ def nadam(
     return _stages.chain(decay, direction, _stages.learning_rate(learning_rate))
 
 
+@torch_twin("adamax")
 def adamax(
     learning_rate: Hyperparameter = 2e-3,
     b1: Hyperparameter = 0.9,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.adadelta import scale_by_adadelta
 from optjx.transforms.adagrad import scale_by_adagrad
@@ -13,6 +14,7 @@ from optjx.transforms.rms import scale_by_rms
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("rmsprop")
 def rmsprop(
     learning_rate: Hyperparameter,
     decay: Hyperparameter = 0.9,
@@ -85,6 +87,7 @@ def rmsprop(
     )
 
 
+@torch_twin("adagrad")
 def adagrad(
     learning_rate: Hyperparameter,
     *,
@@ -128,6 +131,7 @@ def adagrad(
     )
 
 
+@torch_twin("adadelta")
 def adadelta(
     learning_rate: Hyperparameter = 1.0,
     rho: Hyperparameter = 0.9,

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper, _tree
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.weight_decay import add_decayed_weights
 from optjx.typing import Hyperparameter
@@ -49,6 +50,7 @@ def asgd_average_decay(t0) -> _hyper.Schedule:
     return decay
 
 
+@torch_twin("asgd")
 def asgd(
     learning_rate: Hyperparameter = 1e-2,
     lambd: Hyperparameter = 1e-4,

@@ -8,12 +8,14 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.transforms.muon import scale_by_muon
 from optjx.transforms.newton_schulz import COEFFICIENTS, STEPS
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("muon")
 def muon(
     learning_rate: Hyperparameter = 1e-3,
     weight_decay: Optional[Hyperparameter] = 0.1,

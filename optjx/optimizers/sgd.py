@@ -8,10 +8,12 @@ from typing import Any
 import optax
 
 from optjx import _hyper
+from optjx._twin import torch_twin
 from optjx.optimizers import _stages
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("sgd")
 def sgd(
     learning_rate: Hyperparameter,
     momentum: Hyperparameter | None = None,

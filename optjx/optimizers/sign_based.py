@@ -6,11 +6,13 @@ from __future__ import annotations
 import jax
 import optax
 
+from optjx._twin import torch_twin
 from optjx.transforms.rprop import scale_by_rprop
 from optjx.transforms.scale import scale
 from optjx.typing import Hyperparameter
 
 
+@torch_twin("rprop")
 def rprop(
     learning_rate: float | jax.Array = 1e-2,
     etas: tuple[Hyperparameter, Hyperparameter] = (0.5, 1.2),
