@@ -155,3 +155,25 @@ def short_{name}(x):
         "b.py": ast.parse(helper.format(name="second", doc="Two.")),
     }
     assert _repeated_bodies(copies) == [["a.py:2 first", "b.py:2 second"]]
+
+
+def test_all_lists_exactly_the_public_namespace():
+    # __all__ is explicit (star imports and documentation tools read it): every public name
+    # optjx exports is in it, and nothing else.
+    import types
+
+    import optjx
+
+    # Subpackages bound as attributes by the imports (optjx.transforms, ...) are layout, not
+    # API; the public modules are imported by name (parallel, schedules, typing).
+    public = {
+        name
+        for name, value in vars(optjx).items()
+        if not name.startswith("_")
+        and (not isinstance(value, types.ModuleType) or name in ("parallel", "schedules", "typing"))
+    } | {"__version__"}
+    assert set(optjx.__all__) == public, (
+        f"missing from __all__: {sorted(public - set(optjx.__all__))}; "
+        f"in __all__ but not exported: {sorted(set(optjx.__all__) - public)}"
+    )
+    assert len(optjx.__all__) == len(set(optjx.__all__)), "a name is listed twice"
