@@ -32,7 +32,7 @@ _KINDS = ("minibatch", "full_batch", "least_squares")
 
 
 class MinimizeInfo(NamedTuple):
-    """What ``minimize`` reports with the params it returns.
+    r"""What ``minimize`` reports with the params it returns.
 
     Attributes:
       value: the loss at the returned params (for least squares: half the sum of the
