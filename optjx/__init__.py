@@ -97,6 +97,8 @@ from optjx.wrappers.accumulate import AccumulateGradientsState as AccumulateGrad
 from optjx.wrappers.accumulate import accumulate_gradients as accumulate_gradients
 from optjx.wrappers.apply_if_finite import ApplyIfFiniteState as ApplyIfFiniteState
 from optjx.wrappers.apply_if_finite import apply_if_finite as apply_if_finite
+from optjx.wrappers.block_coordinate import BlockCoordinateState as BlockCoordinateState
+from optjx.wrappers.block_coordinate import block_coordinate as block_coordinate
 from optjx.wrappers.lookahead import LookaheadState as LookaheadState
 from optjx.wrappers.lookahead import lookahead as lookahead
 from optjx.wrappers.lookahead import slow_params as slow_params
