@@ -121,3 +121,4 @@ COVERED_ELSEWHERE["lbfgs"] = "loss-driven: LOSS_DRIVEN entries, tests/invariants
 COVERED_ELSEWHERE["conjugate_gradient"] = COVERED_ELSEWHERE["lbfgs"]
 NOT_TRANSFORMS["strong_wolfe"] = "a line search (a function of a loss), used by lbfgs and CG"
 NOT_TRANSFORMS["stop_reason"] = "accessor: the name of a full-batch state's stop reason"
+NOT_TRANSFORMS["minimize"] = "runs an optimizer to convergence (tests/full_batch/test_minimize.py)"

@@ -44,6 +44,10 @@ class BlockCoordinateState(NamedTuple):
     inner_states: tuple
 
 
+def _is_int(label) -> bool:
+    return isinstance(label, int | np.integer) and not isinstance(label, bool)
+
+
 class _Blocks:
     """The label of each leaf of the params, and the masks built from them."""
 
@@ -65,7 +69,7 @@ class _Blocks:
                 ) from error
             where = [jax.tree_util.keystr(path) for path, _ in with_path]
         for label, path in zip(labels, where, strict=True):
-            if isinstance(label, bool) or not isinstance(label, int | np.integer):
+            if not _is_int(label):
                 raise ValueError(
                     f"block_coordinate: the block of the leaf at {path} must be an int, got "
                     f"{label!r}."
@@ -182,8 +186,13 @@ def block_coordinate(
             f"only for it; got order={order!r}, key={key!r}."
         )
     inner = optax.with_extra_args_support(inner)
-    if not (callable(blocks) or jax.tree.leaves(blocks)):
-        raise ValueError(f"block_coordinate: blocks must label at least one leaf, got {blocks!r}.")
+    if not callable(blocks):
+        labels = jax.tree.leaves(blocks)
+        if not labels or not all(_is_int(label) for label in labels):
+            raise ValueError(
+                "block_coordinate: blocks must be a non-empty tree of ints like the params or "
+                f"a function (path, leaf) -> int, got {blocks!r}."
+            )
 
     def init(params):
         split = _Blocks(blocks, params)
@@ -202,6 +211,8 @@ def block_coordinate(
 
     def update(updates, state, params=None, **extra):
         _tree.require_params(params, "block_coordinate")
+        if updates is not None:
+            _tree.check_matching(updates, params, against="the params")
         split = _Blocks(blocks, params)
         if len(split.order) != len(state.inner_states):
             raise ValueError(

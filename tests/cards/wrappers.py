@@ -17,6 +17,7 @@ from ._shared import (
     DECAY,
     DIRECTION,
     LINEAR,
+    NAN,
     NO_LEAF_STATE,
     NONNEG,
     PARAMS,
@@ -34,6 +35,12 @@ from ._shared import (
 SYNC_PERIOD = 6
 SLOW_STEP_SIZE = 0.5
 POLYAK_DECAY = 0.999
+
+
+def two_blocks(path, leaf):
+    """block_coordinate's labels on any tree: two blocks by the parity of the key path."""
+    del leaf
+    return len(path) % 2
 
 
 def optax_lookahead():
@@ -214,6 +221,23 @@ CARDS = [
             lambda: optjx.monitor(optjx.adam(r(0.01), b2=0.99)),
         ),
         {},
+    ),
+    Card(
+        "block_coordinate",
+        (
+            C("adam-cyclic", dict(blocks=two_blocks), inner=adam, **PARAMS),
+            C("sgd-momentum-random", dict(blocks=two_blocks, order="random",
+                                          key=jax.random.PRNGKey(0)),
+              inner=momentum(0.9), **PARAMS, **LINEAR),
+        ),
+        Tuned(
+            # Each block moves every other update: its schedule spans half the run.
+            lambda: optjx.block_coordinate(optjx.adam(q(0.1, QUADRATIC_STEPS // 2)), two_blocks),
+            lambda: optjx.block_coordinate(
+                optjx.adam(r(0.01, ROSENBROCK_STEPS // 2), b2=0.99), two_blocks
+            ),
+        ),
+        {"blocks": [NAN, 1.5, {"a": "first"}], "order": ["shuffled", NAN], "key": [NAN]},
     ),
 ]
 # fmt: on

@@ -40,8 +40,8 @@ def run(tx, loss, params, steps, *, full_batch):
 
 @pytest.mark.parametrize(
     ("inner", "full_batch"),
-    [(lambda: optjx.sgd(1.0), False), (lambda: optjx.lbfgs(line_search_fn="strong_wolfe"), True)],
-    ids=["sgd-exact-step", "lbfgs"],
+    [(lambda: optjx.sgd(1.0), False)],
+    ids=["sgd-exact-step"],  # lbfgs: test_full_batch_inner_minimises_each_block_exactly
 )
 def test_cyclic_blocks_reach_the_minimiser_block_by_block(inner, full_batch):
     tx = optjx.block_coordinate(inner(), LABELS)
@@ -91,9 +91,10 @@ def test_untouched_blocks_are_bit_identical_between_their_turns():
         return sum(jnp.sum(jnp.sin(x) * x**2) for x in jax.tree.leaves(p))
 
     before, state = params, tx.init(params)
+    step = jax.jit(lambda p, s: run_one(tx, loss, p, s))
     names = {0: ["a"], 1: ["b", "c"], 2: ["d"]}
     for _ in range(7):
-        new, new_state = run_one(tx, loss, before, state)
+        new, new_state = step(before, state)
         active = int(new_state.block)
         for block, keys in names.items():
             moved = [not np.array_equal(new[k], before[k]) for k in keys]
@@ -139,7 +140,7 @@ def test_blocks_from_a_function_of_the_key_path():
 def test_bad_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="key path|tree of ints"):
         optjx.block_coordinate(optjx.sgd(0.1), {"a": 0, "b": 1}).init(start())
-    with pytest.raises(ValueError, match=r"\['b'\] must be an int"):
+    with pytest.raises(ValueError, match="blocks must be"):
         optjx.block_coordinate(optjx.sgd(0.1), {"a": 0, "b": 1.0, "c": 2}).init(start())
     with pytest.raises(ValueError, match="must be an int"):
         optjx.block_coordinate(optjx.sgd(0.1), lambda path, leaf: path).init(start())
