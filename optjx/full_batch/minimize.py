@@ -178,7 +178,10 @@ def _run(fun, params, method, args, max_updates: int, tolerance_grad):
         StopReason.CONVERGED,
         StopReason.NOT_STARTED,
     ).astype(jnp.int32)
-    carry = _Carry(params, state, value, grad, zero, zero, zero + 1, start_reason)
+    # A least-squares update evaluates at its start itself: the evaluation here is counted
+    # only when no update runs.
+    first = zero if kind == "least_squares" else zero + 1
+    carry = _Carry(params, state, value, grad, zero, zero, first, start_reason)
     step = _step(fun, method, kind, args, tolerance_grad)
 
     def go_on(c: _Carry):
@@ -199,7 +202,7 @@ def _run(fun, params, method, args, max_updates: int, tolerance_grad):
         reason,
         carry.updates,
         carry.iterations,
-        carry.evaluations,
+        jnp.maximum(carry.evaluations, 1),
     )
     return carry.params, info
 
@@ -217,7 +220,8 @@ def minimize(
     r"""Minimise ``fun(params, *args)`` over ``params`` with any optjx optimizer.
 
     A ``lax.while_loop`` of the method's updates (jitted: the whole run is one XLA
-    computation, compiled once per ``fun``, ``method`` and shapes), stopped when the
+    computation, compiled once per ``fun`` and ``method`` object and per shapes: build the
+    method once, not in every call, to reuse the compilation), stopped when the
     method reports convergence (``state.stop_reason == CONVERGED``, for a minibatch
     optimizer: $\max_i |g_i| \le$ ``tolerance_grad``), when it meets a NaN or an Inf, or
     after ``max_updates`` updates.

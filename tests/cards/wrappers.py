@@ -37,10 +37,11 @@ POLYAK_DECAY = 0.999
 
 
 def two_blocks(path, leaf):
-    """block_coordinate's labels on any tree: matrices and vectors apart (by the parity of
-    ``ndim``, not the key path: the invariants compare a tree with its flat list of leaves)."""
+    """block_coordinate's labels on any tree: the parity of the leading dimension (not the
+    key path nor ``ndim``: the invariants compare a tree with its flat list of leaves, and
+    complex leaves with their real pairs stacked on a trailing axis)."""
     del path
-    return jnp.ndim(leaf) % 2
+    return (jnp.shape(leaf)[:1] or (0,))[0] % 2
 
 
 def optax_lookahead():
