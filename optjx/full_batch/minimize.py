@@ -1,18 +1,8 @@
 r"""``minimize``: run any optjx optimizer to convergence in one jitted ``lax.while_loop``.
 
-The method is an optimizer instance. Three kinds are told apart by what they are, so a
-method written later plugs in without a change here:
-
-* **least squares** (``gauss_newton``, ``levenberg_marquardt``): its ``update`` takes a
-  ``residual_fn=`` keyword; ``fun`` returns the residuals, the loss is half their sum of
-  squares, and each update is ``update(None, state, params, residual_fn=...)``;
-* **full batch** (``lbfgs``, ``conjugate_gradient``, ``bfgs``, ...): its state has a
-  ``stop_reason`` field (the common fields of ``optjx.full_batch._method``); each update is
-  ``update(grads, state, params, value=..., value_fn=...)`` with the value and gradient
-  the last update left in ``state.value`` / ``state.grad``;
-* **minibatch** (``adam``, ``sgd``, any ``optax`` transformation): driven full batch, one
-  loss-and-gradient evaluation per update; converged when $\max_i |g_i| \le$
-  ``tolerance_grad``.
+The method's kind is read from what it is, so methods written later plug in unchanged:
+least squares when its ``update`` takes ``residual_fn=``, full batch when its state has
+``stop_reason`` (the common fields of ``optjx.full_batch._method``), minibatch otherwise.
 """
 
 from __future__ import annotations
@@ -124,22 +114,24 @@ def _step(fun, method, kind: str, args, tolerance_grad):
     def value_fn(p):
         return loss(p, args)
 
+    with_extra_args = optax.with_extra_args_support(method)
+
     def minibatch(c: _Carry) -> _Carry:
-        updates, state = method.update(c.grad, c.state, c.params)
+        # value= for the stages that read it (reduce_on_plateau); the others ignore it.
+        updates, state = with_extra_args.update(c.grad, c.state, c.params, value=c.value)
         params = optax.apply_updates(c.params, updates)
         value, grad = jax.value_and_grad(value_fn)(params)
-        finite = jnp.isfinite(value) & _tree.all_finite(grad)
-        reason = jnp.where(
-            _max_abs(grad) <= tolerance_grad, StopReason.CONVERGED, StopReason.NOT_STARTED
-        )
-        reason = jnp.where(finite, reason, StopReason.NON_FINITE).astype(jnp.int32)
+        reason = _minibatch_reason(value, grad, tolerance_grad)
         return _Carry(
             params, state, value, grad, c.updates + 1, c.iterations + 1, c.evaluations + 1, reason
         )
 
     def full_batch(c: _Carry) -> _Carry:
         if kind == "least_squares":
-            residual_fn = lambda p: fun(p, *args)  # noqa: E731
+
+            def residual_fn(p):
+                return fun(p, *args)
+
             updates, state = method.update(None, c.state, c.params, residual_fn=residual_fn)
             new_evaluations = state.evaluations  # this update evaluated at the start itself
         else:
@@ -167,17 +159,25 @@ def _max_abs(tree) -> jax.Array:
     return _tree.max_abs(tree, _tree.reduction_dtype(tree))
 
 
+def _minibatch_reason(value, grad, tolerance_grad) -> jax.Array:
+    """CONVERGED when max|g| <= tolerance_grad, NON_FINITE on a NaN or an Inf, else 0."""
+    reason = jnp.where(
+        _max_abs(grad) <= tolerance_grad, StopReason.CONVERGED, StopReason.NOT_STARTED
+    )
+    finite = jnp.isfinite(value) & _tree.all_finite(grad)
+    return jnp.where(finite, reason, StopReason.NON_FINITE).astype(jnp.int32)
+
+
 def _run(fun, params, method, args, max_updates: int, tolerance_grad):
     """The loop itself: ``(params, info)``; not differentiable in reverse mode."""
     state = method.init(params)
     kind = _kind(method, state)
     value, grad = jax.value_and_grad(_loss_of(fun, kind))(params, args)
     zero = jnp.zeros((), jnp.int32)
-    start_reason = jnp.where(
-        kind == "minibatch" and _max_abs(grad) <= tolerance_grad,
-        StopReason.CONVERGED,
-        StopReason.NOT_STARTED,
-    ).astype(jnp.int32)
+    if kind == "minibatch":
+        start_reason = _minibatch_reason(value, grad, tolerance_grad)
+    else:  # the method tests the start itself (and reports a non-finite one)
+        start_reason = zero
     # A least-squares update evaluates at its start itself: the evaluation here is counted
     # only when no update runs.
     first = zero if kind == "least_squares" else zero + 1

@@ -60,6 +60,16 @@ def test_adam_counts_one_evaluation_per_update(x64):
     assert (int(info.updates), int(info.iterations), int(info.evaluations)) == (7, 7, 8)
 
 
+def test_a_non_finite_start_stops_before_any_update():
+    def fun(x, b):
+        return jnp.sum(jnp.sqrt(x - b))  # NaN below b
+
+    for method in (optjx.adam(1e-2), optjx.lbfgs()):
+        x, info = optjx.minimize(fun, jnp.zeros(2), method, args=(jnp.ones(2),))
+        assert int(info.stop_reason) == optjx.StopReason.NON_FINITE
+        np.testing.assert_array_equal(x, np.zeros(2))
+
+
 def test_jit_and_vmap_over_problems_one_trace(x64):
     run = jax.jit(
         jax.vmap(lambda b: optjx.minimize(quadratic, jnp.zeros(4), METHODS["lbfgs"](), args=(b,)))
