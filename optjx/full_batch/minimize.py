@@ -8,6 +8,7 @@ least squares when its ``update`` takes ``residual_fn=``, full batch when its st
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -208,15 +209,15 @@ def _run(fun, params, method, args, max_updates: int, tolerance_grad):
 
 
 def minimize(
-    fun,
-    params,
+    fun: Callable[..., Any],
+    params: Any,
     method: optax.GradientTransformation,
     *,
     args: tuple = (),
     max_updates: int = 100,
     implicit_diff: bool = False,
     tolerance_grad: float = 1e-5,
-):
+) -> tuple[Any, MinimizeInfo]:
     r"""Minimise ``fun(params, *args)`` over ``params`` with any optjx optimizer.
 
     A ``lax.while_loop`` of the method's updates (jitted: the whole run is one XLA
