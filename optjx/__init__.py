@@ -18,10 +18,10 @@ from optjx.full_batch.conjugate_gradient import ConjugateGradientState as Conjug
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
 from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
-from optjx.full_batch.minimize import MinimizeInfo as MinimizeInfo
-from optjx.full_batch.minimize import minimize as minimize
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
+from optjx.full_batch.minimize import MinimizeInfo as MinimizeInfo
+from optjx.full_batch.minimize import minimize as minimize
 from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
