@@ -24,6 +24,8 @@ from optjx.full_batch.levenberg_marquardt import LevenbergMarquardtState as Leve
 from optjx.full_batch.levenberg_marquardt import levenberg_marquardt as levenberg_marquardt
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
+from optjx.full_batch.minimize import MinimizeInfo as MinimizeInfo
+from optjx.full_batch.minimize import minimize as minimize
 from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
@@ -105,6 +107,8 @@ from optjx.wrappers.accumulate import AccumulateGradientsState as AccumulateGrad
 from optjx.wrappers.accumulate import accumulate_gradients as accumulate_gradients
 from optjx.wrappers.apply_if_finite import ApplyIfFiniteState as ApplyIfFiniteState
 from optjx.wrappers.apply_if_finite import apply_if_finite as apply_if_finite
+from optjx.wrappers.block_coordinate import BlockCoordinateState as BlockCoordinateState
+from optjx.wrappers.block_coordinate import block_coordinate as block_coordinate
 from optjx.wrappers.lookahead import LookaheadState as LookaheadState
 from optjx.wrappers.lookahead import lookahead as lookahead
 from optjx.wrappers.lookahead import slow_params as slow_params
@@ -135,6 +139,8 @@ __all__ = [
     "asgd",
     "averaged_params",
     "bias_correction",
+    "block_coordinate",
+    "BlockCoordinateState",
     "chain",
     "clip",
     "clip_by_global_norm",
@@ -164,6 +170,8 @@ __all__ = [
     "LineSearchResult",
     "lookahead",
     "LookaheadState",
+    "minimize",
+    "MinimizeInfo",
     "monitor",
     "MonitorState",
     "muon",

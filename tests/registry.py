@@ -139,3 +139,4 @@ COVERED_ELSEWHERE["gauss_newton"] = (
     "needs residual_fn=, not value_fn=: tests/full_batch/test_least_squares.py"
 )
 COVERED_ELSEWHERE["levenberg_marquardt"] = COVERED_ELSEWHERE["gauss_newton"]
+NOT_TRANSFORMS["minimize"] = "runs an optimizer to convergence (tests/full_batch/test_minimize.py)"

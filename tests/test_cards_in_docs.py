@@ -32,6 +32,7 @@ NO_TORCH_TWIN = {
 }
 # Building blocks and wrappers with a twin in neither torch nor optax.
 NO_TWIN = {
+    "block_coordinate": "in neither torch.optim nor optax (Goodfellow et al. 2016, sec. 8.7.2)",
     "scale_by_nadam": "optax's NAdam is scale_by_adam(nesterov=True): no momentum schedule; "
     "the nadam row covers the alias",
     "scale_by_adafactor": "optax's scale_by_factored_rms is another algorithm (the adafactor "

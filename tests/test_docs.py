@@ -256,7 +256,7 @@ def _public_names(module):
     """``(name, object)`` for the module's ``__all__``, or else its public functions and
     classes defined in optjx or optax (not the helpers it imports for its own use)."""
     if hasattr(module, "__all__"):
-        yield from ((name, getattr(module, name)) for name in module.__all__)
+        yield from ((name, getattr(module, name)) for name in module.__all__ if name[0] != "_")
         return
     for name, obj in vars(module).items():
         home = getattr(obj, "__module__", None) or ""

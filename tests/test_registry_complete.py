@@ -44,6 +44,8 @@ UNCHECKED_BY_NAME["adamw_schedule_free"] = {"variant"}
 UNCHECKED_BY_NAME["schedule_free"] = {"direction"}  # a transformation, as "inner"
 # A choice between strings: its bad value ("bogus") is listed without NaN.
 UNCHECKED_BY_NAME["muon"] = UNCHECKED_BY_NAME["scale_by_muon"] = {"adjust_lr_fn"}
+# A tree or function of labels, a choice between strings, a PRNG key: no NaN to list.
+UNCHECKED_BY_NAME["block_coordinate"] = {"blocks", "order", "key"}
 
 
 # Names that optjx/__init__.py imports for its own use and must keep private.

@@ -36,6 +36,14 @@ SLOW_STEP_SIZE = 0.5
 POLYAK_DECAY = 0.999
 
 
+def two_blocks(path, leaf):
+    """block_coordinate's labels on any tree: the parity of the leading dimension (not the
+    key path nor ``ndim``: the invariants compare a tree with its flat list of leaves, and
+    complex leaves with their real pairs stacked on a trailing axis)."""
+    del path
+    return (jnp.shape(leaf)[:1] or (0,))[0] % 2
+
+
 def optax_lookahead():
     """optax's lookahead needs ``LookaheadParams``: fast and slow weights in the params."""
     tx = optax.lookahead(
@@ -214,6 +222,23 @@ CARDS = [
             lambda: optjx.monitor(optjx.adam(r(0.01), b2=0.99)),
         ),
         {},
+    ),
+    Card(
+        "block_coordinate",
+        (
+            C("adam-cyclic", dict(blocks=two_blocks), inner=adam, **PARAMS),
+            C("sgd-momentum-random", dict(blocks=two_blocks, order="random",
+                                          key=jax.random.PRNGKey(0)),
+              inner=momentum(0.9), **PARAMS, **LINEAR),
+        ),
+        Tuned(
+            # Each block moves every other update: its schedule spans half the run.
+            lambda: optjx.block_coordinate(optjx.adam(q(0.1, QUADRATIC_STEPS // 2)), two_blocks),
+            lambda: optjx.block_coordinate(
+                optjx.adam(r(0.01, ROSENBROCK_STEPS // 2), b2=0.99), two_blocks
+            ),
+        ),
+        {"blocks": [1.5, {"a": "first"}], "order": ["shuffled"], "key": [0.5]},
     ),
 ]
 # fmt: on
