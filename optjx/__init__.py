@@ -51,8 +51,8 @@ from optjx.schedule_free.accessors import (
 from optjx.schedule_free.aliases import adamw_schedule_free as adamw_schedule_free
 from optjx.schedule_free.aliases import sgd_schedule_free as sgd_schedule_free
 from optjx.schedule_free.core import ScheduleFreeState as ScheduleFreeState
-from optjx.schedule_free.core import schedule_free as schedule_free
 from optjx.schedule_free.radam import radam_schedule_free as radam_schedule_free
+from optjx.schedule_free.wrapper import schedule_free as schedule_free
 from optjx.training.batch_stats import recompute_batch_stats as recompute_batch_stats
 from optjx.training.batch_stats import (
     recompute_batch_stats_nnx as recompute_batch_stats_nnx,

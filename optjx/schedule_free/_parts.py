@@ -3,12 +3,12 @@ the hyperparameters every alias declares, and the scalars its direction reads.""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import NamedTuple
 
 import optax
 
 from optjx import _hyper, _tree
+from optjx.schedule_free.core import StepScalars
 from optjx.schedule_free.warmup import OPEN_UNIT
 
 
@@ -35,13 +35,14 @@ def hyperparameters(
     )
 
 
-def scalars(hypers, h, lr, momentum):
-    return SimpleNamespace(
-        lr=lr,
+def scalars(hypers, h, learning_rate, momentum) -> StepScalars:
+    """An alias's step scalars: its rate and momentum, and the shared decay and weighting."""
+    return StepScalars(
+        learning_rate=learning_rate,
         momentum=momentum,
-        decay=None if hypers.is_zero("weight_decay") else h.weight_decay,
-        r=None if hypers.is_zero("r") else h.r,
-        power=h.weight_lr_power,
+        weight_decay=None if hypers.is_zero("weight_decay") else h.weight_decay,
+        weight_step_power=None if hypers.is_zero("r") else h.r,
+        weight_lr_power=h.weight_lr_power,
     )
 
 
