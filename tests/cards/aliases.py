@@ -296,6 +296,14 @@ CARDS = [
         Tuned(lambda: optjx.nadam(q(0.1)), lambda: optjx.nadam(r(0.01), b2=0.99)),
         {"learning_rate": [*LR["learning_rate"], -1e-3], **NADAM,
          "weight_decay": [*NONNEG, -1e-2]},
+        benchmark=(
+            # Not the same algorithm: optax's nadam is Dozat's simplified form (Adam with a
+            # Nesterov look-ahead, constant b1); torch's (and ours) decays the momentum
+            # with the schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi)) and keeps their product.
+            Bench("nadam", "nadam (optax: constant-b1 form)", 7,
+                  lambda: optjx.nadam(BENCH_LR), lambda: optax.nadam(BENCH_LR),
+                  "optax's nadam keeps b1 constant; torch's momentum-decay schedule is not in it"),
+        ),
     ),
     Card(
         "adamax",
@@ -308,6 +316,10 @@ CARDS = [
         Tuned(lambda: optjx.adamax(q(0.1)), lambda: optjx.adamax(r(0.01), b2=0.99)),
         {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAMAX,
          "weight_decay": [*NONNEG, -1e-2]},
+        benchmark=(
+            Bench("adamax", "adamax", 7, lambda: optjx.adamax(BENCH_LR),
+                  lambda: optax.adamax(BENCH_LR)),
+        ),
     ),
     Card(
         "rprop",
@@ -319,6 +331,14 @@ CARDS = [
         ),
         Tuned(lambda: optjx.rprop(1e-2), lambda: optjx.rprop(1e-3, step_sizes=(1e-8, 0.1))),
         {"learning_rate": [*LR["learning_rate"], -1e-3], **RPROP},
+        benchmark=(
+            # g, w, the previous gradient and the step sizes read; w and both moments written.
+            # optax 0.2.8's rprop emits the previous step's update (its first is zero; open
+            # optax PR #1725), so it need not read the step sizes to move w.
+            Bench("rprop", "rprop (optax: one step late)", 7, lambda: optjx.rprop(BENCH_LR),
+                  lambda: optax.rprop(BENCH_LR),
+                  "optax's update lags one step (google-deepmind/optax#1725)"),
+        ),
     ),
     Card(
         "asgd",
@@ -353,6 +373,17 @@ CARDS = [
         {"learning_rate": [*LR["learning_rate"], -1e-3], **ADAFACTOR,
          "weight_decay": [*NONNEG, -1e-2]},
         sharded={"adafactor": lambda: optjx.adafactor(0.05, weight_decay=1e-2)},
+        benchmark=(
+            # The nearest twin, not the same algorithm: optax's adafactor follows the paper
+            # and T5 (eps added to g^2, factoring from 128 rows, the rate used as given);
+            # ours is torch.optim.Adafactor's (steps min(lr, 1/sqrt t) relative to RMS(w)).
+            # On the benchmark's vectors neither factors: see adafactor_memory.py.
+            # Arrays: the RMS of w and of the update must be complete before w moves, so
+            # g, w and v are read twice (8 = 2 x 3 reads + w and v written).
+            Bench("adafactor", "adafactor (optax: paper's)", 8,
+                  lambda: optjx.adafactor(BENCH_LR), lambda: optax.adafactor(BENCH_LR),
+                  "different algorithms (torch's vs optax's Adafactor): the nearest twin"),
+        ),
     ),
     Card(
         "muon",
@@ -376,6 +407,8 @@ CARDS = [
         ),
         {"learning_rate": [*LR["learning_rate"], -1e-3], "weight_decay": [*NONNEG, -1e-2],
          "momentum": [*NONNEG, -0.9], **NEWTON_SCHULZ, "adjust_lr_fn": ["bogus"]},
+        # No benchmark: the step section's trees are float32 vectors, and Muon orthogonalises
+        # matrices only (optax.contrib.muon would hand every vector to its Adam fallback).
     ),
 ]
 # fmt: on
