@@ -69,8 +69,9 @@ def scale_by_rprop(
     Differences from PyTorch and optax:
       ``torch.optim.Rprop`` step for step, the first step's clamp of $\Delta_0$ included.
       PyTorch takes the sign of the product $g_t \tilde g_{t-1}$, which underflows to 0 (no
-      adaptation) for tiny gradients in low precision; optjx multiplies the signs. optax
-      has no Rprop.
+      adaptation) for tiny gradients in low precision; optjx multiplies the signs.
+      ``optax.scale_by_rprop`` keeps the previous step instead of the previous gradient,
+      and in optax 0.2.8 returns the previous step's update (its first update is zero).
 
     Examples:
       >>> tx = optjx.chain(optjx.scale_by_rprop(0.01), optjx.scale(-1.0))
