@@ -18,6 +18,8 @@ from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
+from optjx.full_batch.more_thuente import MoreThuenteResult as MoreThuenteResult
+from optjx.full_batch.more_thuente import more_thuente as more_thuente
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
 from optjx.optimizers.adam import novograd as novograd

@@ -79,7 +79,9 @@ def _check(c1, c2, xtol, min_step, max_step, max_iter):
     if not xtol >= 0:
         raise ValueError(f"more_thuente: xtol must be >= 0, got {xtol}")
     if not (0 <= min_step <= max_step) or math.isnan(max_step):
-        raise ValueError(f"more_thuente: need 0 <= min_step <= max_step, got {min_step}, {max_step}")
+        raise ValueError(
+            f"more_thuente: need 0 <= min_step <= max_step, got {min_step}, {max_step}"
+        )
     c.check_int("max_iter", max_iter, 1)
 
 
@@ -230,7 +232,7 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
     def body(s: _Search) -> _Search:
         t = s.trial
         f, g, d, bad = evaluate(t)
-        in_dc, in_bracket, in_zoom = s.phase == _DCSRCH, s.phase == _BRACKET, s.phase == _ZOOM
+        in_dc, in_bracket = s.phase == _DCSRCH, s.phase == _BRACKET
 
         # dcsrch: scipy's driver stops after max_iter evaluations without a last call.
         dc_evals = s.dc_evals + in_dc
@@ -244,7 +246,8 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
 
         # The fallback's two loops.
         bracket, zoom_new, b_out, b_next = wolfe2.bracket_step(
-            s.bracket, t, f, d, f0, d0, c1, c2, max_step)
+            s.bracket, t, f, d, f0, d0, c1, c2, max_step
+        )
         zoom_in, z_out = wolfe2.zoom_step(s.zoom, t, f, d, f0, d0, c1, c2)
         zoom = c.select(in_bracket, zoom_new, zoom_in)
 
