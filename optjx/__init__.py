@@ -12,6 +12,8 @@ from optax import chain as chain
 from optjx import parallel as parallel
 from optjx import schedules as schedules
 from optjx.full_batch._common import stop_reason as stop_reason
+from optjx.full_batch.bfgs import BfgsState as BfgsState
+from optjx.full_batch.bfgs import bfgs as bfgs
 from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
 from optjx.full_batch.lbfgs import LbfgsState as LbfgsState

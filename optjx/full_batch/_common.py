@@ -31,6 +31,7 @@ class StopReason(enum.IntEnum):
     TOLERANCE_CHANGE_STEP = 6  # max|t d| <= tolerance_change
     TOLERANCE_CHANGE_VALUE = 7  # |f - f_prev| < tolerance_change
     NON_FINITE = 8  # a NaN or Inf value or gradient: update zeroed, state kept
+    LINE_SEARCH_FAILED = 9  # bfgs: no step found (scipy's "precision loss"); params kept
 
 
 def stop_reason(state: Any) -> str:
@@ -45,7 +46,8 @@ def stop_reason(state: Any) -> str:
 
     The names: ``NOT_STARTED``, ``TOLERANCE_GRAD_AT_START``, ``DIRECTIONAL_DERIVATIVE``
     ($g^\top d > -\tau_{change}$), ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
-    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``.
+    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``,
+    ``LINE_SEARCH_FAILED`` (:func:`optjx.bfgs`).
 
     References:
       ``torch.optim.LBFGS.step`` (torch 2.13), its break tests.

@@ -188,8 +188,8 @@ def more_thuente(
       >>> x = jnp.zeros(2)
       >>> value, g = jax.value_and_grad(f)(x)
       >>> res = more_thuente(jax.value_and_grad(f), x, -g, 1.0, value, g, -g @ g)
-      >>> float(res.step_size), int(res.evaluations), bool(res.success)
-      (0.5, 2, True)
+      >>> round(float(res.step_size), 5), int(res.evaluations), bool(res.success)
+      (0.49995, 2, True)
     """
     _check(c1, c2, xtol, min_step, max_step, max_iter)
     dtype = jnp.asarray(value).dtype
@@ -214,6 +214,8 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
     f0 = jnp.asarray(value, dtype)
     d0 = jnp.asarray(slope, dtype)
     t0 = jnp.asarray(step_size, dtype)
+    # scipy's BFGS bound 1e100 overflows float32: the largest finite step instead.
+    max_step = min(max_step, float(jnp.finfo(dtype).max))
     k = dcsrch.Constants(c1, c2, xtol, min_step, max_step)
     state, task = dcsrch.start(t0, f0, d0, k)
     fallback_t = jnp.minimum(t0, max_step)  # scipy's scalar_search_wolfe2: min(alpha1, amax)

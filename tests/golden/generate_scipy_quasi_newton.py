@@ -20,8 +20,10 @@ Writes, in float64, to ``tests/golden/quasi_newton/``:
 * ``bfgs_<problem>.npz``: a ``scipy.optimize.minimize(method="BFGS", jac=grad)`` run:
   ``x0``, per iteration (from ``callback(intermediate_result)``) ``x``, ``fun`` and the
   cumulative ``nfev``, ``njev`` (the calls of the function and the gradient so far), and
-  the result's ``nit, nfev, njev, status``; for the logistic problem its ``data/x`` and
-  ``data/y``.
+  the result's ``nit, nfev, njev, status``, ``options`` (``gtol, xrtol``), ``x_reordered``, ``fun_reordered`` (scipy's
+  iterates and values with the coordinates reversed, reversed back: its own rounding
+  spread); for the logistic problem
+  its ``data/x`` and ``data/y``.
 
 The one-dimensional functions and the problems are written again in JAX in
 ``tests/full_batch/_quasi_newton_problems.py`` from the same formulas.
@@ -244,7 +246,7 @@ def logistic(data):
     return f, g
 
 
-def run_bfgs(f, g, x0):
+def run_bfgs(f, g, x0, **options):
     counts = {"f": 0, "g": 0}
     xs, funs, nfev, njev = [], [], [], []
 
@@ -262,20 +264,38 @@ def run_bfgs(f, g, x0):
         nfev.append(counts["f"])
         njev.append(counts["g"])
 
-    res = scipy.optimize.minimize(counted_f, x0, jac=counted_g, method="BFGS", callback=callback)
+    res = scipy.optimize.minimize(counted_f, x0, jac=counted_g, method="BFGS", callback=callback,
+                                  options=options)  # fmt: skip
     assert (res.nfev, res.njev) == (counts["f"], counts["g"])
     return {"x0": x0, "x": np.array(xs), "fun": np.array(funs), "nfev": np.array(nfev),
             "njev": np.array(njev), "nit": res.nit, "result_nfev": res.nfev,
-            "result_njev": res.njev, "status": res.status, "final_x": res.x}  # fmt: skip
+            "result_njev": res.njev, "status": res.status, "final_x": res.x,
+            "options": np.array([options.get("gtol", 1e-5), options.get("xrtol", 0.0)])}  # fmt: skip
+
+
+def with_rounding_spread(f, g, x0, **options):
+    """``run_bfgs`` plus ``x_reordered``: scipy's iterates on the same problem with the
+    coordinates reversed (the same arithmetic up to rounding), reversed back. Their
+    distance from ``x`` is how far scipy's own rounding moves its iterates."""
+    run = run_bfgs(f, g, x0, **options)
+    again = run_bfgs(lambda v: f(v[::-1]), lambda v: g(v[::-1])[::-1], x0[::-1].copy(),
+                     **options)  # fmt: skip
+    assert again["nit"] == run["nit"] and again["result_nfev"] == run["result_nfev"]
+    return {**run, "x_reordered": again["x"][:, ::-1], "fun_reordered": again["fun"]}
 
 
 def write_bfgs_goldens():
     for n in (2, 5, 10):
         x0 = np.array([-1.2, 1.0] * (n // 2) + [-1.2] * (n % 2))
-        save_npz(OUT / f"bfgs_rosenbrock{n}.npz", run_bfgs(rosenbrock, rosenbrock_grad, x0))
+        run = with_rounding_spread(rosenbrock, rosenbrock_grad, x0)
+        save_npz(OUT / f"bfgs_rosenbrock{n}.npz", run)
+    # scipy's xrtol test ends this run (with its gtol unmet).
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0, -1.2])
+    run = with_rounding_spread(rosenbrock, rosenbrock_grad, x0, xrtol=1e-2)
+    save_npz(OUT / "bfgs_rosenbrock5_xrtol.npz", run)
     data = logistic_data()
     f, g = logistic(data)
-    run = run_bfgs(f, g, np.zeros(6))
+    run = with_rounding_spread(f, g, np.zeros(6))
     save_npz(OUT / "bfgs_logistic.npz", {**run, "data/x": data["x"], "data/y": data["y"]})
 
 
