@@ -105,7 +105,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
         found = ls.success
         t = ls.step_size
         x = c.axpy(t, d_tree, s.x)  # the point the search evaluated, to the bit
-        n_local = s.n_local + found
+        n_local = s.n_local + found.astype(jnp.int32)
         evals = s.evals + ls.evaluations
         converged = c.max_abs(ls.grad, dtype) <= tolerance_grad
         # scipy's xrtol test, on the 2-norms of the step and the new point.
