@@ -93,20 +93,18 @@ def bfgs(
     carry over, so updates repeated until ``stop_reason`` is ``TOLERANCE_GRAD`` (or
     ``TOLERANCE_GRAD_AT_START``) give scipy's iterates, values and ``nfev``/``njev``.
 
-    ============================  ==========================================================
-    ``scipy.optimize.minimize``   ``optjx.bfgs``
-    ============================  ==========================================================
-    ``method="BFGS"``, ``jac``     ``update(grads, state, params, value=, value_fn=)``
-    ``gtol=1e-5``                  ``tolerance_grad=1e-5`` (on $\max_i |g_i|$)
-    ``norm=inf``                   fixed: the infinity norm
-    ``maxiter=200 n``              the number of updates times ``max_iter``
-    ``xrtol=0``                    ``tolerance_step=0.0``
-    ``c1=1e-4``, ``c2=0.9``        ``c1=1e-4``, ``c2=0.9``
-    ``hess_inv0=None`` ($I$)       $H_0 = I$ (``state.inverse_hessian`` may be replaced)
-    ``callback``                   the loop around ``update`` (``max_iter=1``: each iterate)
-    ``res.nit, nfev, njev``        ``state.n_iter, func_evals, grad_evals``
-    ``res.hess_inv``               ``state.inverse_hessian``
-    ============================  ==========================================================
+    | ``scipy.optimize.minimize`` | ``optjx.bfgs`` |
+    |---|---|
+    | ``method="BFGS"``, ``jac`` | ``update(grads, state, params, value=, value_fn=)`` |
+    | ``gtol=1e-5`` | ``tolerance_grad=1e-5`` (on $\lVert g \rVert_\infty$) |
+    | ``norm=inf`` | fixed: the infinity norm |
+    | ``maxiter=200 n`` | the number of updates times ``max_iter`` |
+    | ``xrtol=0`` | ``tolerance_step=0.0`` |
+    | ``c1=1e-4``, ``c2=0.9`` | ``c1=1e-4``, ``c2=0.9`` |
+    | ``hess_inv0=None`` ($I$) | $H_0 = I$ (``state.inverse_hessian`` may be replaced) |
+    | ``callback`` | the loop around ``update`` (``max_iter=1``: every iterate) |
+    | ``res.nit, nfev, njev`` | ``state.n_iter, func_evals, grad_evals`` |
+    | ``res.hess_inv`` | ``state.inverse_hessian`` |
 
     Memory and time grow as $n^2$: meant for problems up to about $10^4$ parameters (an
     $n = 10^4$ float64 $H$ takes 800 MB); beyond, use :func:`optjx.lbfgs`.
