@@ -14,6 +14,8 @@ from optjx import schedules as schedules
 from optjx import typing as typing
 from optjx.full_batch._common import StopReason as StopReason
 from optjx.full_batch._common import stop_reason as stop_reason
+from optjx.full_batch.bfgs import BfgsState as BfgsState
+from optjx.full_batch.bfgs import bfgs as bfgs
 from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
 from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
@@ -21,6 +23,8 @@ from optjx.full_batch.lbfgs import lbfgs as lbfgs
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
 from optjx.optimizers.adafactor import adafactor as adafactor
+from optjx.full_batch.more_thuente import MoreThuenteResult as MoreThuenteResult
+from optjx.full_batch.more_thuente import more_thuente as more_thuente
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
 from optjx.optimizers.adam import novograd as novograd
