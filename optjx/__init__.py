@@ -20,6 +20,8 @@ from optjx.full_batch.conjugate_gradient import ConjugateGradientState as Conjug
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
 from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
+from optjx.full_batch.lbfgs_b import LbfgsBState as LbfgsBState
+from optjx.full_batch.lbfgs_b import lbfgs_b as lbfgs_b
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
 from optjx.optimizers.adafactor import adafactor as adafactor

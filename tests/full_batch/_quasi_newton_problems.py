@@ -98,3 +98,20 @@ def logistic(data):
         return jnp.mean(jnp.logaddexp(z, 0.0) - y * z) + 0.5 * 1e-2 * jnp.sum(p["w"] ** 2)
 
     return loss
+
+
+def least_squares(data):
+    """``0.5 |A x - b|^2`` of the golden's ``data/a``, ``data/b``; params ``{"x": (n,)}``."""
+    a, b = jnp.asarray(data["data/a"]), jnp.asarray(data["data/b"])
+
+    def loss(p):
+        r = a @ p["x"] - b
+        return 0.5 * r @ r
+
+    return loss
+
+
+def weighted_quadratic(data):
+    """``0.5 sum c_i (x_i - a_i)^2`` of the golden's ``data/c``, ``data/a``."""
+    c, a = jnp.asarray(data["data/c"]), jnp.asarray(data["data/a"])
+    return lambda p: 0.5 * jnp.sum(c * (p["x"] - a) ** 2)
