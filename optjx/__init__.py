@@ -24,9 +24,9 @@ from optjx.full_batch.lbfgs_b import LbfgsBState as LbfgsBState
 from optjx.full_batch.lbfgs_b import lbfgs_b as lbfgs_b
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
-from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.full_batch.more_thuente import MoreThuenteResult as MoreThuenteResult
 from optjx.full_batch.more_thuente import more_thuente as more_thuente
+from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
 from optjx.optimizers.adam import novograd as novograd

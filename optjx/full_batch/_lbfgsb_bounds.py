@@ -75,7 +75,11 @@ def bound_tree(bound, params, name: str, fill: float):
 
 def check_order(lower_tree, upper_tree) -> None:
     """``lower <= upper`` everywhere (concrete values only), naming the first key path."""
-    pairs = zip(jax.tree_util.tree_flatten_with_path(lower_tree)[0], jax.tree.leaves(upper_tree))
+    pairs = zip(
+        jax.tree_util.tree_flatten_with_path(lower_tree)[0],
+        jax.tree.leaves(upper_tree),
+        strict=True,
+    )
     for (path, lo), hi in pairs:
         if isinstance(lo, jax.core.Tracer) or isinstance(hi, jax.core.Tracer):
             continue

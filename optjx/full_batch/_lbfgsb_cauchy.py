@@ -124,7 +124,9 @@ def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
             return (k + 1, xcp.at[i].set(bound), d.at[i].set(0.0), c_new, p_new, f1n, f2n,
                     dtm_new, t, jnp.asarray(False))  # fmt: skip
 
-        return lax.cond(stop, lambda: (k, xcp, d, c, p, f1, f2, dtm, t_old, jnp.asarray(True)), advance)
+        return lax.cond(
+            stop, lambda: (k, xcp, d, c, p, f1, f2, dtm, t_old, jnp.asarray(True)), advance
+        )
 
     init = (jnp.asarray(0, jnp.int32), x, d, c, p, f1, f2, dtm, jnp.zeros([], x.dtype), jnp.asarray(False))  # fmt: skip
     _, xcp, d, c, p, f1, f2, dtm, t_sum, _ = lax.while_loop(cond, body, init)

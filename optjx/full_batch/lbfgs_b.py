@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _state, _tree
+from optjx import _state, _tree
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lbfgsb_bounds as box

@@ -188,7 +188,9 @@ def test_bounds_that_do_not_fit_the_params_fail_at_init_naming_the_key(lower, up
 
 def test_scalar_and_none_bounds_and_a_free_leaf(x64):
     loss = lambda p: jnp.sum((p["x"] - 3.0) ** 2) + (p["b"] + 2.0) ** 2  # noqa: E731
-    opt = optjx.lbfgs_b(lower={"x": 0.0, "b": None}, upper={"x": jnp.asarray([1.0, 5.0]), "b": None})
+    opt = optjx.lbfgs_b(
+        lower={"x": 0.0, "b": None}, upper={"x": jnp.asarray([1.0, 5.0]), "b": None}
+    )
     params = {"x": jnp.asarray([0.5, 0.5]), "b": jnp.asarray(0.0)}
     updates, state = opt.update(None, opt.init(params), params, value_fn=loss)
     params = optax.apply_updates(params, updates)

@@ -36,6 +36,7 @@ METHODS = {
     ),
     # 1e-6: below, the value changes by less than its rounding (scipy's "precision loss").
     "bfgs": lambda: optjx.bfgs(tolerance_grad=1e-6),
+    "lbfgs_b": lambda: optjx.lbfgs_b(tolerance_grad=1e-6, tolerance_change=0.0),
 }
 
 
