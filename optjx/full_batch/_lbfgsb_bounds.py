@@ -43,6 +43,24 @@ def check_bound(bound, name: str) -> None:
             raise ValueError(f"lbfgs_b: {name}{path} contains NaN")
 
 
+def _cast_inward(value, shape, dtype, fill: float):
+    """``value`` broadcast to ``shape`` in ``dtype``, rounded toward the inside of the box.
+
+    A float64 bound 0.8 is float32 0.800000012 (above 0.8): an upper bound rounds down, a
+    lower one up, so that a point in the cast box is in the given one too. Traced bounds
+    are cast as they come.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return jnp.broadcast_to(value, shape).astype(dtype)
+    exact = np.broadcast_to(np.asarray(value, np.float64), shape)
+    cast = exact.astype(dtype)
+    toward = np.inf if fill < 0 else -np.inf
+    outside = cast < exact if fill < 0 else cast > exact
+    if np.any(outside):
+        cast = np.where(outside, np.nextafter(cast, np.asarray(toward, dtype)), cast)
+    return jnp.asarray(cast, dtype)
+
+
 def bound_tree(bound, params, name: str, fill: float):
     """``bound`` as a tree like ``params`` of float arrays (``fill`` where free).
 
@@ -51,7 +69,9 @@ def bound_tree(bound, params, name: str, fill: float):
     """
     if _is_scalar_bound(bound):
         value = fill if bound is None else bound
-        return jax.tree.map(lambda p: jnp.full(jnp.shape(p), value, jnp.result_type(p)), params)
+        return jax.tree.map(
+            lambda p: _cast_inward(value, jnp.shape(p), jnp.result_type(p), fill), params
+        )
     by_path = _leaves_by_path(bound, name)
     param_paths = [
         jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]
@@ -65,10 +85,10 @@ def bound_tree(bound, params, name: str, fill: float):
         if key not in by_path:
             raise ValueError(f"lbfgs_b: {name} has no entry {name}{key} for the params' leaf {key} (None: free)")  # fmt: skip
         leaf = by_path[key]
-        value = jnp.asarray(fill if leaf is None else leaf)
-        if value.shape not in ((), jnp.shape(p)):
-            raise ValueError(f"lbfgs_b: {name}{key} has shape {value.shape}, the param {jnp.shape(p)}")  # fmt: skip
-        return jnp.broadcast_to(value, jnp.shape(p)).astype(jnp.result_type(p))
+        value = fill if leaf is None else leaf
+        if np.shape(value) not in ((), jnp.shape(p)):
+            raise ValueError(f"lbfgs_b: {name}{key} has shape {np.shape(value)}, the param {jnp.shape(p)}")  # fmt: skip
+        return _cast_inward(value, jnp.shape(p), jnp.result_type(p), fill)
 
     return jax.tree_util.tree_map_with_path(one, params)
 

@@ -198,3 +198,18 @@ def test_scalar_and_none_bounds_and_a_free_leaf(x64):
     np.testing.assert_allclose(params["x"], [1.0, 3.0], atol=1e-8)
     assert float(params["x"][0]) == 1.0  # on its bound exactly
     np.testing.assert_allclose(params["b"], -2.0, atol=1e-8)
+
+
+def test_float32_params_keep_a_float64_box_rounded_inward():
+    # float32(0.8) > 0.8: the upper bound becomes the float32 just below; float32(0.1) is
+    # above 0.1, inside already: kept. The answer lies on both (to the nudge).
+    loss = lambda p: jnp.sum((p["x"] - jnp.asarray([2.0, -2.0])) ** 2)  # noqa: E731
+    opt = optjx.lbfgs_b(lower={"x": np.asarray([-1.0, 0.1])}, upper={"x": np.asarray([0.8, 1.0])})
+    params = {"x": jnp.zeros(2, jnp.float32) + 0.5}
+    updates, state = opt.update(None, opt.init(params), params, value_fn=loss)
+    x = np.asarray(optax.apply_updates(params, updates)["x"], np.float64)
+    assert x[0] <= 0.8 and x[1] >= 0.1
+    assert x[0] == np.float64(np.nextafter(np.float32(0.8), np.float32(0)))
+    # 0.5 + u reaches only the multiples of u's ulp near 0.1: within ulp(0.5) above it.
+    low = np.float64(np.float32(0.1))
+    assert low <= x[1] <= low + np.spacing(np.float32(0.5))
