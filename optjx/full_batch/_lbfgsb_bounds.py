@@ -93,6 +93,22 @@ def bound_tree(bound, params, name: str, fill: float):
     return jax.tree_util.tree_map_with_path(one, params)
 
 
+def check_order_at_construction(lower, upper) -> None:
+    """``lower <= upper`` where both are known without the params (concrete values)."""
+    lo = {"": lower} if _is_scalar_bound(lower) else _leaves_by_path(lower, "lower")
+    hi = {"": upper} if _is_scalar_bound(upper) else _leaves_by_path(upper, "upper")
+    for key_lo, a in lo.items():
+        for key_hi, b in hi.items():
+            same = key_lo == key_hi or "" in (key_lo, key_hi)
+            if not same or a is None or b is None:
+                continue
+            if isinstance(a, jax.core.Tracer) or isinstance(b, jax.core.Tracer):
+                continue
+            a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            if np.broadcast_shapes(a64.shape, b64.shape) is not None and np.any(a64 > b64):
+                raise ValueError(f"lbfgs_b: lower > upper at {key_lo or key_hi or 'the scalar bounds'}")  # fmt: skip
+
+
 def check_order(lower_tree, upper_tree) -> None:
     """``lower <= upper`` everywhere (concrete values only), naming the first key path."""
     pairs = zip(

@@ -162,12 +162,11 @@ def lbfgs_b(
             raise ValueError(f"lbfgs_b: {name} must be >= 0, got {v}")
     box.check_bound(lower, "lower")
     box.check_bound(upper, "upper")
-    if box._is_scalar_bound(lower) and box._is_scalar_bound(upper):
-        lo = -float("inf") if lower is None else lower
-        hi = float("inf") if upper is None else upper
-        if not isinstance(lo, jax.core.Tracer) and not isinstance(hi, jax.core.Tracer):
-            if float(lo) > float(hi):
-                raise ValueError(f"lbfgs_b: lower > upper ({lo} > {hi})")
+    try:
+        box.check_order_at_construction(lower, upper)
+    except (ValueError, TypeError) as error:  # shapes that do not broadcast: left to init
+        if "lower > upper" in str(error):
+            raise
 
     def boxes(params):
         lo_tree = box.bound_tree(lower, params, "lower", -jnp.inf)
