@@ -214,3 +214,25 @@ def test_float32_params_keep_a_float64_box_rounded_inward():
     # 0.5 + u reaches only the multiples of u's ulp near 0.1: within ulp(0.5) above it.
     low = np.float64(np.float32(0.1))
     assert low <= x[1] <= low + np.spacing(np.float32(0.5))
+
+
+@pytest.mark.parametrize("tree", [{}, (), {"a": {}, "b": []}], ids=str)
+def test_empty_trees(tree):
+    opt = optjx.lbfgs_b(lower=0.0)
+    state = opt.init(tree)
+    updates, state = jax.jit(lambda s: opt.update(tree, s, tree, value=0.0,
+                                                  value_fn=lambda p: 0.0))(state)  # fmt: skip
+    assert updates == tree and _test_name(state) == "TOLERANCE_GRAD_AT_START"
+
+
+def test_vmap_over_problems_solves_each():
+    opt = optjx.lbfgs_b(lower=0.0)
+
+    def solve(a):
+        p = {"x": jnp.zeros(2)}
+        u, s = opt.update(None, opt.init(p), p, value_fn=lambda q: jnp.sum((q["x"] - a) ** 2))
+        return optax.apply_updates(p, u)["x"], s.stop_reason
+
+    x, reason = jax.vmap(solve)(jnp.asarray([[1.0, -1.0], [2.0, 3.0]]))
+    np.testing.assert_allclose(x, [[1.0, 0.0], [2.0, 3.0]], atol=1e-6)
+    assert np.all(reason == optjx.StopReason.CONVERGED)
