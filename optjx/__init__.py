@@ -14,18 +14,24 @@ from optjx import schedules as schedules
 from optjx import typing as typing
 from optjx.full_batch._common import StopReason as StopReason
 from optjx.full_batch._common import stop_reason as stop_reason
+from optjx.full_batch.bfgs import BfgsState as BfgsState
+from optjx.full_batch.bfgs import bfgs as bfgs
 from optjx.full_batch.conjugate_gradient import ConjugateGradientState as ConjugateGradientState
 from optjx.full_batch.conjugate_gradient import conjugate_gradient as conjugate_gradient
 from optjx.full_batch.gauss_newton import GaussNewtonState as GaussNewtonState
 from optjx.full_batch.gauss_newton import gauss_newton as gauss_newton
 from optjx.full_batch.lbfgs import LbfgsState as LbfgsState
 from optjx.full_batch.lbfgs import lbfgs as lbfgs
+from optjx.full_batch.lbfgs_b import LbfgsBState as LbfgsBState
+from optjx.full_batch.lbfgs_b import lbfgs_b as lbfgs_b
 from optjx.full_batch.levenberg_marquardt import LevenbergMarquardtState as LevenbergMarquardtState
 from optjx.full_batch.levenberg_marquardt import levenberg_marquardt as levenberg_marquardt
 from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
 from optjx.full_batch.minimize import MinimizeInfo as MinimizeInfo
 from optjx.full_batch.minimize import minimize as minimize
+from optjx.full_batch.more_thuente import MoreThuenteResult as MoreThuenteResult
+from optjx.full_batch.more_thuente import more_thuente as more_thuente
 from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
@@ -138,6 +144,8 @@ __all__ = [
     "ApplyIfFiniteState",
     "asgd",
     "averaged_params",
+    "bfgs",
+    "BfgsState",
     "bias_correction",
     "block_coordinate",
     "BlockCoordinateState",
@@ -164,6 +172,8 @@ __all__ = [
     "GradientTransformationExtraArgs",
     "group_of",
     "lbfgs",
+    "lbfgs_b",
+    "LbfgsBState",
     "LbfgsState",
     "levenberg_marquardt",
     "LevenbergMarquardtState",
@@ -174,6 +184,8 @@ __all__ = [
     "MinimizeInfo",
     "monitor",
     "MonitorState",
+    "more_thuente",
+    "MoreThuenteResult",
     "muon",
     "nadam",
     "novograd",

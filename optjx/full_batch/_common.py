@@ -44,6 +44,11 @@ class StopReason(enum.IntEnum):
       NON_FINITE: the given value or gradient is a NaN or an Inf, or the line search
         found no point with a finite value and gradient within the evaluation budget: the
         update is zero and the state keeps its memory.
+      LINE_SEARCH_FAILED: every point the line search tried was finite, but none met its
+        conditions (scipy's "Desired error not necessarily achieved due to precision
+        loss", ``optjx.bfgs``, ``optjx.lbfgs_b``): neither a tolerance nor a
+        budget, the params are kept; usually the gradient is too inaccurate for the
+        tolerance asked (loosen ``tolerance_grad``) or the loss is not smooth there.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optjx
@@ -61,6 +66,7 @@ class StopReason(enum.IntEnum):
     MAX_ITER = 2
     MAX_EVAL = 3
     NON_FINITE = 4
+    LINE_SEARCH_FAILED = 5
 
 
 class StopTest(enum.IntEnum):
@@ -79,6 +85,8 @@ class StopTest(enum.IntEnum):
     TOLERANCE_CHANGE_STEP = 6  # max|t d| <= tolerance_change
     TOLERANCE_CHANGE_VALUE = 7  # |f - f_prev| < tolerance_change
     NON_FINITE = 8  # no finite value and gradient: update zeroed, state kept
+    LINE_SEARCH_FAILED = 9  # bfgs: no step found (scipy's "precision loss"); params kept
+    TOLERANCE_CHANGE_RELATIVE = 10  # lbfgs_b: (f_prev - f) / max(|f_prev|, |f|, 1) <= ftol
 
     @property
     def reason(self) -> StopReason:
@@ -95,6 +103,8 @@ _REASON_OF_TEST = (
     StopReason.CONVERGED,
     StopReason.CONVERGED,
     StopReason.NON_FINITE,
+    StopReason.LINE_SEARCH_FAILED,
+    StopReason.CONVERGED,
 )
 
 
@@ -110,17 +120,18 @@ def stop_reason(state: Any) -> str:
     ``state.stop_reason`` with the enum instead. ``state.stop_test`` says which of torch's
     tests stopped it (a ``StopTest``: ``TOLERANCE_GRAD_AT_START``,
     ``DIRECTIONAL_DERIVATIVE``, ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
-    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``).
+    ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``,
+    ``LINE_SEARCH_FAILED``, ``TOLERANCE_CHANGE_RELATIVE``).
 
     References:
       ``torch.optim.LBFGS.step`` (torch 2.13), its break tests.
 
     Args:
-      state: an ``LbfgsState`` or ``ConjugateGradientState`` (concrete, not traced).
+      state: the state of a full-batch method (concrete, not traced).
 
     Returns:
       The ``StopReason`` member's name, a ``str``: ``NOT_STARTED``, ``CONVERGED``,
-      ``MAX_ITER``, ``MAX_EVAL`` or ``NON_FINITE``.
+      ``MAX_ITER``, ``MAX_EVAL``, ``NON_FINITE`` or ``LINE_SEARCH_FAILED``.
 
     Differences from PyTorch and optax:
       torch does not report why ``step`` returned, optax's ``lbfgs`` runs one iteration

@@ -21,6 +21,8 @@ import optjx
 METHODS = {
     "lbfgs": lambda: optjx.lbfgs(line_search_fn="strong_wolfe", max_iter=5),
     "conjugate_gradient": lambda: optjx.conjugate_gradient(max_iter=5),
+    "bfgs": lambda: optjx.bfgs(max_iter=5),
+    "lbfgs_b": lambda: optjx.lbfgs_b(max_iter=5, lower={"x": -2.0, "b": 0.5}),
 }
 
 
@@ -140,15 +142,19 @@ def test_optax_value_and_grad_from_state_loop_runs_unchanged(name, x64):
     for _ in range(4):
         updates, state = _explicit(opt, want, state)
         want = optax.apply_updates(want, updates)
-    _assert_same(params, want, rtol=1e-12)
+    # bfgs: the state's value is f at its own x + t d; params + (x_new - x) rounds
+    # differently in the last bit, and the next first trial step (from f - f_prev) sees it.
+    _assert_same(params, want, rtol=1e-10 if name in ("bfgs", "lbfgs_b") else 1e-12)
 
 
-@pytest.mark.parametrize("name", ["lbfgs", "conjugate_gradient"])
+@pytest.mark.parametrize("name", ["lbfgs", "conjugate_gradient", "bfgs", "lbfgs_b"])
 def test_stop_reason_compares_with_the_enum_under_jit(name, x64):
     def quadratic(p):
         return jnp.sum((p["x"] - 1.0) ** 2) + p["b"] ** 2
 
     kwargs = {"line_search_fn": "strong_wolfe"} if name == "lbfgs" else {}
+    if name in ("bfgs", "lbfgs_b"):
+        kwargs = {"tolerance_grad": 1e-5}
 
     @jax.jit
     def reasons(params):

@@ -1,0 +1,141 @@
+r"""L-BFGS-B's limited-memory matrix and its generalised Cauchy point (Byrd et al. 1995).
+
+The compact representation (Byrd, Nocedal & Schnabel 1994):
+
+$$
+B = \theta I - W M W^\top, \quad W = [Y \;\; \theta S], \quad
+M^{-1} = K = \begin{pmatrix} -D & L^\top \\ L & \theta S^\top S \end{pmatrix}
+$$
+
+with $S, Y$ the stored pairs (columns, oldest first), $D = \mathrm{diag}(s_i^\top y_i)$,
+$L_{ij} = s_i^\top y_j$ for $i > j$. The memory is fixed at ``m`` pairs; rows past the
+``count`` stored are zero and $K$ is the identity there, so they add nothing.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_HI = lax.Precision.HIGHEST
+
+
+class Memory(NamedTuple):
+    """The stored pairs ``(m, n)`` oldest first, how many, and $\theta$."""
+
+    s: jax.Array
+    y: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # int32; shadows tuple.count
+    theta: jax.Array
+
+
+class Compact(NamedTuple):
+    w: jax.Array  # (n, 2m): [Y, theta S]
+    k: jax.Array  # (2m, 2m): M^{-1}, the identity where no pair is stored
+    theta: jax.Array
+
+
+def compact(mem: Memory) -> Compact:
+    m = mem.s.shape[0]
+    valid = jnp.arange(m) < mem.count
+    sy = jnp.matmul(mem.s, mem.y.T, precision=_HI)  # (i, j): s_i . y_j
+    ss = jnp.matmul(mem.s, mem.s.T, precision=_HI)
+    d = jnp.diag(jnp.diag(sy))
+    lower = jnp.tril(sy, -1)
+    k = jnp.block([[-d, lower.T], [lower, mem.theta * ss]])
+    v2 = jnp.concatenate([valid, valid])
+    both = v2[:, None] & v2[None, :]
+    k = jnp.where(both, k, jnp.eye(2 * m, dtype=k.dtype))
+    w = jnp.concatenate([mem.y.T, mem.theta * mem.s.T], axis=1)
+    return Compact(w, k, mem.theta)
+
+
+def m_times(b: Compact, v):
+    """$M v = K^{-1} v$ (L-BFGS-B's ``bmv``)."""
+    return jnp.linalg.solve(b.k, v)
+
+
+class CauchyPoint(NamedTuple):
+    xcp: jax.Array  # the generalised Cauchy point, in the box
+    c: jax.Array  # W^T (xcp - x)
+    free: jax.Array  # bool: not at a bound at xcp (the subspace's variables)
+
+
+def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
+    r"""The first local minimiser of the model along the projected path $P(x - t g)$.
+
+    Breakpoints $t_i = (x_i - u_i)/g_i$ ($g_i < 0$) or $(x_i - l_i)/g_i$ ($g_i > 0$) in
+    increasing order; on each segment the model is $f_1 \Delta t + \frac12 f_2 \Delta t^2$
+    along $d$ ($-g$ on the variables not yet at a bound). At a breakpoint where
+    $-f_1/f_2 \ge \Delta t$ the variable is fixed at its bound and $f_1, f_2, p = W^\top
+    d, c = W^\top (x^c - x)$ are updated in $O(m^2)$ (Byrd et al. 1995, Algorithm CP, as
+    L-BFGS-B 3.0's ``cauchy``: $f_2 \ge \epsilon f_2^{(0)}$ against rounding).
+    """
+    theta = b.theta
+    at_lo = jnp.isfinite(lo) & (x - lo <= 0)
+    at_hi = jnp.isfinite(hi) & (hi - x <= 0)
+    # L-BFGS-B's iwhere: fixed at the start (l = u, or at a bound the gradient pushes
+    # against); a zero gradient gives no direction but the variable stays free.
+    fixed = (lo == hi) | (at_lo & (g >= 0)) | (~at_lo & at_hi & (g <= 0))
+    d = jnp.where(fixed | (g == 0), 0.0, -g).astype(x.dtype)
+    brk_lo = ~fixed & (d < 0) & jnp.isfinite(lo)
+    brk_hi = ~fixed & (d > 0) & jnp.isfinite(hi)
+    tb = jnp.where(brk_lo, (x - lo) / jnp.where(brk_lo, -d, 1.0),
+                   jnp.where(brk_hi, (hi - x) / jnp.where(brk_hi, d, 1.0), jnp.inf))  # fmt: skip
+    is_brk = brk_lo | brk_hi
+    n_brk = jnp.sum(is_brk).astype(jnp.int32)
+    order = jnp.argsort(jnp.where(is_brk, tb, jnp.inf), stable=True)
+    p = jnp.matmul(b.w.T, d, precision=_HI)
+    f1 = -jnp.dot(d, d, precision=_HI)
+    f2 = -theta * f1 - jnp.dot(p, m_times(b, p), precision=_HI)
+    f2_org = f2
+    zero_d = f1 == 0
+    dtm = -f1 / jnp.where(zero_d, 1.0, f2)
+    c = jnp.zeros_like(p)
+
+    def cond(s):
+        k, _, _, _, _, _, _, dtm, t_sum, stop = s
+        return (k < n_brk) & ~stop
+
+    def body(s):
+        k, xcp, d, c, p, f1, f2, dtm, t_old, _ = s
+        i = order[k]
+        t = tb[i]
+        dt = t - t_old
+        stop = dtm < dt
+
+        def advance():
+            di = d[i]
+            bound = jnp.where(di > 0, hi[i], lo[i])
+            zi = bound - x[i]
+            wi = b.w[i]
+            c_new = c + dt * p
+            f1n = f1 + dt * f2 + di * di - theta * di * zi
+            f2n = f2 - theta * di * di
+            v = m_times(b, wi)
+            f1n = f1n + di * jnp.dot(c_new, v, precision=_HI)
+            f2n = f2n + 2.0 * di * jnp.dot(p, v, precision=_HI) - di * di * jnp.dot(wi, v, precision=_HI)  # fmt: skip
+            f2n = jnp.maximum(eps * f2_org, f2n)
+            p_new = p - di * wi
+            dtm_new = -f1n / f2n
+            return (k + 1, xcp.at[i].set(bound), d.at[i].set(0.0), c_new, p_new, f1n, f2n,
+                    dtm_new, t, jnp.asarray(False))  # fmt: skip
+
+        return lax.cond(
+            stop, lambda: (k, xcp, d, c, p, f1, f2, dtm, t_old, jnp.asarray(True)), advance
+        )
+
+    init = (jnp.asarray(0, jnp.int32), x, d, c, p, f1, f2, dtm, jnp.zeros([], x.dtype), jnp.asarray(False))  # fmt: skip
+    _, xcp, d, c, p, f1, f2, dtm, t_sum, _ = lax.while_loop(cond, body, init)
+    dtm = jnp.where(jnp.all(d == 0) | ~(dtm > 0), 0.0, dtm)  # every variable fixed, or dtm <= 0
+    t_sum = t_sum + dtm
+    xcp = jnp.where(d != 0, x + t_sum * d, xcp)
+    c = c + dtm * p
+    xcp = jnp.where(zero_d, x, xcp)
+    c = jnp.where(zero_d, 0.0, c)
+    hit = is_brk & (d == 0)  # fixed at a breakpoint on the path
+    free = ~fixed & ~hit
+    return CauchyPoint(xcp, c, free)
