@@ -32,6 +32,8 @@ class StopReason(enum.IntEnum):
     TOLERANCE_CHANGE_VALUE = 7  # |f - f_prev| < tolerance_change
     NON_FINITE = 8  # a NaN or Inf value or gradient: update zeroed, state kept
     LINE_SEARCH_FAILED = 9  # bfgs: no step found (scipy's "precision loss"); params kept
+    NO_PREDICTED_DECREASE = 10  # trust_region_newton: the model predicts no decrease
+    INNER_CG_NOT_CONVERGED = 11  # newton_cg: the inner CG used its 20 n products
 
 
 def stop_reason(state: Any) -> str:
@@ -47,7 +49,9 @@ def stop_reason(state: Any) -> str:
     The names: ``NOT_STARTED``, ``TOLERANCE_GRAD_AT_START``, ``DIRECTIONAL_DERIVATIVE``
     ($g^\top d > -\tau_{change}$), ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
     ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``,
-    ``LINE_SEARCH_FAILED`` (:func:`optjx.bfgs`).
+    ``LINE_SEARCH_FAILED`` (:func:`optjx.bfgs`, :func:`optjx.newton_cg`),
+    ``NO_PREDICTED_DECREASE`` (:func:`optjx.trust_region_newton`), ``INNER_CG_NOT_CONVERGED``
+    (:func:`optjx.newton_cg`).
 
     References:
       ``torch.optim.LBFGS.step`` (torch 2.13), its break tests.
