@@ -22,6 +22,10 @@ from optjx.full_batch.line_search import LineSearchResult as LineSearchResult
 from optjx.full_batch.line_search import strong_wolfe as strong_wolfe
 from optjx.full_batch.more_thuente import MoreThuenteResult as MoreThuenteResult
 from optjx.full_batch.more_thuente import more_thuente as more_thuente
+from optjx.full_batch.newton_cg import NewtonCgState as NewtonCgState
+from optjx.full_batch.newton_cg import newton_cg as newton_cg
+from optjx.full_batch.trust_region import TrustRegionNewtonState as TrustRegionNewtonState
+from optjx.full_batch.trust_region import trust_region_newton as trust_region_newton
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
 from optjx.optimizers.adam import novograd as novograd
