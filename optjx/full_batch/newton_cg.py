@@ -90,12 +90,17 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
         slope = c.dot(s.g, d, dtype)
         # scipy passes old_old_fval=None on its first iteration: the first trial step is 1.
         t0 = jnp.where(s.first, 1.0, mt.first_step(s.f, s.f_prev, slope)).astype(dtype)
-        ls = mt.search(evaluator(s.x, d_tree, d), s.f, s.g, slope, t0, c1=c1, c2=c2)
+        # scipy's line_search_wolfe1 bounds the step by 50; its fallback by nothing.
+        ls = mt.search(evaluator(s.x, d_tree, d), s.f, s.g, slope, t0, c1=c1, c2=c2,
+                       fallback_max_step=float("inf"))  # fmt: skip
+        # A zero direction (the inner CG's flat-curvature exit at its first step) makes
+        # the trial point x itself: scipy's function cache answers, nothing is counted.
+        counted = cg.converged & ~(c.max_abs(d, dtype) == 0)
         found = ls.success & cg.converged
         t = ls.step_size
         x = c.axpy(t, d_tree, s.x)  # the point the search evaluated, to the bit
         n_local = s.n_local + found
-        evals = s.evals + jnp.where(cg.converged, ls.evaluations, 0)
+        evals = s.evals + jnp.where(counted, ls.evaluations, 0)
         # scipy's test: the mean absolute update, sum |t p| <= n xtol.
         small = c.sum_abs(c.scale(t, d), dtype) <= n * xtol
         reason = jnp.where(n_local >= max_iter, StopReason.MAX_ITER, -1)
@@ -110,7 +115,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
             f=jnp.where(found, ls.value, s.f), f_prev=jnp.where(found, s.f, s.f_prev),
             first=s.first & ~found, t=jnp.where(found, t, s.t),
             d_tree=c.select(found, d_tree, s.d_tree), n_local=n_local, evals=evals,
-            grad_evals=s.grad_evals + jnp.where(cg.converged, ls.gradient_evaluations, 0),
+            grad_evals=s.grad_evals + jnp.where(counted, ls.gradient_evaluations, 0),
             products=s.products + cg.products, reason=reason.astype(jnp.int32),
         )  # fmt: skip
 
@@ -198,9 +203,8 @@ def newton_cg(
 
     Differences from scipy and optax:
       Every evaluation computes the value and the gradient together (the counts are
-      scipy's). When ``dcsrch`` fails, scipy's fallback search doubles its step without
-      bound; here it stops at 50, ``dcsrch``'s bound (it differs only when the fallback
-      would double past 50). A NaN stops the update (scipy would end with status 3).
+      scipy's, its function cache included). A NaN stops the update (scipy would end
+      with status 3).
       Sums run in another order than NumPy's: iterates agree to about ``1e-12``, not to
       the bit. optax has no second-order method.
 
