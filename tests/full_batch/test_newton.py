@@ -16,6 +16,7 @@ bound is then ten times scipy's spread on top of rtol 1e-9. Every count is exact
 
 from __future__ import annotations
 
+import functools
 import pathlib
 
 import jax
@@ -108,12 +109,19 @@ FINAL = {("newton_cg", 0): "TOLERANCE_CHANGE_STEP", ("newton_cg", 2): "LINE_SEAR
          ("trust_ncg", 0): "TOLERANCE_GRAD"}  # fmt: skip
 
 
+@functools.cache
+def _run(method, name, max_iter):
+    """``(step, params, state)`` at scipy's start; the jitted step compiled once per run."""
+    golden = load(f"{method}_{name}")
+    loss, params = _problem(name.split("_")[0], golden)
+    opt = _optimizer(method, golden, max_iter)
+    return _stepper(opt, loss), params, opt.init(params)
+
+
 @pytest.mark.parametrize("method, name", RUNS, ids=[f"{m}-{p}" for m, p in RUNS])
 def test_one_iteration_per_update_is_scipys_run(method, name, x64):
     golden = load(f"{method}_{name}")
-    loss, params = _problem(name.split("_")[0], golden)
-    opt = _optimizer(method, golden, max_iter=1)
-    step, state = _stepper(opt, loss), opt.init(params)
+    step, params, state = _run(method, name, 1)
     # trust-ncg's nhev counts one call of scipy's Hessian wrapper at x0 besides hessp's.
     first_hessian = 1 if method == "trust_ncg" else 0
     for k in range(len(golden["fun"])):
@@ -151,9 +159,7 @@ def test_updates_of_many_iterations_are_the_same_run(method, x64):
     # max_iter=20: the run spans several updates; the state carries what scipy's loop
     # carries (f_{k-1}, the radius, the counters), so the result is the same run.
     golden = load(f"{method}_rosenbrock5")
-    loss, params = _problem("rosenbrock5", golden)
-    opt = _optimizer(method, golden, max_iter=20)
-    step, state = _stepper(opt, loss), opt.init(params)
+    step, params, state = _run(method, "rosenbrock5", 20)
     updates = 0
     while updates == 0 or optjx.stop_reason(state) == "MAX_ITER":
         params, state = step(params, state)
@@ -179,14 +185,18 @@ def test_both_methods_leave_the_saddle_where_newton_is_drawn_to_it(x64):
     gradient = np.array([2 * start[0], start[1] ** 3 - 2 * start[1]])
     newton = start - gradient / np.array([2.0, 3 * start[1] ** 2 - 2])
     assert np.max(np.abs(newton)) < 1e-8
-    for opt in (optjx.newton_cg(), optjx.trust_region_newton(tolerance_grad=1e-10)):
-        params = {"x": jnp.asarray(start)}
-        step, state = _stepper(opt, saddle), opt.init(params)
-        for _ in range(5):
+    # Both methods with their defaults (scipy's), run to convergence.
+    for method in ("newton_cg", "trust_ncg"):
+        step, params, state = _run(method, "saddle", 1)
+        np.testing.assert_array_equal(_flat(params), start)
+        for _ in range(20):
             params, state = step(params, state)
+            if optjx.stop_reason(state) != "MAX_ITER":
+                break
         x = _flat(params)
-        assert min(np.max(np.abs(x - m)) for m in minimisers) < 1e-8, x
-        assert float(saddle(params)) < saddle({"x": jnp.zeros(2)}) - 0.99  # f = -1 there
+        # Newton-CG converges on its step size, trust-ncg on |g| < 1e-4 (|x - x*| ~ |g| / 2).
+        assert min(np.max(np.abs(x - m)) for m in minimisers) < 1e-5, (method, x)
+        assert float(saddle(params)) < float(saddle({"x": jnp.zeros(2)})) - 0.99  # -1 there
 
 
 # ------------------------------------------------------------------ the pure pieces
