@@ -242,7 +242,7 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
         in_dc, in_bracket = s.phase == _DCSRCH, s.phase == _BRACKET
 
         # dcsrch: scipy's driver stops after max_iter evaluations without a last call.
-        dc_evals = s.dc_evals + in_dc
+        dc_evals = s.dc_evals + in_dc.astype(jnp.int32)
         dc, dc_t, dc_task = dcsrch.iterate(s.dc, t, f, d, k)
         dc_task = jnp.where((dc_task == Task.FG) & ~jnp.isfinite(dc_t), Task.WARNING_NOT_FINITE,
                             dc_task)  # fmt: skip
@@ -270,7 +270,7 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
                                                       z_out.derivative_used))  # fmt: skip
         return _Search(
             phase=phase.astype(jnp.int32), trial=next_t, evals=s.evals + 1,
-            grad_evals=s.grad_evals + derivative, dc=c.select(in_dc, dc, s.dc),
+            grad_evals=s.grad_evals + derivative.astype(jnp.int32), dc=c.select(in_dc, dc, s.dc),
             dc_evals=dc_evals, task=jnp.where(in_dc, dc_task, s.task).astype(jnp.int32),
             bracket=c.select(in_bracket, bracket, s.bracket), zoom=zoom,
             success=success & ~bad, bad=bad, fallback=s.fallback | to_bracket, t=t, f=f, g=g,
