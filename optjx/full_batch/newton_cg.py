@@ -12,7 +12,7 @@ from jax import lax
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import more_thuente as mt
-from optjx.full_batch._hvp import linearized_gradient
+from optjx.full_batch._hvp import linearized_gradient, reject_complex
 from optjx.full_batch._packing import Packing
 from optjx.full_batch._truncated_cg import newton_direction
 from optjx.full_batch.line_search import checked
@@ -99,7 +99,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
         found = ls.success & cg.converged
         t = ls.step_size
         x = c.axpy(t, d_tree, s.x)  # the point the search evaluated, to the bit
-        n_local = s.n_local + found
+        n_local = s.n_local + found.astype(jnp.int32)
         evals = s.evals + jnp.where(counted, ls.evaluations, 0)
         # scipy's test: the mean absolute update, sum |t p| <= n xtol.
         small = c.sum_abs(c.scale(t, d), dtype) <= n * xtol
@@ -226,6 +226,7 @@ def newton_cg(
         c.check_int("max_eval", max_eval, 1)
 
     def init_fn(params):
+        reject_complex("newton_cg", params)
         dtype = c.scalar_dtype(params)
         scalar = jnp.zeros([], dtype)
         zero = _state.zero_count
@@ -240,7 +241,8 @@ def newton_cg(
         dtype = state.prev_value.dtype
         hp = hypers.at(_state.count_of(state))
         packing = Packing(params)
-        g = packing.pack(grads)
+        # The loop runs in the params' dtypes (value_fn's gradients come in them).
+        g = packing.pack(jax.tree.map(lambda d, x: d.astype(x.dtype), grads, params))
         finite = jnp.isfinite(value) & c.all_finite(g)
         reason = jnp.where(finite, -1, StopReason.NON_FINITE).astype(jnp.int32)
         zero = jnp.zeros([], jnp.int32)
@@ -248,16 +250,17 @@ def newton_cg(
                       state.direction, zero, zero, zero, zero, reason)  # fmt: skip
         s = iterate(carry, value_and_grad, packing, dtype, xtol=jnp.asarray(hp.xtol, dtype),
                     max_iter=max_iter, max_eval=max_eval, c1=1e-4, c2=0.9)  # fmt: skip
-        return _finish(state, params, s, first_call=state.func_evals == 0)
+        return _finish(state, params, grads, s, first_call=state.func_evals == 0)
 
     return c.full_batch_transformation("newton_cg", init_fn, step_fn)
 
 
-def _finish(state: NewtonCgState, params, s: Carry, first_call):
-    """The updates and state of a finished loop; a NaN or Inf keeps the old state."""
+def _finish(state: NewtonCgState, params, grads, s: Carry, first_call):
+    """The updates (in the gradients' dtypes) and state of a finished loop; a NaN or Inf
+    keeps the old state."""
     failed = s.reason == StopReason.NON_FINITE
     updates = jax.tree.map(
-        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), s.x, params
+        lambda new, old, d: jnp.where(failed, 0, new - old).astype(d.dtype), s.x, params, grads
     )
     moved = state._replace(
         n_iter=state.n_iter + s.n_local, step_size=s.t, direction=s.d_tree, value=s.f,

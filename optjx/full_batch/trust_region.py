@@ -6,13 +6,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import _steihaug as steihaug
-from optjx.full_batch._hvp import linearized_gradient
+from optjx.full_batch._hvp import linearized_gradient, reject_complex
 from optjx.full_batch._packing import Packing
 
 StopReason = c.StopReason
@@ -93,19 +94,19 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, eta, max_r
         ratio = (s.f - f_new) / jnp.where(no_decrease, 1, predicted_reduction)
         radius = steihaug.radius_update(s.radius, ratio, sub.hits_boundary, max_radius)
         accept = (ratio > eta) & ~no_decrease
-        n_local = s.n_local + ~no_decrease
+        n_local = s.n_local + (~no_decrease).astype(jnp.int32)
         converged = accept & (_norm(g_new, dtype) < tolerance_grad)
         reason = jnp.where(n_local >= max_iter, StopReason.MAX_ITER, -1)
         reason = jnp.where(converged, StopReason.TOLERANCE_GRAD, reason)
         reason = jnp.where(no_decrease, StopReason.NO_PREDICTED_DECREASE, reason)
         reason = jnp.where(bad, StopReason.NON_FINITE, reason)
-        products = s.products + sub.products + 1 + 2 * sub.negative_curvature
+        products = s.products + sub.products + 1 + 2 * sub.negative_curvature.astype(jnp.int32)
         return Carry(
             x=c.select(accept, x_new, s.x), g=c.select(accept, g_new, s.g),
             f=jnp.where(accept, f_new, s.f), f_prev=jnp.where(accept, s.f, s.f_prev),
             radius=jnp.where(no_decrease, s.radius, radius).astype(dtype), p_tree=p_tree,
             n_local=n_local.astype(jnp.int32), evals=s.evals + 1,
-            grad_evals=s.grad_evals + accept, products=products.astype(jnp.int32),
+            grad_evals=s.grad_evals + accept.astype(jnp.int32), products=products,
             reason=reason.astype(jnp.int32),
         )  # fmt: skip
 
@@ -228,13 +229,14 @@ def trust_region_newton(
     )
     c.check_int("max_iter", max_iter, 1)
     if (_hyper.is_concrete(initial_trust_radius) and _hyper.is_concrete(max_trust_radius)
-            and not jnp.all(jnp.asarray(initial_trust_radius) < jnp.asarray(max_trust_radius))):  # fmt: skip
+            and not np.all(np.asarray(initial_trust_radius) < np.asarray(max_trust_radius))):  # fmt: skip
         raise ValueError(
             f"initial_trust_radius must be smaller than max_trust_radius, got "
             f"{initial_trust_radius} and {max_trust_radius}"
         )
 
     def init_fn(params):
+        reject_complex("trust_region_newton", params)
         dtype = c.scalar_dtype(params)
         scalar = jnp.zeros([], dtype)
         zero = _state.zero_count
@@ -251,7 +253,8 @@ def trust_region_newton(
         dtype = state.prev_value.dtype
         hp = hypers.at(_state.count_of(state))
         packing = Packing(params)
-        g = packing.pack(grads)
+        # The loop runs in the params' dtypes (value_fn's gradients come in them).
+        g = packing.pack(jax.tree.map(lambda d, x: d.astype(x.dtype), grads, params))
         tolerance = jnp.asarray(hp.tolerance_grad, dtype)
         finite = jnp.isfinite(value) & c.all_finite(g)
         reason = jnp.where(~finite, StopReason.NON_FINITE,
@@ -263,16 +266,17 @@ def trust_region_newton(
         s = iterate(carry, value_and_grad, packing, dtype, eta=jnp.asarray(hp.eta, dtype),
                     max_radius=jnp.asarray(hp.max_trust_radius, dtype),
                     tolerance_grad=tolerance, max_iter=max_iter)  # fmt: skip
-        return _finish(state, params, s, first_call=state.func_evals == 0)
+        return _finish(state, params, grads, s, first_call=state.func_evals == 0)
 
     return c.full_batch_transformation("trust_region_newton", init_fn, step_fn)
 
 
-def _finish(state: TrustRegionNewtonState, params, s: Carry, first_call):
-    """The updates and state of a finished loop; a NaN or Inf keeps the old state."""
+def _finish(state: TrustRegionNewtonState, params, grads, s: Carry, first_call):
+    """The updates (in the gradients' dtypes) and state of a finished loop; a NaN or Inf
+    keeps the old state."""
     failed = s.reason == StopReason.NON_FINITE
     updates = jax.tree.map(
-        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), s.x, params
+        lambda new, old, d: jnp.where(failed, 0, new - old).astype(d.dtype), s.x, params, grads
     )
     moved = state._replace(
         n_iter=state.n_iter + s.n_local, trust_radius=s.radius, direction=s.p_tree, value=s.f,
