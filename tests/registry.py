@@ -98,6 +98,7 @@ INVALID_COMBINATIONS: dict[str, tuple[Callable[[], Any], str]] = {
 # tests/invariants/test_inv_loss_driven.py runs these entries on a loss instead.
 _NONNEG = [-1e-3, NAN]
 _cosine = optjx.schedules.cosine
+_linear = optjx.schedules.linear
 E = Entry
 LOSS_DRIVEN: list[Entry] = [
     E("lbfgs", "defaults"),
@@ -109,6 +110,10 @@ LOSS_DRIVEN: list[Entry] = [
     E("conjugate_gradient", "fletcher-reeves-restart-3",
       dict(beta="fletcher_reeves", restart_every=3, max_iter=5, respect_max_eval=True)),
     E("conjugate_gradient", "dai-yuan", dict(beta="dai_yuan", max_iter=5)),
+    E("bfgs", "defaults"),
+    E("bfgs", "max-iter-1-tolerance-schedule-c2-0.5",
+      dict(max_iter=1, tolerance_grad=_linear(1e-3, 1e-6, 10), c1=1e-3, c2=0.5)),
+    E("bfgs", "max-iter-4-max-eval-3-xrtol", dict(max_iter=4, max_eval=3, tolerance_step=1e-12)),
 ]  # fmt: skip
 _TOL = {"learning_rate": [-0.1, NAN], "tolerance_grad": _NONNEG, "tolerance_change": _NONNEG,
         "max_iter": [0, 1.5, True], "max_eval": [0, 2.5]}  # fmt: skip
@@ -116,8 +121,12 @@ INVALID_LOSS_DRIVEN: dict[str, dict[str, list]] = {
     "lbfgs": {**_TOL, "history_size": [0, 2.0], "line_search_fn": ["wolfe", "backtracking"]},
     "conjugate_gradient": {**_TOL, "beta": ["pr", "FR"], "c1": [0.0, 1.0, NAN],
                            "c2": [0.0, 1.5, NAN], "restart_every": [0, 1.5]},
+    "bfgs": {"max_iter": [0, 1.5, True], "max_eval": [0, 2.5], "tolerance_grad": _NONNEG,
+             "tolerance_step": _NONNEG, "c1": [0.0, 1.0, 0.95, NAN], "c2": [0.0, 1.0, 1e-5, NAN]},
 }  # fmt: skip
 COVERED_ELSEWHERE["lbfgs"] = "loss-driven: LOSS_DRIVEN entries, tests/invariants/test_inv_loss_driven.py"
 COVERED_ELSEWHERE["conjugate_gradient"] = COVERED_ELSEWHERE["lbfgs"]
+COVERED_ELSEWHERE["bfgs"] = COVERED_ELSEWHERE["lbfgs"] + " and test_inv_loss_driven_bfgs.py"
 NOT_TRANSFORMS["strong_wolfe"] = "a line search (a function of a loss), used by lbfgs and CG"
+NOT_TRANSFORMS["more_thuente"] = "a line search (a function of a loss), used by bfgs"
 NOT_TRANSFORMS["stop_reason"] = "accessor: the name of a full-batch state's stop reason"

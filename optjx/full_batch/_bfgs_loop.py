@@ -104,8 +104,10 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
                        min_step=MIN_STEP, max_step=MAX_STEP)  # fmt: skip
         found = ls.success
         t = ls.step_size
-        x = c.axpy(t, d_tree, s.x)  # the point the search evaluated, to the bit
-        n_local = s.n_local + found
+        # The point the search evaluated, to the bit; without a step t = 0 and x stays
+        # (x + 0 d = x): no per-leaf select, which would compile once per leaf.
+        x = c.axpy(t, d_tree, s.x)
+        n_local = s.n_local + found.astype(jnp.int32)
         evals = s.evals + ls.evaluations
         converged = c.max_abs(ls.grad, dtype) <= tolerance_grad
         # scipy's xrtol test, on the 2-norms of the step and the new point.
@@ -121,9 +123,8 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
         reason = jnp.where(found, reason, StopReason.LINE_SEARCH_FAILED)
         reason = jnp.where(ls.non_finite, StopReason.NON_FINITE, reason)
         return Carry(
-            x=c.select(found, x, s.x), g=c.select(found, ls.grad, s.g), f=jnp.where(found, ls.value, s.f),
-            f_prev=jnp.where(found, s.f, s.f_prev), h=h, t=jnp.where(found, t, s.t),
-            d_tree=c.select(found, d_tree, s.d_tree), n_local=n_local, evals=evals,
+            x=x, g=ls.grad, f=ls.value, f_prev=jnp.where(found, s.f, s.f_prev), h=h,
+            t=jnp.where(found, t, s.t), d_tree=d_tree, n_local=n_local, evals=evals,
             grad_evals=s.grad_evals + ls.gradient_evaluations, reason=reason.astype(jnp.int32),
         )  # fmt: skip
 

@@ -93,20 +93,18 @@ def bfgs(
     carry over, so updates repeated until ``stop_reason`` is ``TOLERANCE_GRAD`` (or
     ``TOLERANCE_GRAD_AT_START``) give scipy's iterates, values and ``nfev``/``njev``.
 
-    ============================  ==========================================================
-    ``scipy.optimize.minimize``   ``optjx.bfgs``
-    ============================  ==========================================================
-    ``method="BFGS"``, ``jac``     ``update(grads, state, params, value=, value_fn=)``
-    ``gtol=1e-5``                  ``tolerance_grad=1e-5`` (on $\max_i |g_i|$)
-    ``norm=inf``                   fixed: the infinity norm
-    ``maxiter=200 n``              the number of updates times ``max_iter``
-    ``xrtol=0``                    ``tolerance_step=0.0``
-    ``c1=1e-4``, ``c2=0.9``        ``c1=1e-4``, ``c2=0.9``
-    ``hess_inv0=None`` ($I$)       $H_0 = I$ (``state.inverse_hessian`` may be replaced)
-    ``callback``                   the loop around ``update`` (``max_iter=1``: each iterate)
-    ``res.nit, nfev, njev``        ``state.n_iter, func_evals, grad_evals``
-    ``res.hess_inv``               ``state.inverse_hessian``
-    ============================  ==========================================================
+    | ``scipy.optimize.minimize`` | ``optjx.bfgs`` |
+    |---|---|
+    | ``method="BFGS"``, ``jac`` | ``update(grads, state, params, value=, value_fn=)`` |
+    | ``gtol=1e-5`` | ``tolerance_grad=1e-5`` (on $\lVert g \rVert_\infty$) |
+    | ``norm=inf`` | fixed: the infinity norm |
+    | ``maxiter=200 n`` | the number of updates times ``max_iter`` |
+    | ``xrtol=0`` | ``tolerance_step=0.0`` |
+    | ``c1=1e-4``, ``c2=0.9`` | ``c1=1e-4``, ``c2=0.9`` |
+    | ``hess_inv0=None`` ($I$) | $H_0 = I$ (``state.inverse_hessian`` may be replaced) |
+    | ``callback`` | the loop around ``update`` (``max_iter=1``: every iterate) |
+    | ``res.nit, nfev, njev`` | ``state.n_iter, func_evals, grad_evals`` |
+    | ``res.hess_inv`` | ``state.inverse_hessian`` |
 
     Memory and time grow as $n^2$: meant for problems up to about $10^4$ parameters (an
     $n = 10^4$ float64 $H$ takes 800 MB); beyond, use :func:`optjx.lbfgs`.
@@ -124,7 +122,7 @@ def bfgs(
       tolerance_grad: $\ge 0$ (number, array or schedule of the update count), default
         ``1e-5`` (scipy's ``gtol``).
       tolerance_step: $\ge 0$, default ``0`` (scipy's ``xrtol``).
-      c1: sufficient-decrease constant, default ``1e-4``.
+      c1: sufficient-decrease constant, default ``1e-4`` (a number, array or schedule).
       c2: curvature constant, default ``0.9``; ``0 < c1 < c2 < 1``.
 
     Returns:
@@ -156,20 +154,17 @@ def bfgs(
       >>> optjx.stop_reason(state), int(state.n_iter) < 20
       ('TOLERANCE_GRAD', True)
     """
+    open_unit = _hyper.Range(0.0, 1.0, low_inclusive=False, high_inclusive=False)
     hypers = _hyper.Hyperparameters(
         tolerance_grad=(tolerance_grad, _hyper.NONNEGATIVE),
         tolerance_step=(tolerance_step, _hyper.NONNEGATIVE),
+        c1=(c1, open_unit),
+        c2=(c2, open_unit),
     )
     c.check_int("max_iter", max_iter, 1)
     if max_eval is not None:
         c.check_int("max_eval", max_eval, 1)
-    open_unit = _hyper.Range(0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    for name, value in (("c1", c1), ("c2", c2)):
-        _hyper.check_type(name, value)
-        open_unit.check(name, value)
-        if not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a Python number (it shapes the line search)")
-    if not c1 < c2:
+    if _hyper.is_concrete(c1) and _hyper.is_concrete(c2) and not float(c1) < float(c2):
         raise ValueError(f"c1 must be smaller than c2 (0 < c1 < c2 < 1), got c1={c1}, c2={c2}")
 
     def init_fn(params):
@@ -201,7 +196,10 @@ def bfgs(
         zero = jnp.zeros([], jnp.int32)
         carry = loop.Carry(params, g, value, f_prev, state.inverse_hessian, state.step_size,
                            state.direction, zero, zero, zero, reason.astype(jnp.int32))  # fmt: skip
-        s = loop.iterate(carry, value_and_grad, packing, dtype, c1=c1, c2=c2,
+        if not packing.lengths:  # no trained leaves: nothing to iterate (nor to trace)
+            return _finish(state, params, carry, packing, first_call=state.func_evals == 0)
+        s = loop.iterate(carry, value_and_grad, packing, dtype,
+                         c1=jnp.asarray(hp.c1, dtype), c2=jnp.asarray(hp.c2, dtype),
                          tolerance_grad=tolerance,
                          tolerance_step=jnp.asarray(hp.tolerance_step, dtype),
                          max_iter=max_iter, max_eval=max_eval)  # fmt: skip
@@ -217,15 +215,20 @@ def _finish(state: BfgsState, params, s: loop.Carry, packing: Packing, first_cal
         lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), s.x, params
     )
     moved = state._replace(
-        n_iter=state.n_iter + s.n_local, step_size=s.t, direction=s.d_tree, value=s.f,
+        n_iter=_saturating_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
         grad=packing.unpack(s.g), prev_value=s.f_prev, inverse_hessian=s.h,
     )  # fmt: skip
     given = jnp.where(first_call, 1, 0).astype(jnp.int32)  # scipy's f(x0), grad(x0)
     new_state = c.select(failed, state, moved)._replace(
-        func_evals=state.func_evals + given + s.evals,
-        grad_evals=state.grad_evals + given + s.grad_evals,
+        func_evals=_saturating_add(state.func_evals, given + s.evals),
+        grad_evals=_saturating_add(state.grad_evals, given + s.grad_evals),
         iterations=s.n_local,
         evaluations=s.evals,
         stop_reason=s.reason,
     )
     return updates, _state.advance(new_state)
+
+
+def _saturating_add(count, more):
+    """``count + more`` for int32 counters, stopping at the int32 maximum (no wrap)."""
+    return jnp.where(count > _state.INT32_MAX - more, _state.INT32_MAX, count + more)

@@ -34,7 +34,7 @@ class MoreThuenteResult(NamedTuple):
     non_finite: jax.Array  # bool: an evaluation gave a NaN or an Inf; stopped there
     gradient_evaluations: jax.Array  # int32: scipy's gradient count (see more_thuente)
     success: jax.Array  # bool: a step was found (by dcsrch or by the fallback)
-    task: jax.Array  # int32: dcsrch's last task (a dcsrch Task), CONVERGENCE on success
+    task: jax.Array  # int32: dcsrch's last task (a dcsrch Task): CONVERGENCE if it found the step
     fallback: jax.Array  # bool: dcsrch failed and the strong-Wolfe zoom ran
 
 

@@ -151,7 +151,7 @@ def test_a_line_search_that_finds_no_step_stops_in_place(x64):
 
 
 @pytest.mark.parametrize("kwargs, name", [
-    (dict(c1=0.95), "c1"), (dict(c2=1.0), "c2"), (dict(c1=jnp.asarray(1e-4)), "c1"),
+    (dict(c1=0.95), "c1"), (dict(c2=1.0), "c2"), (dict(c1=jnp.asarray(0.95)), "c1"),
 ])  # fmt: skip
 def test_line_search_constants_are_checked(kwargs, name):
     with pytest.raises((ValueError, TypeError), match=name):
