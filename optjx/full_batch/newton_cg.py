@@ -168,15 +168,13 @@ def newton_cg(
     $g = 0$ exactly (a saddle itself) there is no direction to follow: the step is zero
     and the run stops, as scipy's.
 
-    ============================  ==========================================================
-    ``scipy.optimize.minimize``   ``optjx.newton_cg``
-    ============================  ==========================================================
-    ``method="Newton-CG"``, ``hessp``  ``update(grads, state, params, value=, value_fn=)``
-    ``xtol=1e-5``                  ``xtol=1e-5`` (mean absolute update)
-    ``maxiter=200 n``              the number of updates times ``max_iter``
-    ``c1=1e-4``, ``c2=0.9``        fixed
-    ``res.nit, nfev, njev, nhev``  ``state.n_iter, func_evals, grad_evals, hessian_products``
-    ============================  ==========================================================
+    | ``scipy.optimize.minimize`` | ``optjx.newton_cg`` |
+    |---|---|
+    | ``method="Newton-CG"``, ``hessp`` | ``update(grads, state, params, value=, value_fn=)`` |
+    | ``xtol=1e-5`` | ``xtol=1e-5`` (mean absolute update) |
+    | ``maxiter=200 n`` | the number of updates times ``max_iter`` |
+    | ``c1=1e-4``, ``c2=0.9`` | fixed |
+    | ``res.nit, nfev, njev, nhev`` | ``state.n_iter, func_evals, grad_evals, hessian_products`` |
 
     References:
       Dembo & Steihaug (1983), "Truncated-Newton algorithms for large-scale

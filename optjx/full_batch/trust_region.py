@@ -162,17 +162,15 @@ def trust_region_newton(
     the radius then grows while the model predicts well. At a point with $g = 0$
     exactly (a saddle itself) the method stops at once (``tolerance_grad``), as scipy.
 
-    ============================  ==========================================================
-    ``scipy.optimize.minimize``   ``optjx.trust_region_newton``
-    ============================  ==========================================================
-    ``method="trust-ncg"``, ``hessp``  ``update(grads, state, params, value=, value_fn=)``
-    ``gtol=1e-4``                  ``tolerance_grad=1e-4`` (on $\lVert g \rVert_2$)
-    ``initial_trust_radius=1``    ``initial_trust_radius=1.0``
-    ``max_trust_radius=1000``     ``max_trust_radius=1000.0``
-    ``eta=0.15``                   ``eta=0.15``
-    ``maxiter=200 n``              the number of updates times ``max_iter``
-    ``res.nit, nfev, njev, nhev``  ``state.n_iter, func_evals, grad_evals, hessian_products``
-    ============================  ==========================================================
+    | ``scipy.optimize.minimize`` | ``optjx.trust_region_newton`` |
+    |---|---|
+    | ``method="trust-ncg"``, ``hessp`` | ``update(grads, state, params, value=, value_fn=)`` |
+    | ``gtol=1e-4`` | ``tolerance_grad=1e-4`` (on $\lVert g \rVert_2$) |
+    | ``initial_trust_radius=1`` | ``initial_trust_radius=1.0`` |
+    | ``max_trust_radius=1000`` | ``max_trust_radius=1000.0`` |
+    | ``eta=0.15`` | ``eta=0.15`` |
+    | ``maxiter=200 n`` | the number of updates times ``max_iter`` |
+    | ``res.nit, nfev, njev, nhev`` | ``state.n_iter, func_evals, grad_evals, hessian_products`` |
 
     References:
       Steihaug (1983), "The conjugate gradient method and trust regions in large scale
