@@ -32,6 +32,10 @@ from optjx.full_batch.minimize import MinimizeInfo as MinimizeInfo
 from optjx.full_batch.minimize import minimize as minimize
 from optjx.full_batch.more_thuente import MoreThuenteResult as MoreThuenteResult
 from optjx.full_batch.more_thuente import more_thuente as more_thuente
+from optjx.full_batch.newton_cg import NewtonCgState as NewtonCgState
+from optjx.full_batch.newton_cg import newton_cg as newton_cg
+from optjx.full_batch.trust_region import TrustRegionNewtonState as TrustRegionNewtonState
+from optjx.full_batch.trust_region import trust_region_newton as trust_region_newton
 from optjx.optimizers.adafactor import adafactor as adafactor
 from optjx.optimizers.adam import adam as adam
 from optjx.optimizers.adam import adamw as adamw
@@ -188,6 +192,8 @@ __all__ = [
     "MoreThuenteResult",
     "muon",
     "nadam",
+    "newton_cg",
+    "NewtonCgState",
     "novograd",
     "orthogonalize_by_newton_schulz",
     "parallel",
@@ -242,6 +248,8 @@ __all__ = [
     "to_torch_state",
     "trace",
     "TraceState",
+    "trust_region_newton",
+    "TrustRegionNewtonState",
     "typing",
 ]
 

@@ -36,6 +36,7 @@ UNCHECKED_ARGS = {
 INTEGER_ARGS = {"sync_period", "patience", "cooldown", "max_consecutive_errors", "every_k"}
 INTEGER_ARGS |= {"warmup_steps"}
 INTEGER_ARGS |= {"ns_steps"}
+INTEGER_ARGS |= {"max_iter", "max_eval"}  # the full-batch methods' iteration budgets
 # scale's step_size: any real number is allowed (plain arithmetic, negative included).
 # A function argument: its wrong type is a TypeError (tests/invariants/test_inv_bad_input.py).
 UNCHECKED_BY_NAME = {"scale": {"step_size"}, "accumulate_gradients": {"should_skip_update_fn"}}

@@ -87,6 +87,8 @@ class StopTest(enum.IntEnum):
     NON_FINITE = 8  # no finite value and gradient: update zeroed, state kept
     LINE_SEARCH_FAILED = 9  # bfgs: no step found (scipy's "precision loss"); params kept
     TOLERANCE_CHANGE_RELATIVE = 10  # lbfgs_b: (f_prev - f) / max(|f_prev|, |f|, 1) <= ftol
+    NO_PREDICTED_DECREASE = 11  # trust_region_newton: the model predicts no decrease
+    INNER_CG_NOT_CONVERGED = 12  # newton_cg: the inner CG used its 20 n products
 
     @property
     def reason(self) -> StopReason:
@@ -105,6 +107,8 @@ _REASON_OF_TEST = (
     StopReason.NON_FINITE,
     StopReason.LINE_SEARCH_FAILED,
     StopReason.CONVERGED,
+    StopReason.LINE_SEARCH_FAILED,  # no predicted decrease: no acceptable step
+    StopReason.LINE_SEARCH_FAILED,  # the inner CG gave no usable direction
 )
 
 
@@ -121,7 +125,9 @@ def stop_reason(state: Any) -> str:
     tests stopped it (a ``StopTest``: ``TOLERANCE_GRAD_AT_START``,
     ``DIRECTIONAL_DERIVATIVE``, ``MAX_ITER``, ``MAX_EVAL``, ``TOLERANCE_GRAD``,
     ``TOLERANCE_CHANGE_STEP``, ``TOLERANCE_CHANGE_VALUE``, ``NON_FINITE``,
-    ``LINE_SEARCH_FAILED``, ``TOLERANCE_CHANGE_RELATIVE``).
+    ``LINE_SEARCH_FAILED`` (``optjx.bfgs``, ``optjx.newton_cg``), ``TOLERANCE_CHANGE_RELATIVE``
+    (``optjx.lbfgs_b``), ``NO_PREDICTED_DECREASE`` (``optjx.trust_region_newton``),
+    ``INNER_CG_NOT_CONVERGED`` (``optjx.newton_cg``).
 
     References:
       ``torch.optim.LBFGS.step`` (torch 2.13), its break tests.

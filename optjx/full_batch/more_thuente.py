@@ -212,11 +212,14 @@ def more_thuente(
 
 
 def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-14,
-           min_step=1e-8, max_step=50.0, max_iter=100, fallback=True) -> MoreThuenteResult:  # fmt: skip
+           min_step=1e-8, max_step=50.0, max_iter=100, fallback=True,
+           fallback_max_step=None) -> MoreThuenteResult:  # fmt: skip
     """``more_thuente`` given ``evaluate(t) -> (f, g, g . d, not finite)``.
 
     The methods call it directly with a packed ``evaluate`` (``grad`` is then packed too).
-    The constants are not checked here.
+    The constants are not checked here. ``fallback_max_step``: the fallback's largest
+    step, default ``max_step``; ``float("inf")`` for none (scipy's Newton-CG calls its
+    fallback without ``amax``).
     """
     dtype = jnp.asarray(value).dtype
     f0 = jnp.asarray(value, dtype)
@@ -224,9 +227,11 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
     t0 = jnp.asarray(step_size, dtype)
     # scipy's BFGS bound 1e100 overflows float32: the largest finite step instead.
     max_step = min(max_step, float(jnp.finfo(dtype).max))
+    fallback_max = max_step if fallback_max_step is None else min(fallback_max_step,
+                                                                  float(jnp.finfo(dtype).max))  # fmt: skip
     k = dcsrch.Constants(c1, c2, xtol, min_step, max_step)
     state, task = dcsrch.start(t0, f0, d0, k)
-    fallback_t = jnp.minimum(t0, max_step)  # scipy's scalar_search_wolfe2: min(alpha1, amax)
+    fallback_t = jnp.minimum(t0, fallback_max)  # scipy's scalar_search_wolfe2: min(alpha1, amax)
     i32 = lambda v: jnp.asarray(v, jnp.int32)  # noqa: E731
     false = jnp.asarray(False)
     zoom = wolfe2.zoom_start(f0, f0, f0, f0, d0, f0)
@@ -269,7 +274,7 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
 
         # The fallback's two loops.
         bracket, zoom_new, b_out, b_next = wolfe2.bracket_step(
-            s.bracket, t, f_w, d_w, f0, d0, c1, c2, max_step
+            s.bracket, t, f_w, d_w, f0, d0, c1, c2, fallback_max
         )
         zoom_in, z_out = wolfe2.zoom_step(s.zoom, t, f_w, d_w, f0, d0, c1, c2)
         zoom = c.select(in_bracket, zoom_new, zoom_in)

@@ -14,7 +14,7 @@ Adding an optimizer is one ``Card`` here (see CONTRIBUTING.md). Derived from the
 
 from __future__ import annotations
 
-from . import aliases, blocks, schedule_free, wrappers
+from . import aliases, blocks, full_batch, schedule_free, wrappers
 from ._card import Bench, Card, Config, Entry, Example, Tuned, config
 from ._shared import NAN, QUADRATIC_STEPS, ROSENBROCK_STEPS, STEPS_FLAX
 
@@ -22,7 +22,13 @@ __all__ = ["Bench", "Card", "Config", "Entry", "Example", "Tuned", "config", "NA
            "QUADRATIC_STEPS", "ROSENBROCK_STEPS", "STEPS_FLAX", "CARDS", "BY_NAME", "SHARDED", "FLAX",
            "BENCHMARKS", "EXAMPLES", "TWINS", "ALIASES", "BLOCKS", "WRAPPERS"]  # fmt: skip
 
-CARDS: list[Card] = [*aliases.CARDS, *blocks.CARDS, *wrappers.CARDS, *schedule_free.CARDS]
+CARDS: list[Card] = [
+    *aliases.CARDS,
+    *blocks.CARDS,
+    *wrappers.CARDS,
+    *schedule_free.CARDS,
+    *full_batch.CARDS,
+]
 BY_NAME: dict[str, Card] = {c.name: c for c in CARDS}
 assert len(BY_NAME) == len(CARDS), "one card per public name"
 

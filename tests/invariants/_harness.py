@@ -56,16 +56,26 @@ def value_at(t: int, dtype=jnp.float32):
 def loss(params):
     """The standard loss of loss-driven entries: a least-squares fit of every leaf to a
     fixed target, ``1/2 sum_i c_i (p_i - t_i)^2`` with curvatures ``c`` in [0.5, 5]. Works
-    on any tree (each leaf gets its own target, seeded by its size), in the params' dtype."""
+    on any tree (each leaf gets its own target, seeded by its size); the leaves' terms
+    are summed in the widest float dtype among them (at least float32) and int, bool and
+    ``None`` leaves (which optjx does not train) are left out, so it is a float scalar
+    for every tree, empty ones included, under strict dtype promotion too. Twice
+    differentiable: the Newton methods take its Hessian-vector products."""
 
     def one(p):
-        p = jnp.asarray(p)
         rng = np.random.default_rng(300 + p.size)
         target = jnp.asarray(rng.normal(size=p.shape), p.dtype)
         curvature = jnp.asarray(rng.uniform(0.5, 5.0, size=p.shape), p.dtype)
         return jnp.sum(curvature * (p - target) ** 2) / 2
 
-    return sum(one(p) for p in jax.tree.leaves(params))
+    leaves = [jnp.asarray(p) for p in jax.tree.leaves(params)]
+    floats = [p for p in leaves if jnp.issubdtype(p.dtype, jnp.inexact)]
+    dtype = max((p.dtype for p in floats if p.dtype.itemsize >= 4),
+                key=lambda d: d.itemsize, default=jnp.dtype(jnp.float32))  # fmt: skip
+    total = jnp.zeros((), dtype)
+    for p in floats:
+        total = total + one(p).astype(dtype)
+    return total
 
 
 def update(entry: Entry, tx, grads, state, params, value):

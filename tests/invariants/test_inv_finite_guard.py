@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import registry
 from registry import ENTRIES
 
 import optjx
@@ -87,7 +88,9 @@ def pmapped(request):
     def step(params, states, grads, value):
         new_params, new_states = {}, {}
         for key, tx in txs.items():
-            u, new_states[key] = tx.update(grads, states[key], params[key], value=value)
+            # A loss-driven entry also gets the loss (the harness's standard one).
+            extra = {"value_fn": harness.loss} if registry.BY_ID[key].loss_driven else {}
+            u, new_states[key] = tx.update(grads, states[key], params[key], value=value, **extra)
             new_params[key] = optax.apply_updates(params[key], u)
         return new_params, new_states
 
