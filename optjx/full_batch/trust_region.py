@@ -301,6 +301,7 @@ def _finish(state: TrustRegionNewtonState, params, grads, s: Carry, first_call):
         grad_evals=_add(state.grad_evals, given + s.grad_evals),
         iterations=s.n_local,
         evaluations=s.evals,
-        stop_reason=c.reason_of(s.reason), stop_test=s.reason,
+        stop_reason=c.reason_of(s.reason),
+        stop_test=s.reason,
     )
     return updates, _state.advance(new_state)

@@ -114,7 +114,9 @@ def test_more_thuente_functions_satisfy_strong_wolfe(number, x64):
     t0s = jnp.asarray([1e-3, 1e-1, 1e1, 1e3] * 2)
     c2s = jnp.asarray([0.9] * 4 + [0.1] * 4)
     ones = jnp.ones((8, 1))  # the compiled search of the replay above, from x = 0 along +1
-    results = _search(number)(0 * ones, ones, t0s, jnp.full(8, 60, dtype=jnp.int64), c2s, jnp.zeros(8))
+    results = _search(number)(
+        0 * ones, ones, t0s, jnp.full(8, 60, dtype=jnp.int64), c2s, jnp.zeros(8)
+    )
     for i, (t0, c2) in enumerate(zip(t0s.tolist(), c2s.tolist(), strict=True)):
         t = float(results.step_size[i])
         phit, dphit = jax.value_and_grad(phi)(jnp.asarray(t))

@@ -155,8 +155,8 @@ def more_thuente(number: int):
     def gamma(b):
         return math.sqrt(1 + b**2) - b
 
-    return lambda a: gamma(b1) * torch.sqrt((1 - a) ** 2 + b2**2) + gamma(b2) * torch.sqrt(
-        a**2 + b1**2
+    return lambda a: (
+        gamma(b1) * torch.sqrt((1 - a) ** 2 + b2**2) + gamma(b2) * torch.sqrt(a**2 + b1**2)
     )
 
 

@@ -33,7 +33,10 @@ PARAM_GROUPS = {
     "adamw_three_groups": (
         "AdamW",
         {"lr": 0.02, "weight_decay": 0.05},
-        [(["kernel"], {"lr": 0.01, "weight_decay": 0.1}), (["bias"], {"lr": 0.005, "weight_decay": 0.0})],
+        [
+            (["kernel"], {"lr": 0.01, "weight_decay": 0.1}),
+            (["bias"], {"lr": 0.005, "weight_decay": 0.0}),
+        ],
     ),
     "sgd_two_groups": (
         "SGD",
@@ -43,7 +46,10 @@ PARAM_GROUPS = {
     "sgd_three_groups": (
         "SGD",
         {"lr": 0.1, "momentum": 0.9, "nesterov": True},
-        [(["kernel"], {"lr": 0.05, "weight_decay": 0.01}), (["bias"], {"lr": 0.02, "momentum": 0.5, "nesterov": False})],
+        [
+            (["kernel"], {"lr": 0.05, "weight_decay": 0.01}),
+            (["bias"], {"lr": 0.02, "momentum": 0.5, "nesterov": False}),
+        ],
     ),
 }
 

@@ -60,8 +60,8 @@ def _none_means_something(name, arg) -> bool:
     """``None`` switches a stage off (``momentum=None``, as optax's; ``weight_decay=None``,
     also on ``adamw``, whose default is 0.01) or chooses a form (``decay=None``: the uniform
     average)."""
-    if (name, arg) == ("adamw", "weight_decay"):
-        return True
+    if (name, arg) in {("adamw", "weight_decay"), ("muon", "weight_decay")}:
+        return True  # a default decay (0.01, 0.1) that None switches off
     return inspect.signature(getattr(optjx, name)).parameters[arg].default is None
 
 

@@ -26,8 +26,14 @@ from optjx import schedules
 pytestmark = pytest.mark.usefixtures("strict_promotion")
 
 
-BOUNDED = {"micro_step", "notfinite_count", "total_notfinite", "plateau_count", "cooldown_count",
-           "steps_since_sync"}
+BOUNDED = {
+    "micro_step",
+    "notfinite_count",
+    "total_notfinite",
+    "plateau_count",
+    "cooldown_count",
+    "steps_since_sync",
+}
 # The full-batch methods' counters: per update (bounded by max_iter and the line search's
 # budget), a stop reason, and totals over all updates that saturate at the int32 maximum.
 BOUNDED |= {"iterations", "evaluations", "stop_reason", "n_iter", "func_evals", "grad_evals",

@@ -42,7 +42,11 @@ def _replay(tx, grads, expected, steps):
         params = optax.apply_updates(params, u)
         for k in params:
             np.testing.assert_allclose(
-                np.asarray(params[k]), expected[k][t + 1], rtol=1e-9, atol=1e-13, err_msg=f"{k} step {t}"
+                np.asarray(params[k]),
+                expected[k][t + 1],
+                rtol=1e-9,
+                atol=1e-13,
+                err_msg=f"{k} step {t}",
             )
     return params
 

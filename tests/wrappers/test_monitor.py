@@ -16,16 +16,24 @@ import optjx
 
 def _params(dtype=jnp.float64):
     rng = np.random.default_rng(0)
-    return {"w": jnp.asarray(rng.normal(size=(4, 3)), dtype), "b": jnp.asarray(rng.normal(size=3), dtype)}
+    return {
+        "w": jnp.asarray(rng.normal(size=(4, 3)), dtype),
+        "b": jnp.asarray(rng.normal(size=3), dtype),
+    }
 
 
 def _grads(t, dtype=jnp.float64):
     rng = np.random.default_rng(10 + t)
-    return {"w": jnp.asarray(rng.normal(size=(4, 3)) * 3, dtype), "b": jnp.asarray(rng.normal(size=3), dtype)}
+    return {
+        "w": jnp.asarray(rng.normal(size=(4, 3)) * 3, dtype),
+        "b": jnp.asarray(rng.normal(size=3), dtype),
+    }
 
 
 def _norm(tree):
-    return float(np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in jax.tree.leaves(tree))))
+    return float(
+        np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in jax.tree.leaves(tree)))
+    )
 
 
 def test_norms_match_numpy_and_updates_are_unchanged(x64):
@@ -106,7 +114,9 @@ def test_diagnostics_in_a_chain_with_radam_lookahead_and_finite_guard(x64):
         assert bool(stats["last_finite"]) == (t != 4)
         assert int(stats["total_notfinite"]) == (t >= 4)
         assert int(stats["notfinite_count"]) == (t == 4)
-        np.testing.assert_allclose(float(stats["radam_rectifier"]), _rectifier(applied, 0.99), rtol=1e-9)
+        np.testing.assert_allclose(
+            float(stats["radam_rectifier"]), _rectifier(applied, 0.99), rtol=1e-9
+        )
         assert bool(stats["radam_adaptive"]) == (applied >= 6)
         assert int(stats["lookahead_steps_since_sync"]) == applied % 3
         if t != 4:  # the monitor sits after the clip: it sees norms <= 1
