@@ -47,6 +47,11 @@ def next_count(count: jax.Array) -> jax.Array:
     return jnp.where(count < INT32_MAX, count + 1, count)
 
 
+def saturating_add(count: jax.Array, more) -> jax.Array:
+    """``count + more`` for int32 counters (``more >= 0``), stopping at the int32 maximum."""
+    return jnp.where(count > INT32_MAX - more, INT32_MAX, count + more)
+
+
 def advance(state, **fields: Any):
     """``state`` with new ``fields`` and its counter advanced."""
     return state._replace(count=next_count(state.count), **fields)

@@ -235,21 +235,16 @@ def _finish(state: BfgsState, params, s: loop.Carry, packing: Packing, first_cal
         lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), s.x, params
     )
     moved = state._replace(
-        n_iter=_saturating_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
+        n_iter=_state.saturating_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
         grad=packing.unpack(s.g), prev_value=s.f_prev, inverse_hessian=s.h,
     )  # fmt: skip
     given = jnp.where(first_call, 1, 0).astype(jnp.int32)  # scipy's f(x0), grad(x0)
     new_state = c.select(failed, state, moved)._replace(
-        func_evals=_saturating_add(state.func_evals, given + s.evals),
-        grad_evals=_saturating_add(state.grad_evals, given + s.grad_evals),
+        func_evals=_state.saturating_add(state.func_evals, given + s.evals),
+        grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
         iterations=s.n_local,
         evaluations=s.evals,
         stop_reason=c.reason_of(s.reason),
         stop_test=s.reason,
     )
     return updates, _state.advance(new_state)
-
-
-def _saturating_add(count, more):
-    """``count + more`` for int32 counters, stopping at the int32 maximum (no wrap)."""
-    return jnp.where(count > _state.INT32_MAX - more, _state.INT32_MAX, count + more)

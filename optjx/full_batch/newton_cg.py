@@ -264,11 +264,6 @@ def newton_cg(
     return _calling.transformation("newton_cg", init_fn, step_fn)
 
 
-def _add(total, more):
-    """``total + more`` for the counters over all updates, saturating at the int32 maximum."""
-    return jnp.where(total > _state.INT32_MAX - more, _state.INT32_MAX, total + more)
-
-
 def _finish(state: NewtonCgState, params, grads, s: Carry, first_call):
     """The updates (in the gradients' dtypes) and state of a finished loop; a NaN or Inf
     keeps the old state."""
@@ -277,13 +272,13 @@ def _finish(state: NewtonCgState, params, grads, s: Carry, first_call):
         lambda new, old, d: jnp.where(failed, 0, new - old).astype(d.dtype), s.x, params, grads
     )
     moved = state._replace(
-        n_iter=_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
-        prev_value=s.f_prev, hessian_products=_add(state.hessian_products, s.products),
+        n_iter=_state.saturating_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
+        prev_value=s.f_prev, hessian_products=_state.saturating_add(state.hessian_products, s.products),
     )  # fmt: skip
     given = jnp.where(first_call, 1, 0).astype(jnp.int32)  # scipy's f(x0), grad(x0)
     new_state = c.select(failed, state, moved)._replace(
-        func_evals=_add(state.func_evals, given + s.evals),
-        grad_evals=_add(state.grad_evals, given + s.grad_evals),
+        func_evals=_state.saturating_add(state.func_evals, given + s.evals),
+        grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
         iterations=s.n_local,
         evaluations=s.evals,
         stop_reason=c.reason_of(s.reason),

@@ -276,11 +276,6 @@ def trust_region_newton(
     return _calling.transformation("trust_region_newton", init_fn, step_fn)
 
 
-def _add(total, more):
-    """``total + more`` for the counters over all updates, saturating at the int32 maximum."""
-    return jnp.where(total > _state.INT32_MAX - more, _state.INT32_MAX, total + more)
-
-
 def _finish(state: TrustRegionNewtonState, params, grads, s: Carry, first_call):
     """The updates (in the gradients' dtypes) and state of a finished loop; a NaN or Inf
     keeps the old state."""
@@ -289,16 +284,18 @@ def _finish(state: TrustRegionNewtonState, params, grads, s: Carry, first_call):
         lambda new, old, d: jnp.where(failed, 0, new - old).astype(d.dtype), s.x, params, grads
     )
     moved = state._replace(
-        n_iter=_add(state.n_iter, s.n_local), trust_radius=s.radius, direction=s.p_tree, value=s.f,
+        n_iter=_state.saturating_add(state.n_iter, s.n_local), trust_radius=s.radius, direction=s.p_tree, value=s.f,
         prev_value=s.f_prev,
     )  # fmt: skip
     # scipy's f(x0), grad(x0), and its one "Hessian evaluation" at x0 (its ScalarFunction
     # wraps the absent Hessian in a function that it calls once: nhev counts it).
     given = jnp.where(first_call, 1, 0).astype(jnp.int32)
     new_state = c.select(failed, state, moved)._replace(
-        hessian_products=_add(state.hessian_products, given + jnp.where(failed, 0, s.products)),
-        func_evals=_add(state.func_evals, given + s.evals),
-        grad_evals=_add(state.grad_evals, given + s.grad_evals),
+        hessian_products=_state.saturating_add(
+            state.hessian_products, given + jnp.where(failed, 0, s.products)
+        ),
+        func_evals=_state.saturating_add(state.func_evals, given + s.evals),
+        grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
         iterations=s.n_local,
         evaluations=s.evals,
         stop_reason=c.reason_of(s.reason),
