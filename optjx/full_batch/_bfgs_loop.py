@@ -19,7 +19,6 @@ from jax import lax
 from optjx.full_batch import _common as c
 from optjx.full_batch import more_thuente as mt
 from optjx.full_batch._packing import Packing
-from optjx.full_batch.line_search import checked
 
 StopTest = c.StopTest
 # scipy's BFGS calls its line search with these bounds (amin, amax) and dcsrch's xtol.
@@ -84,13 +83,6 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
             tolerance_step, max_iter: int, max_eval) -> Carry:  # fmt: skip
     """Iterations of scipy's BFGS from ``carry`` until a stop reason is set."""
 
-    def evaluator(x, d_tree, d):
-        def evaluate(t):
-            f, g = value_and_grad(c.axpy(t, d_tree, x))
-            return checked(jnp.asarray(f).astype(dtype), packing.pack(g), d, dtype)
-
-        return evaluate
-
     def norm(v):
         return jnp.sqrt(c.dot(v, v, dtype))
 
@@ -99,7 +91,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
         d = split(p, packing)
         d_tree = packing.unpack(d)
         slope = c.dot(s.g, d, dtype)
-        ls = mt.search(evaluator(s.x, d_tree, d), s.f, s.g, slope,
+        ls = mt.search(mt.along(value_and_grad, packing, dtype, s.x, d_tree, d), s.f, s.g, slope,
                        mt.first_step(s.f, s.f_prev, slope), c1=c1, c2=c2, xtol=XTOL,
                        min_step=MIN_STEP, max_step=MAX_STEP)  # fmt: skip
         found = ls.success

@@ -310,3 +310,15 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
         task=s.task,
         fallback=s.fallback,
     )
+
+
+def along(value_and_grad, packing, dtype, x, d_tree, d):
+    """``evaluate(t) -> (f, g, g . d, not finite)`` at ``x + t d`` for ``search``: the loss
+    and packed gradient of a method's ``value_and_grad`` along the packed direction ``d``
+    (``d_tree`` its tree)."""
+
+    def evaluate(t):
+        f, g = value_and_grad(c.axpy(t, d_tree, x))
+        return checked(jnp.asarray(f).astype(dtype), packing.pack(g), d, dtype)
+
+    return evaluate

@@ -16,7 +16,6 @@ from optjx.full_batch import more_thuente as mt
 from optjx.full_batch._hvp import linearized_gradient, reject_complex
 from optjx.full_batch._packing import Packing
 from optjx.full_batch._truncated_cg import newton_direction
-from optjx.full_batch.line_search import checked
 from optjx.typing import Hyperparameter
 
 StopTest = c.StopTest  # the detailed test; the state reports its coarse c.StopReason
@@ -81,13 +80,6 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
     n = sum(packing.lengths)
     max_products = max(1, 20 * n)  # scipy's cg_maxiter
 
-    def evaluator(x, d_tree, d):
-        def evaluate(t):
-            f, g = value_and_grad(c.axpy(t, d_tree, x))
-            return checked(jnp.asarray(f).astype(dtype), packing.pack(g), d, dtype)
-
-        return evaluate
-
     def iteration(s: Carry) -> Carry:
         hvp = linearized_gradient(value_and_grad, s.x, packing)
         cg = newton_direction(hvp, s.g, dtype, max_products)
@@ -97,7 +89,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
         # scipy passes old_old_fval=None on its first iteration: the first trial step is 1.
         t0 = jnp.where(s.first, 1.0, mt.first_step(s.f, s.f_prev, slope)).astype(dtype)
         # scipy's line_search_wolfe1 bounds the step by 50; its fallback by nothing.
-        ls = mt.search(evaluator(s.x, d_tree, d), s.f, s.g, slope, t0, c1=c1, c2=c2,
+        ls = mt.search(mt.along(value_and_grad, packing, dtype, s.x, d_tree, d), s.f, s.g, slope, t0, c1=c1, c2=c2,
                        fallback_max_step=float("inf"))  # fmt: skip
         # A zero direction (the inner CG's flat-curvature exit at its first step) makes
         # the trial point x itself: scipy's function cache answers, nothing is counted.
