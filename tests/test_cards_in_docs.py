@@ -27,6 +27,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 # Aliases that no torch.optim class (nor a PyTorch package) computes.
 NO_TORCH_TWIN = {
+    "newton_cg": 'scipy\'s minimize(method="Newton-CG"), not torch.optim',
+    "trust_region_newton": 'scipy\'s minimize(method="trust-ncg"), not torch.optim',
     "novograd": "not in torch.optim (NVIDIA's NeMo has one); its optax twin is in porting-optax",
     "delta_bar_delta": "Jacobs 1988: in neither torch.optim nor optax",
 }

@@ -73,7 +73,8 @@ def test_non_finite_stops_with_params_and_matrix_unchanged():
                            )(state, start)  # fmt: skip
     assert optjx.stop_reason(new) == "NON_FINITE"
     assert all(np.all(np.asarray(u) == 0) for u in jax.tree.leaves(updates))
-    kept = new._replace(func_evals=state.func_evals, grad_evals=state.grad_evals,
+    # The update count (a schedule's argument) counts calls, NaN or not.
+    kept = new._replace(count=state.count, func_evals=state.func_evals, grad_evals=state.grad_evals,
                         iterations=state.iterations, evaluations=state.evaluations,
                         stop_reason=state.stop_reason, stop_test=state.stop_test)  # fmt: skip
     harness.assert_trees_identical(kept, state, "matrix after a NaN")
