@@ -3,7 +3,7 @@
 ``FUNCTIONS``: the one-dimensional functions ``(phi, dphi)(a, p, q)`` in NumPy floats,
 written from Moré & Thuente (1994, sec. 5) and the generator's docstrings; ``jax_phi``: the
 same as JAX functions of a 1-vector, for the searches on pytrees. ``rosenbrock`` and
-``logistic``: the BFGS problems in JAX.
+``logistic``: the BFGS problems in JAX, and the L-BFGS-B ones.
 """
 
 from __future__ import annotations
@@ -98,6 +98,12 @@ def logistic(data):
         return jnp.mean(jnp.logaddexp(z, 0.0) - y * z) + 0.5 * 1e-2 * jnp.sum(p["w"] ** 2)
 
     return loss
+
+
+def logistic_vector(data):
+    """``logistic`` of the flat ``[b, w]`` (the L-BFGS-B golden's params ``{"x": (6,)}``)."""
+    loss = logistic(data)
+    return lambda p: loss({"b": p["x"][0], "w": p["x"][1:]})
 
 
 def least_squares(data):

@@ -17,10 +17,12 @@ import pytest
 import optjx
 
 RUNS = ["rosenbrock2_box", "rosenbrock5_box", "rosenbrock5_free", "rosenbrock10_lower",
-        "nnls", "rosenbrock3_infeasible", "breakpoints"]  # fmt: skip
+        "nnls", "rosenbrock3_infeasible", "breakpoints", "logistic"]  # fmt: skip
 
 
 def _loss(golden):
+    if "data/x" in golden:
+        return problems.logistic_vector(golden)
     if "data/a" in golden and "data/b" in golden:
         return problems.least_squares(golden)
     if "data/c" in golden:

@@ -21,6 +21,9 @@ far), then the result's ``final_x``, ``final_fun``, ``nit``, ``nfev``, ``status`
   iteration ($B = I$) the projected path $x - t g$ meets the breakpoints $t = 1/4$ and
   $t = 1/3$ before the model's minimiser along it at $t = 1$: the Cauchy point stops at
   two bounds.
+* ``logistic``: the BFGS goldens' L2-regularised logistic regression (80 samples, 5
+  features, ``data/x`` and ``data/y``) over the flat ``[b, w]`` from 0, the intercept free
+  and the weights in ``[0, 2]``: one weight ends on its lower bound, one on its upper.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import scipy
 import scipy.optimize
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from generate_scipy_quasi_newton import save_npz  # noqa: E402
+from generate_scipy_quasi_newton import logistic, logistic_data, save_npz  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent / "quasi_newton"
 
@@ -114,6 +117,10 @@ def main():
     target = np.array([3.0, -0.5, 0.2, -4.0])
     run("breakpoints", weighted_quadratic(c, target), np.zeros(4), np.full(4, -1.0),
         np.full(4, 1.0), data=dict(c=c, a=target))  # fmt: skip
+    data = logistic_data()
+    f, g = logistic(data)
+    run("logistic", lambda v: (f(v), g(v)), np.zeros(6), [-inf, *[0.0] * 5], [inf, *[2.0] * 5],
+        data=data)  # fmt: skip
 
 
 if __name__ == "__main__":
