@@ -55,7 +55,11 @@ EXAMPLES = {
     ),
     "full_batch.py": (
         ["--quick"],
-        {"full_batch_digits.png": (800, 1200), "full_batch_sparse.png": (450, 1500)},
+        {
+            "full_batch_digits.png": (800, 1200),
+            "full_batch_sparse.png": (450, 1500),
+            "full_batch_nnls.png": (450, 1500),
+        },
     ),
     "fine_tune.py": (["--quick"], {"fine_tune.png": (450, 1600)}),
     "schedule_free.py": (["--quick"], {"schedule_free.png": (400, 1500)}),
