@@ -13,11 +13,13 @@ Everything in float64, every solve one call of ``optjx.minimize``.
     ``optjx.levenberg_marquardt`` (MINPACK's ``lmder``: ``fun`` returns the residuals) and
     by ``optjx.lbfgs`` with a strong-Wolfe search (``fun`` returns ``0.5 sum r^2``).
     L-BFGS because it is the general method for a smooth loss and sees only the sum of
-    squares, where LM uses the residuals' Jacobian: that is the comparison (on problems
-    this small ``optjx.bfgs`` would serve as well). LM's default tolerances are MINPACK's,
-    whose relative tests stop it at 4 to 5 correct digits on these two; the full run adds
-    LM with ``ftol = xtol = 1e-15``. From BoxBOD's start 1 both methods end on the plateau
-    ``b2 -> infinity`` (a flat model), as MINPACK does: a start matters. Prints, per run,
+    squares, where LM uses the residuals' Jacobian: that is the comparison. LM's default
+    tolerances are MINPACK's, whose relative tests stop it at 4 to 5 correct digits on
+    these two; the full run adds LM with ``ftol = xtol = 1e-15``. BoxBOD shows why NIST
+    rates it hard: from start 1 LM ends, as MINPACK does, on the plateau
+    ``b2 -> infinity`` (a flat model; the gradient vanishes there) and L-BFGS stalls (its
+    line search finds no step along the same direction, update after update); from start
+    2 LM reaches the certified values and L-BFGS ends on the plateau. Prints, per run,
     iterations, evaluations, the residual sum of squares, the largest relative error of a
     parameter against NIST's certified value and why it stopped.
 (b) A ridge regression on scikit-learn's digits (100 training images, 10 per class,
@@ -146,6 +148,8 @@ def plot_nist(axes, fits):
                 ax.plot(grid, model(b, grid), styles[method], color=colors[start], lw=1.4,
                         label=f"{method} from {start.replace('start', 'start ')}: max rel. error {error:.0e}")  # fmt: skip
         ax.plot(problem.x, problem.y, "ko", ms=4, label="NIST data")
+        low, high = min(problem.y), max(problem.y)
+        ax.set_ylim(min(0.0, low) - 0.1 * (high - low), high + 0.1 * (high - low))
         ax.set(xlabel="x", ylabel="y")
         ax.set_title(f"NIST StRD {problem.name}: {problem.model}", fontsize=10)
         ax.grid(alpha=0.3)
