@@ -88,8 +88,11 @@ def least_squares_functions(model):
 def nist_methods(quick):
     """name -> (method, does ``fun`` return the residuals, max_updates)."""
     methods = {
-        # MINPACK's defaults; max_iter iterations (Jacobians) per update.
+        # MINPACK's tolerances; max_iter=50 so that one update is usually the whole run
+        # (minimize's evaluation count is then MINPACK's nfev).
         "LM": (optjx.levenberg_marquardt(max_iter=50), True, 20),
+        # Tolerances below what these problems reach in float64: it runs until the line
+        # search can make no more progress, for the most digits L-BFGS can give.
         "L-BFGS": (
             optjx.lbfgs(max_iter=50, history_size=20, line_search_fn="strong_wolfe",
                         tolerance_grad=1e-9, tolerance_change=1e-15),

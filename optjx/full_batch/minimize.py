@@ -36,7 +36,9 @@ class MinimizeInfo(NamedTuple):
       iterations: int32, the method's iterations over all updates (for a minibatch
         optimizer, one per update).
       evaluations: int32, loss-and-gradient evaluations (scipy's ``nfev``), the one at
-        the starting point included; Hessian-vector products are not counted.
+        the starting point included; Hessian-vector products are not counted. For a
+        least-squares method, its residual evaluations (MINPACK's ``nfev``); ``value``
+        and ``grad_norm`` are then computed once more after the last update, uncounted.
     """
 
     value: jax.Array
