@@ -36,7 +36,9 @@ class MinimizeInfo(NamedTuple):
       iterations: int32, the method's iterations over all updates (for a minibatch
         optimizer, one per update).
       evaluations: int32, loss-and-gradient evaluations (scipy's ``nfev``), the one at
-        the starting point included; Hessian-vector products are not counted.
+        the starting point included; Hessian-vector products are not counted. For a
+        least-squares method, its residual evaluations (MINPACK's ``nfev``); ``value``
+        and ``grad_norm`` are then computed once more after the last update, uncounted.
     """
 
     value: jax.Array
@@ -127,19 +129,24 @@ def _step(fun, method, kind: str, args, tolerance_grad):
             params, state, value, grad, c.updates + 1, c.iterations + 1, c.evaluations + 1, reason
         )
 
+    def residual_fn(p):
+        return fun(p, *args)
+
+    def least_squares(c: _Carry) -> _Carry:
+        updates, state = method.update(None, c.state, c.params, residual_fn=residual_fn)
+        # The least-squares states keep no loss nor gradient: _run evaluates them once, at
+        # the end, for the info. The update evaluated at its start itself.
+        return c._replace(
+            params=optax.apply_updates(c.params, updates),
+            state=state,
+            updates=c.updates + 1,
+            iterations=c.iterations + state.iterations,
+            evaluations=c.evaluations + state.evaluations,
+            stop_reason=jnp.asarray(state.stop_reason, jnp.int32),
+        )
+
     def full_batch(c: _Carry) -> _Carry:
-        if kind == "least_squares":
-
-            def residual_fn(p):
-                return fun(p, *args)
-
-            updates, state = method.update(None, c.state, c.params, residual_fn=residual_fn)
-            new_evaluations = state.evaluations  # this update evaluated at the start itself
-        else:
-            updates, state = method.update(
-                c.grad, c.state, c.params, value=c.value, value_fn=value_fn
-            )
-            new_evaluations = state.evaluations - 1  # the value given counts as one
+        updates, state = method.update(c.grad, c.state, c.params, value=c.value, value_fn=value_fn)
         params = optax.apply_updates(c.params, updates)
         grad = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), state.grad, c.grad)
         return _Carry(
@@ -149,11 +156,11 @@ def _step(fun, method, kind: str, args, tolerance_grad):
             grad,
             c.updates + 1,
             c.iterations + state.iterations,
-            c.evaluations + new_evaluations,
+            c.evaluations + state.evaluations - 1,  # the value given counts as one
             jnp.asarray(state.stop_reason, jnp.int32),
         )
 
-    return minibatch if kind == "minibatch" else full_batch
+    return {"minibatch": minibatch, "full_batch": full_batch, "least_squares": least_squares}[kind]
 
 
 def _max_abs(tree) -> jax.Array:
@@ -192,6 +199,11 @@ def _run(fun, params, method, args, max_updates: int, tolerance_grad):
         return (c.updates < max_updates) & ~finished
 
     carry = jax.lax.while_loop(go_on, step, carry)
+    if kind == "least_squares":
+        # For the info only (the half sum of squares and J^T r at the result): not counted
+        # in evaluations, which stay the method's own (MINPACK's nfev).
+        value, grad = jax.value_and_grad(_loss_of(fun, kind))(carry.params, args)
+        carry = carry._replace(value=value, grad=grad)
     reason = jnp.where(
         (carry.stop_reason == StopReason.CONVERGED) | (carry.stop_reason == StopReason.NON_FINITE),
         carry.stop_reason,

@@ -4,6 +4,8 @@ References are closed forms computed in float64 NumPy (the minimiser of a quadra
 ridge solution and its hypergradient) or central finite differences of the solver.
 """
 
+import json
+import pathlib
 from typing import NamedTuple
 
 import jax
@@ -13,6 +15,7 @@ import pytest
 
 import optjx
 
+GOLDEN = pathlib.Path(__file__).parents[1] / "golden"
 RNG = np.random.default_rng(0)
 A = RNG.normal(size=(4, 4))
 HESSIAN = A @ A.T + 4 * np.eye(4)  # symmetric positive definite, condition ~ 10
@@ -203,6 +206,33 @@ def test_least_squares_methods_get_the_residuals(x64):
     np.testing.assert_allclose(info.value, 0.5 * np.sum((design @ want - observed) ** 2))
     assert int(info.stop_reason) == optjx.StopReason.CONVERGED
     assert (int(info.updates), int(info.evaluations)) == (1, 2)
+
+
+def test_levenberg_marquardt_through_minimize_is_one_minpack_run(x64):
+    """optjx's own LM (its state has no value nor gradient): the params and counts of
+    scipy 1.17.1's MINPACK run on NIST's Misra1a from start 1, the value its cost, the
+    gradient norm max |J^T r| with J written out by hand."""
+    golden = json.loads((GOLDEN / "least_squares_scipy.json").read_text())["nist"]["Misra1a/start1"]
+    data = json.loads((GOLDEN / "nist_strd.json").read_text())["problems"]["Misra1a"]
+    x, y = np.asarray(data["x"]), np.asarray(data["y"])
+
+    def residuals(b, x, y):
+        return y - b[0] * (1 - jnp.exp(-b[1] * x))
+
+    tx = optjx.levenberg_marquardt(max_iter=100)  # one update: one lmder run
+    b, info = optjx.minimize(residuals, jnp.asarray(data["start1"]), tx, args=(x, y))
+    np.testing.assert_allclose(b, golden["x"], rtol=1e-8)
+    assert int(info.stop_reason) == optjx.StopReason.CONVERGED
+    assert (int(info.updates), int(info.iterations), int(info.evaluations)) == (
+        1, golden["njev"], golden["nfev"],
+    )  # fmt: skip
+    np.testing.assert_allclose(info.value, golden["cost"], rtol=1e-10)
+    b = np.asarray(b)
+    decay = np.exp(-b[1] * x)
+    jacobian = -np.stack([1 - decay, b[0] * x * decay], axis=1)
+    gradient = jacobian.T @ (y - b[0] * (1 - decay))
+    # At the solution J^T r is rounding: its terms reach 1e4 and r is known to ~3e-14.
+    np.testing.assert_allclose(info.grad_norm, np.max(np.abs(gradient)), rtol=0, atol=1e-7)
 
 
 def test_bad_input_is_a_clear_error():

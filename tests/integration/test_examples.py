@@ -64,6 +64,7 @@ EXAMPLES = {
     "fine_tune.py": (["--quick"], {"fine_tune.png": (450, 1600)}),
     "schedule_free.py": (["--quick"], {"schedule_free.png": (400, 1500)}),
     "swa_onecycle.py": (["--quick"], {"swa_onecycle.png": (450, 1600)}),
+    "least_squares.py": (["--quick"], {"least_squares.png": (900, 1200)}),
 }
 
 
