@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
+from optjx.full_batch import _eager
 
 _TUPLE_HINT = (
     "a function returning (loss, grads) is passed as value_and_grad_fn=, not value_fn= "
@@ -117,30 +118,8 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
 
     inner = _state.transformation(init_fn, inner_update, extra_args=True)
 
-    def update(
-        updates,
-        state,
-        params=None,
-        *,
-        value=None,
-        value_fn: Callable[[Any], Any] | None = None,
-        value_and_grad_fn: Callable[[Any], Any] | None = None,
-        grad=None,
-        **extra,
-    ):
-        # ``grad``: optax's lbfgs loops pass the raw gradient again; ours is ``updates``.
-        # Other keywords are ignored, as optax's GradientTransformationExtraArgs do.
-        del grad, extra
-        if (value_fn is None) == (value_and_grad_fn is None):
-            got = "neither" if value_fn is None else "both"
-            raise ValueError(
-                f"{who}.update needs exactly one of value_fn= (the loss as a function of the "
-                "params only) and value_and_grad_fn= (a function of the params returning "
-                f"(loss, grads)); got {got}. E.g. update(grads, state, params, value=loss, "
-                "value_fn=loss_fn), or update(None, state, params, value_fn=loss_fn)."
-            )
-        if params is None:
-            raise ValueError(f"{who}.update needs the current params (third argument).")
+    def run(functions, updates, state, params, value):
+        value_fn, value_and_grad_fn = functions
         user = _Params(params)
         if value_fn is not None:
 
@@ -171,5 +150,33 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
                 f"{who}.update: value= must be a scalar loss, got shape {jnp.shape(value)}."
             )
         return inner.update(updates, state, params, value=value, value_and_grad=value_and_grad)
+
+    compiled = _eager.CompiledWhenEager(run)
+
+    def update(
+        updates,
+        state,
+        params=None,
+        *,
+        value=None,
+        value_fn: Callable[[Any], Any] | None = None,
+        value_and_grad_fn: Callable[[Any], Any] | None = None,
+        grad=None,
+        **extra,
+    ):
+        # ``grad``: optax's lbfgs loops pass the raw gradient again; ours is ``updates``.
+        # Other keywords are ignored, as optax's GradientTransformationExtraArgs do.
+        del grad, extra
+        if (value_fn is None) == (value_and_grad_fn is None):
+            got = "neither" if value_fn is None else "both"
+            raise ValueError(
+                f"{who}.update needs exactly one of value_fn= (the loss as a function of the "
+                "params only) and value_and_grad_fn= (a function of the params returning "
+                f"(loss, grads)); got {got}. E.g. update(grads, state, params, value=loss, "
+                "value_fn=loss_fn), or update(None, state, params, value_fn=loss_fn)."
+            )
+        if params is None:
+            raise ValueError(f"{who}.update needs the current params (third argument).")
+        return compiled((value_fn, value_and_grad_fn), updates, state, params, value)
 
     return optax.GradientTransformationExtraArgs(inner.init, update)

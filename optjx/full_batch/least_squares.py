@@ -21,6 +21,7 @@ import optax
 
 from optjx import _state, _tree
 from optjx.full_batch import _common as c
+from optjx.full_batch import _eager
 from optjx.full_batch._packing import Packing
 
 # The dense solvers form the (m, n) Jacobian with n forward-mode products: beyond this
@@ -98,6 +99,20 @@ def least_squares_transformation(
         dtype = c.scalar_dtype(trained)
         return init_fn(trained, sum(Packing(trained).lengths), dtype)
 
+    def run(residual_fn, state, params):
+        problem = Problem(params, residual_fn, c.scalar_dtype(_state.trainable_params(params)))
+        expected = getattr(state, "diag", None)
+        if expected is not None and problem.size != expected.shape[0]:
+            raise ValueError(
+                f"{who}.update: the params have {problem.size} trained entries, the state "
+                f"was built for {expected.shape[0]}."
+            )
+        x = problem.flatten(problem.trained)
+        new_x, state = step_fn(state, problem, x)
+        return problem.updates(new_x), state
+
+    compiled = _eager.CompiledWhenEager(run)
+
     def update(grads, state, params=None, *, residual_fn=None, **extra: Any):
         del extra  # optax's value=, grad=, value_fn= and other keywords are ignored
         if residual_fn is None:
@@ -114,15 +129,6 @@ def least_squares_transformation(
                 _state.trainable_params(grads), _state.trainable_params(params), what="gradients",
                 against="the params",
             )  # fmt: skip
-        problem = Problem(params, residual_fn, c.scalar_dtype(_state.trainable_params(params)))
-        expected = getattr(state, "diag", None)
-        if expected is not None and problem.size != expected.shape[0]:
-            raise ValueError(
-                f"{who}.update: the params have {problem.size} trained entries, the state "
-                f"was built for {expected.shape[0]}."
-            )
-        x = problem.flatten(problem.trained)
-        new_x, state = step_fn(state, problem, x)
-        return problem.updates(new_x), state
+        return compiled(residual_fn, state, params)
 
     return optax.GradientTransformationExtraArgs(init, update)
