@@ -30,8 +30,10 @@ class MinimizeInfo(NamedTuple):
         squared residuals).
       grad_norm: $\max_i |g_i|$ at the returned params (scipy's ``gtol`` norm).
       stop_reason: an ``optjx.StopReason`` (int32): ``CONVERGED`` when the method
-        reported convergence, ``NON_FINITE`` when it met a NaN or an Inf, ``MAX_ITER``
-        when ``max_updates`` updates ran out first.
+        reported convergence, ``NON_FINITE`` when it met a NaN or an Inf,
+        ``LINE_SEARCH_FAILED`` when its line search found no acceptable step (another
+        update would start from the same point and fail again; scipy stops there too),
+        ``MAX_ITER`` when ``max_updates`` updates ran out first.
       updates: int32, calls of the method's ``update``.
       iterations: int32, the method's iterations over all updates (for a minibatch
         optimizer, one per update).
@@ -176,6 +178,14 @@ def _minibatch_reason(value, grad, tolerance_grad) -> jax.Array:
     return jnp.where(finite, reason, StopReason.NON_FINITE).astype(jnp.int32)
 
 
+# The stop reasons after which another update would not move: minimize stops on them.
+_FINAL = (StopReason.CONVERGED, StopReason.NON_FINITE, StopReason.LINE_SEARCH_FAILED)
+
+
+def _final(reason) -> jax.Array:
+    return jnp.isin(reason, jnp.asarray(_FINAL, jnp.int32))
+
+
 def _run(fun, params, method, args, max_updates: int, tolerance_grad):
     """The loop itself: ``(params, info)``; not differentiable in reverse mode."""
     state = method.init(params)
@@ -193,10 +203,7 @@ def _run(fun, params, method, args, max_updates: int, tolerance_grad):
     step = _step(fun, method, kind, args, tolerance_grad)
 
     def go_on(c: _Carry):
-        finished = (c.stop_reason == StopReason.CONVERGED) | (
-            c.stop_reason == StopReason.NON_FINITE
-        )
-        return (c.updates < max_updates) & ~finished
+        return (c.updates < max_updates) & ~_final(c.stop_reason)
 
     carry = jax.lax.while_loop(go_on, step, carry)
     if kind == "least_squares":
@@ -204,11 +211,8 @@ def _run(fun, params, method, args, max_updates: int, tolerance_grad):
         # in evaluations, which stay the method's own (MINPACK's nfev).
         value, grad = jax.value_and_grad(_loss_of(fun, kind))(carry.params, args)
         carry = carry._replace(value=value, grad=grad)
-    reason = jnp.where(
-        (carry.stop_reason == StopReason.CONVERGED) | (carry.stop_reason == StopReason.NON_FINITE),
-        carry.stop_reason,
-        StopReason.MAX_ITER,
-    ).astype(jnp.int32)
+    reason = jnp.where(_final(carry.stop_reason), carry.stop_reason, StopReason.MAX_ITER)
+    reason = reason.astype(jnp.int32)
     info = MinimizeInfo(
         carry.value,
         _max_abs(carry.grad),
@@ -236,8 +240,9 @@ def minimize(
     computation, compiled once per ``fun`` and ``method`` object and per shapes: build the
     method once, not in every call, to reuse the compilation), stopped when the
     method reports convergence (``state.stop_reason == CONVERGED``, for a minibatch
-    optimizer: $\max_i |g_i| \le$ ``tolerance_grad``), when it meets a NaN or an Inf, or
-    after ``max_updates`` updates.
+    optimizer: $\max_i |g_i| \le$ ``tolerance_grad``), when it meets a NaN or an Inf,
+    when its line search fails (``LINE_SEARCH_FAILED``: the next update would fail from
+    the same point), or after ``max_updates`` updates.
 
     * A full-batch method (``optjx.lbfgs()``, ``optjx.conjugate_gradient()``, every method
       whose state carries ``stop_reason``) gets ``update(grads, state, params, value=,

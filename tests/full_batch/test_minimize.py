@@ -63,6 +63,27 @@ def test_adam_counts_one_evaluation_per_update(x64):
     assert (int(info.updates), int(info.iterations), int(info.evaluations)) == (7, 7, 8)
 
 
+@jax.custom_jvp
+def lying_square(x):
+    """``sum(x^2)`` whose gradient points uphill (``-2x``): no step along ``-g`` decreases it."""
+    return jnp.sum(x**2)
+
+
+@lying_square.defjvp
+def _lying_square_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return lying_square(x), jnp.sum(-2 * x * t)
+
+
+def test_a_failed_line_search_stops_the_loop(x64):
+    """scipy stops on a line-search failure: the next update would fail from the same point."""
+    x0 = jnp.array([1.0, -2.0])
+    x, info = optjx.minimize(lambda x: lying_square(x), x0, optjx.bfgs(), max_updates=50)
+    assert int(info.stop_reason) == optjx.StopReason.LINE_SEARCH_FAILED
+    assert int(info.updates) == 1
+    np.testing.assert_array_equal(x, x0)
+
+
 def test_a_non_finite_start_stops_before_any_update():
     def fun(x, b):
         return jnp.sum(jnp.sqrt(x - b))  # NaN below b
