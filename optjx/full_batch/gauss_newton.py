@@ -104,6 +104,7 @@ def gauss_newton(
 
     Raises:
       ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params.
+      TypeError: a hyperparameter of the wrong type; complex or non-numeric residuals.
 
     Differences from scipy and optax:
       scipy has no plain Gauss-Newton; optax has none (its PR 920 is unmerged);

@@ -148,7 +148,9 @@ def levenberg_marquardt(
       not used: the method forms $J^\top f$ itself); other keywords are ignored.
 
     Raises:
-      ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params.
+      ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params,
+        fewer residuals than trained parameters with ``solver="dense"``.
+      TypeError: a hyperparameter of the wrong type; complex or non-numeric residuals.
 
     Differences from scipy and optax:
       scipy's ``least_squares(method="lm")`` defaults to ``ftol = xtol = gtol = 1e-8``
@@ -205,6 +207,12 @@ def levenberg_marquardt(
         f0 = residuals(x)
         if solver == "dense":
             check_dense("levenberg_marquardt", f0.shape[0], problem.size)
+            if f0.shape[0] < problem.size:  # MINPACK's "improper input": its QR needs m >= n
+                raise ValueError(
+                    f"levenberg_marquardt(solver='dense') needs at least as many residuals as "
+                    f"trained parameters (MINPACK's lmder), got {f0.shape[0]} residuals for "
+                    f"{problem.size} parameters; use solver='cg'."
+                )
 
         class Outer(NamedTuple):
             trial: Trial
