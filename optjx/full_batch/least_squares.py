@@ -21,7 +21,7 @@ import optax
 
 from optjx import _state, _tree
 from optjx.full_batch import _common as c
-from optjx.full_batch._packing import Packing
+from optjx.full_batch._packing import Packing, replicated
 
 # The dense solvers form the (m, n) Jacobian with n forward-mode products: beyond this
 # many entries they raise and point to solver="cg".
@@ -69,7 +69,10 @@ class Problem:
         leaves = jax.tree_util.tree_flatten_with_path(out)[0]
         if not leaves:
             raise ValueError("residual_fn returned no arrays: it must return the residuals.")
-        return jnp.concatenate([jnp.ravel(_real(path, r)).astype(self.dtype) for path, r in leaves])
+        # Residuals typed with Explicit sharded axes are gathered first: no ravel otherwise.
+        return jnp.concatenate(
+            [jnp.ravel(replicated(_real(path, r))).astype(self.dtype) for path, r in leaves]
+        )
 
     def updates(self, new_vector):
         """``new - old`` for the trained leaves, zero (in the param's dtype) for the others."""
