@@ -183,7 +183,7 @@ def levenberg_marquardt(
         raise ValueError(f'solver must be "dense" or "cg", got {solver!r}')
     if cg_max_iter is not None:
         c.check_int("cg_max_iter", cg_max_iter, 1)
-    if diag is not None:
+    if diag is not None and not isinstance(diag, jax.core.Tracer):  # traced: not checked
         if not bool(jnp.all(jnp.asarray(diag) > 0)):
             raise ValueError("diag must be None or an array of positive scale factors.")
 
