@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import cards
+import numpy as np
 from cards import NAN, QUADRATIC_STEPS, ROSENBROCK_STEPS, Entry, Tuned
 
 import optjx
@@ -152,9 +153,29 @@ NOT_TRANSFORMS["recompute_batch_stats_nnx"] = (
     "(tests/training/test_batch_stats.py)"
 )
 # Least squares: update(grads, state, params, residual_fn=...) needs the residuals, which
-# the harness's drivers (random gradients, or value=/value_fn= of a scalar loss) do not give.
+# the harness's drivers (random gradients, or value=/value_fn= of a scalar loss) do not give:
+# tests/invariants/test_inv_least_squares.py runs these entries on residuals instead.
+LEAST_SQUARES: list[Entry] = [
+    E("gauss_newton", "defaults"),
+    E("gauss_newton", "cg-max-iter-3-tolerance-schedule",
+      dict(solver="cg", max_iter=3, tolerance_grad=_linear(1e-3, 1e-6, 10), cg_max_iter=6,
+           cg_tolerance=1e-8)),
+    E("levenberg_marquardt", "defaults"),
+    E("levenberg_marquardt", "cg-diag-max-iter-3-factor-schedule",
+      dict(solver="cg", max_iter=3, max_eval=12, ftol=1e-6, xtol=1e-7, gtol=1e-9,
+           factor=_cosine(1.0, 10), diag=np.full(8, 2.0), cg_max_iter=8, cg_tolerance=1e-9)),
+]  # fmt: skip
+_CG = {"solver": ["qr", "Dense"], "cg_max_iter": [0, 1.5], "cg_tolerance": _NONNEG}
+INVALID_LEAST_SQUARES: dict[str, dict[str, list]] = {
+    "gauss_newton": {"max_iter": [0, 1.5, True], "tolerance_grad": _NONNEG, **_CG},
+    "levenberg_marquardt": {"max_iter": [0, 1.5, True], "max_eval": [0, 2.5],
+                            "ftol": _NONNEG, "xtol": _NONNEG, "gtol": _NONNEG,
+                            "factor": [0.0, -1.0, NAN], "diag": [np.array([1.0, 0.0]),
+                            np.array([NAN, 1.0])], **_CG},
+}  # fmt: skip
 COVERED_ELSEWHERE["gauss_newton"] = (
-    "needs residual_fn=, not value_fn=: tests/full_batch/test_least_squares.py"
+    "needs residual_fn=, not value_fn=: LEAST_SQUARES entries, "
+    "tests/invariants/test_inv_least_squares.py (and tests/full_batch/test_least_squares.py)"
 )
 COVERED_ELSEWHERE["levenberg_marquardt"] = COVERED_ELSEWHERE["gauss_newton"]
 NOT_TRANSFORMS["minimize"] = "runs an optimizer to convergence (tests/full_batch/test_minimize.py)"

@@ -54,6 +54,15 @@ def _explicit_sharding(leaf) -> Optional[NamedSharding]:
     return sharding if names & set(explicit) else None
 
 
+def replicated(leaf):
+    """``leaf`` resharded to replicated when typed with sharded ``Explicit`` mesh axes (a
+    ravel or concatenation of it is then allowed), else ``leaf`` itself."""
+    sharding = _explicit_sharding(leaf)
+    if sharding is None:
+        return leaf
+    return jax.sharding.reshard(leaf, NamedSharding(sharding.mesh, PartitionSpec()))
+
+
 def _concrete_sharding(leaf) -> Optional[NamedSharding]:
     """A concrete array's ``NamedSharding`` (``None`` for tracers and other shardings)."""
     if isinstance(leaf, jax.core.Tracer) or not isinstance(leaf, jax.Array):
@@ -101,7 +110,7 @@ class Packing:
         self.shardings = [_explicit_sharding(x) for x in leaves]
         if any(self.shardings) and jax.sharding.get_abstract_mesh().empty:
             raise ValueError(
-                "lbfgs/conjugate_gradient: the params are sharded over Explicit mesh axes; "
+                "full-batch methods: the params are sharded over Explicit mesh axes; "
                 "call init and update under the mesh: `with jax.set_mesh(mesh): ...` "
                 "(or make the mesh with axis_types=(jax.sharding.AxisType.Auto,))."
             )

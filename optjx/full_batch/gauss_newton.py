@@ -20,6 +20,7 @@ class GaussNewtonState(NamedTuple):
     """Gauss-Newton state: counters and why the last update stopped (no memory).
 
     Attributes:
+      count: updates applied (the argument of a scheduled hyperparameter).
       n_iter: iterations (steps) over all updates.
       func_evals: residual-and-Jacobian evaluations over all updates.
       iterations: iterations in the last update.
@@ -29,6 +30,7 @@ class GaussNewtonState(NamedTuple):
       grad_norm: $\\max_i |(J^\\top f)_i|$ at the last evaluated point.
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     n_iter: jax.Array
     func_evals: jax.Array
     iterations: jax.Array
@@ -88,11 +90,12 @@ def gauss_newton(
 
     Args:
       max_iter: iterations per update, int $\ge 1$, default 20.
-      tolerance_grad: $\ge 0$, default ``1e-8``.
+      tolerance_grad: $\ge 0$ (a number, array or schedule of the update count), default
+        ``1e-8``.
       solver: ``"dense"`` or ``"cg"``.
       cg_max_iter: CG iterations per step (``solver="cg"``), int $\ge 1$; default $n$.
       cg_tolerance: CG's tolerance on the relative residual of the normal equations,
-        $\ge 0$, default ``1e-10``.
+        $\ge 0$ (a number, array or schedule), default ``1e-10``.
 
     Returns:
       A ``GradientTransformationExtraArgs`` with a ``GaussNewtonState``.
@@ -101,6 +104,7 @@ def gauss_newton(
 
     Raises:
       ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params.
+      TypeError: a hyperparameter of the wrong type; complex or non-numeric residuals.
 
     Differences from scipy and optax:
       scipy has no plain Gauss-Newton; optax has none (its PR 920 is unmerged);
@@ -118,8 +122,10 @@ def gauss_newton(
       (2.0, -0.5)
     """
     c.check_int("max_iter", max_iter, 1)
-    _hyper.check_range("tolerance_grad", tolerance_grad, low=0.0)
-    _hyper.check_range("cg_tolerance", cg_tolerance, low=0.0)
+    hypers = _hyper.Hyperparameters(
+        tolerance_grad=(tolerance_grad, _hyper.NONNEGATIVE),
+        cg_tolerance=(cg_tolerance, _hyper.NONNEGATIVE),
+    )
     if solver not in ("dense", "cg"):
         raise ValueError(f'solver must be "dense" or "cg", got {solver!r}')
     if cg_max_iter is not None:
@@ -128,7 +134,7 @@ def gauss_newton(
     def init_fn(trained, n, dtype):
         zero = _state.zero_count()
         return GaussNewtonState(
-            n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
+            count=zero, n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
             stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
             grad_norm=jnp.zeros([], dtype),
@@ -136,6 +142,7 @@ def gauss_newton(
 
     def step_fn(state: GaussNewtonState, problem, x):
         residuals, n = problem.residuals, problem.size
+        hp = hypers.at(state.count)  # compared with, never mixed into, the iterates
         f_shape = jax.eval_shape(residuals, x).shape
 
         def evaluate_and_step(x):
@@ -154,7 +161,7 @@ def gauss_newton(
                 return vjp(jvp(v))[0]
 
             p, _ = jax.scipy.sparse.linalg.cg(
-                normal, -grad, tol=cg_tolerance, atol=0.0, maxiter=cg_max_iter or n
+                normal, -grad, tol=hp.cg_tolerance, atol=0.0, maxiter=cg_max_iter or n
             )
             finite = jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(grad))
             return jnp.max(jnp.abs(grad), initial=0), finite, p
@@ -168,7 +175,7 @@ def gauss_newton(
 
         def body(s: Carry) -> Carry:
             grad_norm, finite, p = evaluate_and_step(s.x)
-            converged = grad_norm <= tolerance_grad
+            converged = grad_norm <= hp.tolerance_grad
             reason = jnp.where(
                 converged,
                 jnp.where(s.iterations == 0, StopTest.TOLERANCE_GRAD_AT_START,
@@ -187,8 +194,9 @@ def gauss_newton(
                              Carry(x, zero, zero, jnp.zeros([], x.dtype), zero - 1))  # fmt: skip
         failed = out.reason == StopTest.NON_FINITE
         new_state = GaussNewtonState(
-            n_iter=state.n_iter + jnp.where(failed, 0, out.iterations),
-            func_evals=state.func_evals + out.evaluations,
+            count=_state.next_count(state.count),
+            n_iter=_state.saturating_add(state.n_iter, jnp.where(failed, 0, out.iterations)),
+            func_evals=_state.saturating_add(state.func_evals, out.evaluations),
             iterations=out.iterations,
             evaluations=out.evaluations,
             stop_reason=c.reason_of(out.reason),

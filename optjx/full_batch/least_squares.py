@@ -22,7 +22,7 @@ import optax
 from optjx import _state, _tree
 from optjx.full_batch import _common as c
 from optjx.full_batch import _eager
-from optjx.full_batch._packing import Packing
+from optjx.full_batch._packing import Packing, replicated
 
 # The dense solvers form the (m, n) Jacobian with n forward-mode products: beyond this
 # many entries they raise and point to solver="cg".
@@ -62,10 +62,18 @@ class Problem:
         return self._treedef.unflatten(merged)
 
     def residuals(self, vector) -> jax.Array:
-        out = jax.tree.leaves(self._residual_fn(self.full_params(vector)))
-        if not out:
+        try:
+            out = self._residual_fn(self.full_params(vector))
+        except Exception as error:  # the user's error, said to come from residual_fn
+            error.add_note("(raised by residual_fn(params), given the params passed to update)")
+            raise
+        leaves = jax.tree_util.tree_flatten_with_path(out)[0]
+        if not leaves:
             raise ValueError("residual_fn returned no arrays: it must return the residuals.")
-        return jnp.concatenate([jnp.ravel(jnp.asarray(r)).astype(self.dtype) for r in out])
+        # Residuals typed with Explicit sharded axes are gathered first: no ravel otherwise.
+        return jnp.concatenate(
+            [jnp.ravel(replicated(_real(path, r))).astype(self.dtype) for path, r in leaves]
+        )
 
     def updates(self, new_vector):
         """``new - old`` for the trained leaves, zero (in the param's dtype) for the others."""
@@ -75,6 +83,26 @@ class Problem:
             for n, p in zip(new, self._all, strict=True)
         ]
         return self._treedef.unflatten(out)
+
+
+def _real(path, leaf) -> jax.Array:
+    """A residual leaf as an array; ``TypeError`` for a complex or non-numeric one (the
+    cast to the params' float dtype would drop an imaginary part silently)."""
+    try:
+        array = jnp.asarray(leaf)
+    except TypeError:
+        array = None
+    if array is None or not (
+        jnp.issubdtype(array.dtype, jnp.floating)
+        or jnp.issubdtype(array.dtype, jnp.integer)
+        or array.dtype == jnp.bool_
+    ):
+        shown = type(leaf).__name__ if array is None else array.dtype
+        raise TypeError(
+            f"residual_fn must return real arrays (a float array or a tree of them), got "
+            f"{shown} at {jax.tree_util.keystr(path) or 'the top'}."
+        )
+    return array
 
 
 def check_dense(who: str, m: int, n: int) -> None:

@@ -23,6 +23,7 @@ class LevenbergMarquardtState(NamedTuple):
     r"""Levenberg-Marquardt state: MINPACK ``lmder``'s variables that outlive an iteration.
 
     Attributes:
+      count: updates applied (the argument of a scheduled hyperparameter).
       n_iter: iterations (Jacobian evaluations, MINPACK's ``njev``) over all updates.
       func_evals: residual evaluations over all updates (each update's first included).
       iterations: iterations in the last update.
@@ -41,6 +42,7 @@ class LevenbergMarquardtState(NamedTuple):
       xnorm: $\lVert D x \rVert$ at the current point.
     """
 
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
     n_iter: jax.Array
     func_evals: jax.Array
     iterations: jax.Array
@@ -129,7 +131,9 @@ def levenberg_marquardt(
       max_eval: residual evaluations per update, int $\ge 1$ (or a traced integer, not
         checked); default ``100 n`` (``least_squares``'s ``max_nfev``), $n$ the number of
         trained parameters.
-      factor: initial radius factor, $> 0$ (MINPACK's default 100).
+      factor: initial radius factor, $> 0$ (MINPACK's default 100). It, ``ftol``,
+        ``xtol``, ``gtol`` and ``cg_tolerance`` are each a number, an array or a schedule
+        of the update count (``state.count``).
       diag: ``None`` (MINPACK's ``mode=1``: scaling from the Jacobian's columns) or a
         positive array of the $n$ scale factors (``mode=2``; scipy's ``1 / x_scale``).
       solver: ``"dense"`` or ``"cg"``.
@@ -144,7 +148,9 @@ def levenberg_marquardt(
       not used: the method forms $J^\top f$ itself); other keywords are ignored.
 
     Raises:
-      ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params.
+      ValueError: a hyperparameter out of range, a missing ``residual_fn`` or params,
+        fewer residuals than trained parameters with ``solver="dense"``.
+      TypeError: a hyperparameter of the wrong type; complex or non-numeric residuals.
 
     Differences from scipy and optax:
       scipy's ``least_squares(method="lm")`` defaults to ``ftol = xtol = gtol = 1e-8``
@@ -166,19 +172,18 @@ def levenberg_marquardt(
     c.check_int("max_iter", max_iter, 1)
     if max_eval is not None and not isinstance(max_eval, jax.core.Tracer):
         c.check_int("max_eval", max_eval, 1)
-    for name, value in (
-        ("ftol", ftol),
-        ("xtol", xtol),
-        ("gtol", gtol),
-        ("cg_tolerance", cg_tolerance),
-    ):
-        _hyper.check_range(name, value, low=0.0)
+    hypers = _hyper.Hyperparameters(
+        ftol=(ftol, _hyper.NONNEGATIVE),
+        xtol=(xtol, _hyper.NONNEGATIVE),
+        gtol=(gtol, _hyper.NONNEGATIVE),
+        cg_tolerance=(cg_tolerance, _hyper.NONNEGATIVE),
+        factor=(factor, _hyper.POSITIVE),
+    )
     if solver not in ("dense", "cg"):
         raise ValueError(f'solver must be "dense" or "cg", got {solver!r}')
     if cg_max_iter is not None:
         c.check_int("cg_max_iter", cg_max_iter, 1)
-    _hyper.check_range("factor", factor, low=0.0, low_inclusive=False)
-    if diag is not None:
+    if diag is not None and not isinstance(diag, jax.core.Tracer):  # traced: not checked
         if not bool(jnp.all(jnp.asarray(diag) > 0)):
             raise ValueError("diag must be None or an array of positive scale factors.")
 
@@ -186,7 +191,7 @@ def levenberg_marquardt(
         zero = _state.zero_count()
         scale = jnp.ones([n], dtype) if diag is None else jnp.asarray(diag, dtype).reshape(n)
         return LevenbergMarquardtState(
-            n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
+            count=zero, n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
             stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
             stop_test=jnp.asarray(StopTest.NONE, jnp.int32), info=zero,
             successes=zero, par=jnp.zeros([], dtype), delta=jnp.zeros([], dtype),
@@ -196,10 +201,18 @@ def levenberg_marquardt(
     def step_fn(state: LevenbergMarquardtState, problem, x):
         dtype = problem.dtype
         residuals = problem.residuals
+        hp = hypers.at(state.count)
+        factor = hp.factor
         budget = 100 * problem.size if max_eval is None else max_eval
         f0 = residuals(x)
         if solver == "dense":
             check_dense("levenberg_marquardt", f0.shape[0], problem.size)
+            if f0.shape[0] < problem.size:  # MINPACK's "improper input": its QR needs m >= n
+                raise ValueError(
+                    f"levenberg_marquardt(solver='dense') needs at least as many residuals as "
+                    f"trained parameters (MINPACK's lmder), got {f0.shape[0]} residuals for "
+                    f"{problem.size} parameters; use solver='cg'."
+                )
 
         class Outer(NamedTuple):
             trial: Trial
@@ -226,7 +239,7 @@ def levenberg_marquardt(
 
             else:  # no column norms without J: D from diag (or 1), gtol on max|J^T f|/||f||
                 lin = _lmpar_cg.Linearised(residuals, t.x, t.f, cg_max_iter or problem.size,
-                                           cg_tolerance)  # fmt: skip
+                                           hp.cg_tolerance)  # fmt: skip
                 acnorm = ac = jnp.ones_like(t.x)
                 finite, jtf = jnp.all(jnp.isfinite(lin.jtf)), lin.jtf / safe_fnorm
 
@@ -241,14 +254,14 @@ def levenberg_marquardt(
             delta = jnp.where(first & (delta == 0), factor, delta).astype(dtype)
             cosines = jnp.where(ac != 0, jnp.abs(jtf / jnp.where(ac != 0, ac, 1)), 0)
             gnorm = jnp.where(t.fnorm != 0, jnp.max(cosines, initial=0), 0)
-            info = jnp.where(gnorm <= gtol, 4, 0).astype(jnp.int32)
+            info = jnp.where(gnorm <= hp.gtol, 4, 0).astype(jnp.int32)
             info = jnp.where(finite, info, -1)
             if diag is None:
                 scale = jnp.maximum(scale, acnorm)
 
             def body(s):
                 return trial_step(s, solve=solve, residuals=residuals, diag=scale, gnorm=gnorm,
-                                   ftol=ftol, xtol=xtol, max_eval=budget, dtype=dtype)  # fmt: skip
+                                   ftol=hp.ftol, xtol=hp.xtol, max_eval=budget, dtype=dtype)  # fmt: skip
 
             start = t._replace(xnorm=xnorm, delta=delta, info=info, accepted=jnp.asarray(False))
             t = lax.while_loop(lambda s: (s.info == 0) & ~s.accepted, body, start)
@@ -272,7 +285,9 @@ def levenberg_marquardt(
         kept = state._replace(successes=t.successes, par=t.par, delta=t.delta, diag=out.diag,
                               xnorm=t.xnorm)  # fmt: skip
         new_state = c.select(failed, state, kept)._replace(
-            n_iter=state.n_iter + out.iterations, func_evals=state.func_evals + t.evals,
+            count=_state.next_count(state.count),
+            n_iter=_state.saturating_add(state.n_iter, out.iterations),
+            func_evals=_state.saturating_add(state.func_evals, t.evals),
             iterations=out.iterations, evaluations=t.evals, stop_reason=c.reason_of(out.reason), stop_test=out.reason,
             info=jnp.maximum(t.info, 0) * ~failed,
         )  # fmt: skip

@@ -131,9 +131,14 @@ def test_checkpoint_continues_bit_identically(tmp_path):
     ],  # fmt: skip
 )
 def test_invalid_hyperparameters_raise_naming_them(name, arg, value):
-    # An integer argument (one whose invalid values include an int) given a float or a
-    # bool is a TypeError; a bad value is a ValueError.
-    integer = any(type(v) is int for v in registry.INVALID_LOSS_DRIVEN[name][arg])
+    raises_naming(registry.INVALID_LOSS_DRIVEN, name, arg, value)
+
+
+def raises_naming(table, name, arg, value):
+    """``optjx.<name>(arg=value)`` raises naming ``arg``: an integer argument (one whose
+    invalid values in ``table`` include an int) given a float or a bool is a TypeError; a
+    bad value is a ValueError."""
+    integer = any(type(v) is int for v in table[name][arg])
     wrong_type = integer and type(value) is not int
     with pytest.raises(TypeError if wrong_type else ValueError, match=arg):
         getattr(optjx, name)(**{arg: value})
