@@ -119,9 +119,14 @@ def scale_by_rprop(
             return jnp.sign(g.astype(previous.dtype)) * jnp.sign(previous)
 
         def adapt(s, size):
+            # clip(size * factor) with the flip case split off so that the new step size
+            # ends in a select, not a clamp: XLA:CPU then writes it once and the parameter
+            # update reads it, instead of recomputing it from the old step sizes (which
+            # costs a copy of that donated buffer). The same arithmetic, element for element.
             k = at(size.dtype)
-            factor = jnp.where(s > 0, k.eta_plus, jnp.where(s < 0, k.eta_minus, k.one))
-            return jnp.clip(size * factor, k.low, k.high)
+            shrunk = jnp.clip(size * k.eta_minus, k.low, k.high)
+            kept_or_grown = jnp.clip(size * jnp.where(s > 0, k.eta_plus, k.one), k.low, k.high)
+            return jnp.where(s < 0, shrunk, kept_or_grown)
 
         def kept(g, s):
             return jnp.where(s < 0, jnp.zeros_like(g), g)
