@@ -119,19 +119,27 @@ def scale_by_rprop(
             return jnp.sign(g.astype(previous.dtype)) * jnp.sign(previous)
 
         def adapt(s, size):
+            # clip(size * factor) with the flip case split off so that the new step size
+            # ends in a select, not a clamp: XLA:CPU then writes it once and the parameter
+            # update reads it, instead of recomputing it from the old step sizes (which
+            # costs a copy of that donated buffer). The same arithmetic, element for element.
             k = at(size.dtype)
-            factor = jnp.where(s > 0, k.eta_plus, jnp.where(s < 0, k.eta_minus, k.one))
-            return jnp.clip(size * factor, k.low, k.high)
+            shrunk = jnp.clip(size * k.eta_minus, k.low, k.high)
+            kept_or_grown = jnp.clip(size * jnp.where(s > 0, k.eta_plus, k.one), k.low, k.high)
+            return jnp.where(s < 0, shrunk, kept_or_grown)
 
-        def kept(g, s):
-            return jnp.where(s < 0, jnp.zeros_like(g), g)
+        def kept(g, s, size):
+            # `size < -inf` never holds (nor for NaN): it makes this pass read the new step
+            # sizes, so it runs after the step-size pass has read the previous gradients and
+            # XLA writes them in place instead of first copying that donated buffer.
+            return jnp.where((s < 0) | (size < -jnp.inf), jnp.zeros_like(g), g)
 
         def direction(g, size):
             return (jnp.sign(g) * size.astype(g.dtype)).astype(g.dtype)
 
         signs = jax.tree.map(agreement, updates, state.previous)
         sizes = jax.tree.map(adapt, signs, state.step_sizes)
-        gradients = jax.tree.map(kept, updates, signs)
+        gradients = jax.tree.map(kept, updates, signs, sizes)
         out = jax.tree.map(direction, gradients, sizes)
         previous = jax.tree.map(lambda g, p: g.astype(p.dtype), gradients, state.previous)
         return out, _state.advance(state, step_sizes=sizes, previous=previous)
