@@ -80,6 +80,7 @@ PER_ITERATION_HEADER = ["method", "n", "scipy nit / nfev", "optjx it / evals", "
 def quasi_newton_per_iteration(cfg):
     rows = []
     for n, k in cfg["lbfgsb_sizes"]:
+        reps = cfg["reps"] if n < 1_000_000 else max(1, cfg["reps"] // 2)  # seconds a round
         x0 = sc.rosenbrock_start(n)
         for label, lo, hi in (("free", None, None), ("box [-2, 0.8]", -2.0, 0.8)):
             bounds = None if lo is None else scipy.optimize.Bounds(np.full(n, lo), np.full(n, hi))
@@ -87,7 +88,7 @@ def quasi_newton_per_iteration(cfg):
                            bounds=bounds)  # fmt: skip
             o = minimize_call(sc.rosenbrock, x0, optjx.lbfgs_b(
                 lower=lo, upper=hi, max_iter=k, tolerance_grad=0.0, tolerance_change=0.0), 1)  # fmt: skip
-            rows.append(per_iteration(f"L-BFGS-B, Rosenbrock {label}", n, k, s, o, cfg["reps"])[1])
+            rows.append(per_iteration(f"L-BFGS-B, Rosenbrock {label}", n, k, s, o, reps)[1])
             sc.log(rows[-1])
     bfgs_ms = {}
     for n, k in cfg["bfgs_sizes"]:
@@ -167,7 +168,7 @@ def quasi_newton_compile(cfg):
 FULL = dict(reps=5, e2e_reps=15, lbfgsb_sizes=[(1_000, 50), (100_000, 20), (1_000_000, 3)],
             bfgs_sizes=[(100, 50), (1_000, 10), (10_000, 3)], bfgs_scipy_max_n=1_000,
             e2e_rosenbrock=[10, 100], e2e_logistic=[100, 1_000], e2e_nnls=[100],
-            e2e_bfgs_max_n=100, compile_leaves=100, compile_rounds=3)  # fmt: skip
+            e2e_bfgs_max_n=100, compile_leaves=100, compile_rounds=2)  # fmt: skip
 QUICK = dict(reps=2, e2e_reps=3, lbfgsb_sizes=[(1_000, 10)], bfgs_sizes=[(100, 10), (300, 2)],
              bfgs_scipy_max_n=100, e2e_rosenbrock=[10], e2e_logistic=[], e2e_nnls=[],
              e2e_bfgs_max_n=100, compile_leaves=10, compile_rounds=1)  # fmt: skip
