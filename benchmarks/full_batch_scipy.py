@@ -20,7 +20,12 @@ Sections (``--sections``, default all):
   ``least_squares(method="lm")`` on NIST StRD problems and a 1e4-residual fit, and the
   implicit gradient of ``minimize`` against unrolling (time and compiled temp memory).
 
-    python benchmarks/full_batch_scipy.py [--quick] [--reps 5] [--sections newton,implicit]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/full_batch_scipy.py [--quick] [--reps 5]
+        [--sections newton,implicit]
+
+On a small shared machine run scipy's OpenBLAS on one thread (as above): with its default
+threads competing for two loaded cores, scipy's L-BFGS-B at 1e3 parameters took 60-150x
+longer per run (0.7-1.8 s instead of 11 ms), which measures the machine, not scipy.
 """
 
 from __future__ import annotations
