@@ -27,17 +27,20 @@ import optax
 import optjx
 
 
-def interleaved(fns, reps):
+def interleaved(fns, reps, *, warm_up=True):
     """Median seconds of each function, timed in turn ``reps`` rounds (after a warm-up
-    call each), so that a busy spell of the machine slows all of them alike."""
-    for fn in fns:
-        fn()  # warm-up: compilation is not timed
+    call each, unless ``warm_up=False``), the order rotated each round, so that a busy
+    spell of the machine slows all of them alike."""
+    if warm_up:
+        for fn in fns:
+            fn()  # compilation is not timed
     samples = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, out in zip(fns, samples, strict=True):
+    for rep in range(reps):
+        for j in range(len(fns)):
+            i = (rep + j) % len(fns)
             start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
+            fns[i]()
+            samples[i].append(time.perf_counter() - start)
     return [float(np.median(s)) for s in samples]
 
 
@@ -120,8 +123,10 @@ def torch_contender(x, y, features):
     return torch_step
 
 
-def compile_seconds(opt, n_leaves=100):
-    """The fastest of three compilations of an update on ``n_leaves`` leaves of 100."""
+def compile_seconds(opt, n_leaves=100, rounds=3, *, with_cpu=False):
+    """The fastest of ``rounds`` compilations of an update on ``n_leaves`` leaves of 100
+    (with ``with_cpu``: ``(wall, cpu)``, this process's CPU time of the same compilation,
+    which does not count waiting for a core on a shared machine)."""
     leaves = {f"w{i:03d}": jnp.zeros(100, jnp.float32) for i in range(n_leaves)}
 
     def tree_loss(p):
@@ -131,13 +136,15 @@ def compile_seconds(opt, n_leaves=100):
         value, grad = jax.value_and_grad(tree_loss)(p)
         return opt.update(grad, s, p, value=value, value_fn=tree_loss)
 
+    state = jax.eval_shape(opt.init, leaves)  # shapes only: bfgs's (n, n) is not allocated
     times = []
-    for _ in range(3):
+    for _ in range(rounds):
         jax.clear_caches()
-        start = time.perf_counter()
-        jax.jit(tree_step).lower(leaves, opt.init(leaves)).compile()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        start, cpu = time.perf_counter(), time.process_time()
+        jax.jit(tree_step).lower(leaves, state).compile()
+        times.append((time.perf_counter() - start, time.process_time() - cpu))
+    wall, cpu = min(times)
+    return (wall, cpu) if with_cpu else wall
 
 
 def print_table(rows):

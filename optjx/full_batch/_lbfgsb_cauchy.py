@@ -87,7 +87,10 @@ def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
                    jnp.where(brk_hi, (hi - x) / jnp.where(brk_hi, d, 1.0), jnp.inf))  # fmt: skip
     is_brk = brk_lo | brk_hi
     n_brk = jnp.sum(is_brk).astype(jnp.int32)
-    order = jnp.argsort(jnp.where(is_brk, tb, jnp.inf), stable=True)
+    # Sorted only when there are breakpoints (an O(n log n) sort, slow on XLA:CPU: over
+    # a second for 1e6 entries); without any the loop below never reads the order.
+    order = lax.cond(n_brk > 0, lambda: jnp.argsort(jnp.where(is_brk, tb, jnp.inf), stable=True),
+                     lambda: jnp.arange(x.shape[0]))  # fmt: skip
     p = jnp.matmul(b.w.T, d, precision=_HI)
     f1 = -jnp.dot(d, d, precision=_HI)
     f2 = -theta * f1 - jnp.dot(p, m_times(b, p), precision=_HI)
@@ -97,39 +100,48 @@ def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
     c = jnp.zeros_like(p)
 
     def cond(s):
-        k, _, _, _, _, _, _, dtm, t_sum, stop = s
+        k, stop = s[0], s[-1]
         return (k < n_brk) & ~stop
 
+    # The loop carries scalars and m-vectors only, so a breakpoint costs O(m^2) as in
+    # L-BFGS-B (carrying xcp and d, which each breakpoint changed in one entry, made XLA
+    # copy both at every breakpoint: O(n) each). Each variable is met at most once (order
+    # is a permutation), so d[i] there is still the initial d[i]; the variables passed
+    # are order[:k], fixed at their bounds after the loop.
     def body(s):
-        k, xcp, d, c, p, f1, f2, dtm, t_old, _ = s
+        k, c, p, f1, f2, dtm, t_old = s[:7]
         i = order[k]
         t = tb[i]
         dt = t - t_old
         stop = dtm < dt
+        di = d[i]
+        bound = jnp.where(di > 0, hi[i], lo[i])
+        zi = bound - x[i]
+        wi = b.w[i]
+        c_new = c + dt * p
+        f1n = f1 + dt * f2 + di * di - theta * di * zi
+        f2n = f2 - theta * di * di
+        v = m_times(b, wi)
+        f1n = f1n + di * jnp.dot(c_new, v, precision=_HI)
+        f2n = f2n + 2.0 * di * jnp.dot(p, v, precision=_HI) - di * di * jnp.dot(wi, v, precision=_HI)  # fmt: skip
+        f2n = jnp.maximum(eps * f2_org, f2n)
+        p_new = p - di * wi
+        dtm_new = -f1n / f2n
 
-        def advance():
-            di = d[i]
-            bound = jnp.where(di > 0, hi[i], lo[i])
-            zi = bound - x[i]
-            wi = b.w[i]
-            c_new = c + dt * p
-            f1n = f1 + dt * f2 + di * di - theta * di * zi
-            f2n = f2 - theta * di * di
-            v = m_times(b, wi)
-            f1n = f1n + di * jnp.dot(c_new, v, precision=_HI)
-            f2n = f2n + 2.0 * di * jnp.dot(p, v, precision=_HI) - di * di * jnp.dot(wi, v, precision=_HI)  # fmt: skip
-            f2n = jnp.maximum(eps * f2_org, f2n)
-            p_new = p - di * wi
-            dtm_new = -f1n / f2n
-            return (k + 1, xcp.at[i].set(bound), d.at[i].set(0.0), c_new, p_new, f1n, f2n,
-                    dtm_new, t, jnp.asarray(False))  # fmt: skip
+        def keep(old, new):  # a stop leaves everything as it was
+            return jnp.where(stop, old, new)
 
-        return lax.cond(
-            stop, lambda: (k, xcp, d, c, p, f1, f2, dtm, t_old, jnp.asarray(True)), advance
-        )
+        return (keep(k, k + 1), keep(c, c_new), keep(p, p_new), keep(f1, f1n), keep(f2, f2n),
+                keep(dtm, dtm_new), keep(t_old, t), stop)  # fmt: skip
 
-    init = (jnp.asarray(0, jnp.int32), x, d, c, p, f1, f2, dtm, jnp.zeros([], x.dtype), jnp.asarray(False))  # fmt: skip
-    _, xcp, d, c, p, f1, f2, dtm, t_sum, _ = lax.while_loop(cond, body, init)
+    init = (jnp.asarray(0, jnp.int32), c, p, f1, f2, dtm, jnp.zeros([], x.dtype), jnp.asarray(False))  # fmt: skip
+    passed, c, p, f1, f2, dtm, t_sum, _ = lax.while_loop(cond, body, init)
+    position = (
+        jnp.zeros(order.shape, jnp.int32).at[order].set(jnp.arange(order.shape[0], dtype=jnp.int32))
+    )
+    fixed_on_path = is_brk & (position < passed)
+    xcp = jnp.where(fixed_on_path, jnp.where(d > 0, hi, lo), x)
+    d = jnp.where(fixed_on_path, 0.0, d)
     dtm = jnp.where(jnp.all(d == 0) | ~(dtm > 0), 0.0, dtm)  # every variable fixed, or dtm <= 0
     t_sum = t_sum + dtm
     xcp = jnp.where(d != 0, x + t_sum * d, xcp)
