@@ -93,11 +93,7 @@ def iterate(
         return f, packing.pack(g)
 
     grads = packing.pack(grads)
-    finite = jnp.isfinite(value) & c.all_finite(grads)
     small = method.gradient_small(grads, settings)
-    test = jnp.where(
-        ~finite, StopTest.NON_FINITE, jnp.where(small, StopTest.TOLERANCE_GRAD_AT_START, -1)
-    )
     one = jnp.ones([], jnp.int32)
     carry = Carry(
         x=params,
@@ -114,7 +110,7 @@ def iterate(
         n_iter=state.n_iter,
         evals=one,
         gradient_small=small,
-        test=test.astype(jnp.int32),
+        test=c.start_test(value, grads, small),
     )
 
     def iteration(s: Carry) -> Carry:
@@ -243,13 +239,7 @@ def transformation(
         packing = Packing(params, options.pack)
         scalar = jnp.zeros([], dtype)
         return method.state_type(
-            count=_state.zero_count(),
-            n_iter=_state.zero_count(),
-            func_evals=_state.zero_count(),
-            iterations=_state.zero_count(),
-            evaluations=_state.zero_count(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
+            **c.not_started(method.state_type),
             step_size=scalar,
             direction=_tree.zeros_like(params),
             prev_grad=packing.zeros(),

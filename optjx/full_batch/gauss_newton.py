@@ -126,13 +126,7 @@ def gauss_newton(
         c.check_int("cg_max_iter", cg_max_iter, 1)
 
     def init_fn(trained, n, dtype):
-        zero = _state.zero_count()
-        return GaussNewtonState(
-            n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
-            grad_norm=jnp.zeros([], dtype),
-        )  # fmt: skip
+        return GaussNewtonState(**c.not_started(GaussNewtonState), grad_norm=jnp.zeros([], dtype))
 
     def step_fn(state: GaussNewtonState, problem, x):
         residuals, n = problem.residuals, problem.size

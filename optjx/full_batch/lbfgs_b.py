@@ -8,14 +8,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _state, _tree
+from optjx import _tree
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lbfgsb_bounds as box
 from optjx.full_batch import _lbfgsb_loop as loop
-from optjx.full_batch._bfgs_loop import flat, split
 from optjx.full_batch._lbfgsb_cauchy import Memory
-from optjx.full_batch._packing import Packing
+from optjx.full_batch._packing import Packing, flat, split
 
 
 class LbfgsBState(NamedTuple):
@@ -179,12 +178,8 @@ def lbfgs_b(
         dtype = c.scalar_dtype(params)
         n = sum(Packing(params).lengths)
         scalar = jnp.zeros([], dtype)
-        zero = _state.zero_count
         return LbfgsBState(
-            n_iter=zero(), func_evals=zero(), iterations=zero(),
-            evaluations=zero(), stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(c.StopTest.NONE, jnp.int32), step_size=scalar,
-            direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype),
+            **c.not_started(LbfgsBState), step_size=scalar, direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype),
             grad=_tree.zeros_like(params), prev_value=scalar,
             s_history=jnp.zeros((history_size, n), dtype),
             y_history=jnp.zeros((history_size, n), dtype),
@@ -210,13 +205,11 @@ def lbfgs_b(
                               flat(packing.pack(grads), dtype)), x0)  # fmt: skip
         first_call = state.func_evals == 0
         eps = float(jnp.finfo(dtype).eps)
-        finite = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
         at_start = box.projected_gradient_norm(x0, g0, lo, hi) <= tolerance_grad
-        reason = jnp.where(~finite, c.StopTest.NON_FINITE,
-                           jnp.where(at_start, c.StopTest.TOLERANCE_GRAD_AT_START, -1))  # fmt: skip
+        reason = c.start_test(f0, g0, at_start)
         mem = Memory(state.s_history, state.y_history, state.history_count, state.theta)
         zero = jnp.zeros([], jnp.int32)
-        carry = loop.Carry(x0, g0, f0, mem, state.n_iter, zero, zero, reason.astype(jnp.int32),
+        carry = loop.Carry(x0, g0, f0, mem, state.n_iter, zero, zero, reason,
                            state.step_size, flat(packing.pack(state.direction), dtype))  # fmt: skip
         tol_rel = (tolerance_change / 2.220446049250313e-16) * 2.220446049250313e-16
         if packing.lengths:

@@ -21,7 +21,7 @@ import optax
 
 from optjx import _state, _tree
 from optjx.full_batch import _common as c
-from optjx.full_batch._packing import Packing
+from optjx.full_batch._packing import Packing, flat, split
 
 # The dense solvers form the (m, n) Jacobian with n forward-mode products: beyond this
 # many entries they raise and point to solver="cg".
@@ -42,17 +42,10 @@ class Problem:
         self._all = jax.tree.flatten(params, is_leaf=_tree.is_none)[0]
 
     def flatten(self, tree) -> jax.Array:
-        groups = self.packing.pack(tree)
-        if not groups:
-            return jnp.zeros([0], self.dtype)
-        return jnp.concatenate([g.astype(self.dtype) for g in groups])
+        return flat(self.packing.pack(tree), self.dtype)
 
     def unflatten(self, vector):
-        groups, offset = [], 0
-        for length, dtype in zip(self.packing.lengths, self.packing.dtypes, strict=True):
-            groups.append(vector[offset : offset + length].astype(dtype))
-            offset += length
-        return self.packing.unpack(tuple(groups))
+        return self.packing.unpack(split(vector, self.packing))
 
     def full_params(self, vector):
         """The user's params with the trained leaves taken from ``vector``."""
