@@ -19,6 +19,7 @@ from optjx.full_batch import _common as c
 from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import more_thuente as mt
 from optjx.full_batch._packing import Packing, flat, split
+from optjx.full_batch._wolfe import along
 
 StopTest = c.StopTest
 # scipy's BFGS calls its line search with these bounds (amin, amax) and dcsrch's xtol.
@@ -71,7 +72,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
         d = split(p, packing)
         d_tree = packing.unpack(d)
         slope = c.dot(s.g, d, dtype)
-        ls = mt.search(mt.along(value_and_grad, packing, dtype, s.x, d_tree, d), s.f, s.g, slope,
+        ls = mt.search(along(value_and_grad, s.x, d_tree, d, dtype, packing.pack), s.f, s.g, slope,
                        mt.first_step(s.f, s.f_prev, slope), c1=c1, c2=c2, xtol=XTOL,
                        min_step=MIN_STEP, max_step=MAX_STEP)  # fmt: skip
         found = ls.success

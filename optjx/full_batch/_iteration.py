@@ -21,7 +21,7 @@ from optjx.full_batch import _common as c
 from optjx.full_batch._common import StopTest
 from optjx.full_batch._method import Iterate, Method, Options, Progress, Settings
 from optjx.full_batch._packing import Packing
-from optjx.full_batch._wolfe import checked
+from optjx.full_batch._wolfe import along
 
 
 class Carry(NamedTuple):
@@ -135,11 +135,7 @@ def iterate(
         no_descent = gtd > -settings.tolerance_change  # torch stops before moving; d, t kept
         if options.line_search is not None:
             budget = jnp.where(no_descent, 0, options.max_eval - s.evals)  # skip: one wasted call
-
-            def evaluate(t):
-                f, g = packed_value_and_grad(c.axpy(t, d_tree, s.x))
-                return checked(jnp.asarray(f).astype(dtype), g, d, dtype)
-
+            evaluate = along(packed_value_and_grad, s.x, d_tree, d, dtype)
             f, g, t_new, used, bad = options.line_search(
                 evaluate, s.f, s.g, gtd, t, c.max_abs(d, dtype), max_ls=budget
             )

@@ -19,18 +19,24 @@ from optjx.full_batch._minpack import norm
 
 
 class Linearised:
-    """The residuals linearised at ``x``: ``J v``, ``J^T w`` and CG on ``J^T J + par D^2``."""
+    """The residuals linearised at ``x``: ``J v``, ``J^T w`` and CG on ``J^T J + par D^2``
+    (``solver="cg"`` of ``optjx.gauss_newton`` and ``optjx.levenberg_marquardt``)."""
 
-    def __init__(self, residuals, x, f, max_iter: int, tolerance):
-        _, self.jvp = jax.linearize(residuals, x)
+    def __init__(self, residuals, x, max_iter: int, tolerance, f=None):
+        # f: the residuals at x, when the caller has them (else linearize's).
+        primal, self.jvp = jax.linearize(residuals, x)
+        self.f = primal if f is None else f
         transpose = jax.linear_transpose(self.jvp, x)
         self.vjp = lambda w: transpose(w)[0]
-        self.jtf = self.vjp(f)
+        self.jtf = self.vjp(self.f)
         self.max_iter, self.tolerance = max_iter, tolerance
 
     def solve(self, par, diag, rhs):
+        """CG on ``(J^T J + par D^2) v = rhs``; ``par=None``: on ``J^T J v = rhs``."""
+
         def matvec(v):
-            return self.vjp(self.jvp(v)) + par * diag * diag * v
+            normal = self.vjp(self.jvp(v))
+            return normal if par is None else normal + par * diag * diag * v
 
         out, _ = jax.scipy.sparse.linalg.cg(
             matvec, rhs, tol=self.tolerance, atol=0.0, maxiter=self.max_iter

@@ -11,6 +11,7 @@ from jax import lax
 
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
+from optjx.full_batch._lmpar_cg import Linearised
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
 StopTest = c.StopTest  # the detailed test; the state reports its coarse c.StopReason
@@ -140,18 +141,10 @@ def gauss_newton(
                 grad = jac.T @ f
                 finite = jnp.all(jnp.isfinite(jac)) & jnp.all(jnp.isfinite(f))
                 return jnp.max(jnp.abs(grad), initial=0), finite, _dense_step(jac, f)
-            f, jvp = jax.linearize(residuals, x)
-            vjp = jax.linear_transpose(jvp, x)
-            grad = vjp(f)[0]
-
-            def normal(v):
-                return vjp(jvp(v))[0]
-
-            p, _ = jax.scipy.sparse.linalg.cg(
-                normal, -grad, tol=cg_tolerance, atol=0.0, maxiter=cg_max_iter or n
-            )
-            finite = jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(grad))
-            return jnp.max(jnp.abs(grad), initial=0), finite, p
+            lin = Linearised(residuals, x, cg_max_iter or n, cg_tolerance)
+            p = lin.solve(None, None, -lin.jtf)
+            finite = jnp.all(jnp.isfinite(lin.f)) & jnp.all(jnp.isfinite(lin.jtf))
+            return jnp.max(jnp.abs(lin.jtf), initial=0), finite, p
 
         class Carry(NamedTuple):
             x: jax.Array

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
+from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch._packing import Packing, flat, split
 
@@ -37,9 +38,7 @@ class Problem:
         self.packing = Packing(self.trained)
         self.size = sum(self.packing.lengths)
         self._residual_fn = residual_fn
-        self._treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
-        self._leaves, self._treedef = jax.tree.flatten(self.trained, is_leaf=_tree.is_none)
-        self._all = jax.tree.flatten(params, is_leaf=_tree.is_none)[0]
+        self._user = _calling.UserParams(params)
 
     def flatten(self, tree) -> jax.Array:
         return flat(self.packing.pack(tree), self.dtype)
@@ -49,9 +48,7 @@ class Problem:
 
     def full_params(self, vector):
         """The user's params with the trained leaves taken from ``vector``."""
-        new = self._treedef.flatten_up_to(self.unflatten(vector))
-        merged = [p if n is None else n for n, p in zip(new, self._all, strict=True)]
-        return self._treedef.unflatten(merged)
+        return self._user.merged(self.unflatten(vector))
 
     def residuals(self, vector) -> jax.Array:
         out = jax.tree.leaves(self._residual_fn(self.full_params(vector)))
@@ -61,12 +58,13 @@ class Problem:
 
     def updates(self, new_vector):
         """``new - old`` for the trained leaves, zero (in the param's dtype) for the others."""
-        new = self._treedef.flatten_up_to(self.unflatten(new_vector))
+        treedef = self._user.treedef
+        new = treedef.flatten_up_to(self.unflatten(new_vector))
         out = [
             (None if p is None else _state._zero_update(jnp.asarray(p), p)) if n is None else n - p
-            for n, p in zip(new, self._all, strict=True)
+            for n, p in zip(new, self._user.leaves, strict=True)
         ]
-        return self._treedef.unflatten(out)
+        return treedef.unflatten(out)
 
 
 def check_dense(who: str, m: int, n: int) -> None:

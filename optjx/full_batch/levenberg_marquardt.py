@@ -223,8 +223,8 @@ def levenberg_marquardt(
                     return step, out.par, _minpack.norm(qr.r @ step[qr.ipvt])
 
             else:  # no column norms without J: D from diag (or 1), gtol on max|J^T f|/||f||
-                lin = _lmpar_cg.Linearised(residuals, t.x, t.f, cg_max_iter or problem.size,
-                                           cg_tolerance)  # fmt: skip
+                lin = _lmpar_cg.Linearised(residuals, t.x, cg_max_iter or problem.size,
+                                           cg_tolerance, f=t.f)  # fmt: skip
                 acnorm = ac = jnp.ones_like(t.x)
                 finite, jtf = jnp.all(jnp.isfinite(lin.jtf)), lin.jtf / safe_fnorm
 

@@ -16,6 +16,7 @@ from optjx.full_batch import more_thuente as mt
 from optjx.full_batch._hvp import linearized_gradient
 from optjx.full_batch._packing import Packing
 from optjx.full_batch._truncated_cg import newton_direction
+from optjx.full_batch._wolfe import along
 from optjx.typing import Hyperparameter
 
 StopTest = c.StopTest  # the detailed test; the state reports its coarse c.StopReason
@@ -89,7 +90,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
         # scipy passes old_old_fval=None on its first iteration: the first trial step is 1.
         t0 = jnp.where(s.first, 1.0, mt.first_step(s.f, s.f_prev, slope)).astype(dtype)
         # scipy's line_search_wolfe1 bounds the step by 50; its fallback by nothing.
-        ls = mt.search(mt.along(value_and_grad, packing, dtype, s.x, d_tree, d), s.f, s.g, slope, t0, c1=c1, c2=c2,
+        ls = mt.search(along(value_and_grad, s.x, d_tree, d, dtype, packing.pack), s.f, s.g, slope, t0, c1=c1, c2=c2,
                        fallback_max_step=float("inf"))  # fmt: skip
         # A zero direction (the inner CG's flat-curvature exit at its first step) makes
         # the trial point x itself: scipy's function cache answers, nothing is counted.
