@@ -167,6 +167,11 @@ def not_started(state_type) -> dict[str, jax.Array]:
     )
 
 
+def stopped_by(test) -> dict[str, jax.Array]:
+    """A state's ``stop_test`` (an int32 ``StopTest``) and the ``stop_reason`` it reports."""
+    return dict(stop_reason=reason_of(test), stop_test=test)
+
+
 def start_test(value, grad, small) -> jax.Array:
     """The test before any iteration, an int32 ``StopTest`` (-1: go on): ``NON_FINITE``
     for a NaN or Inf value or gradient, else ``TOLERANCE_GRAD_AT_START`` where ``small``
@@ -221,10 +226,14 @@ def neg(a):
     return jax.tree.map(jnp.negative, a)
 
 
-def check_max_eval(max_iter: int, max_eval) -> int:
-    """torch's default ``max_iter * 5 // 4``; an explicit value must be an int >= 1."""
+def check_budget(max_iter: int, max_eval) -> None:
+    """``max_iter`` an int >= 1; ``max_eval`` ``None`` or an int >= 1."""
     check_int("max_iter", max_iter, 1)
-    if max_eval is None:
-        return max(1, max_iter * 5 // 4)
-    check_int("max_eval", max_eval, 1)
-    return int(max_eval)
+    if max_eval is not None:
+        check_int("max_eval", max_eval, 1)
+
+
+def check_max_eval(max_iter: int, max_eval) -> int:
+    """``check_budget``, and ``None`` as torch's default ``max_iter * 5 // 4``."""
+    check_budget(max_iter, max_eval)
+    return max(1, max_iter * 5 // 4) if max_eval is None else int(max_eval)

@@ -215,8 +215,7 @@ def finish(state, params, packing: Packing, s: Carry):
         func_evals=state.func_evals + s.evals,
         iterations=jnp.where(failed, 0, s.n_local),
         evaluations=s.evals,
-        stop_reason=c.reason_of(s.test),
-        stop_test=s.test,
+        **c.stopped_by(s.test),
     )
     return updates, _state.advance(new_state)
 

@@ -71,8 +71,7 @@ def finish(state, params, s, *, kept: dict[str, Any], like: Optional[Any] = None
         grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
         iterations=s.n_local,
         evaluations=s.evals,
-        stop_reason=c.reason_of(s.reason),
-        stop_test=s.reason,
+        **c.stopped_by(s.reason),
         **counts,
     )
     return updates, _state.advance(new_state)

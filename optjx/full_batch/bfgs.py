@@ -181,9 +181,7 @@ def bfgs(
         c1=(c1, open_unit),
         c2=(c2, open_unit),
     )
-    c.check_int("max_iter", max_iter, 1)
-    if max_eval is not None:
-        c.check_int("max_eval", max_eval, 1)
+    c.check_budget(max_iter, max_eval)
     if _hyper.is_concrete(c1) and _hyper.is_concrete(c2) and not float(c1) < float(c2):
         raise ValueError(f"c1 must be smaller than c2 (0 < c1 < c2 < 1), got c1={c1}, c2={c2}")
 

@@ -178,8 +178,7 @@ def gauss_newton(
             func_evals=state.func_evals + out.evaluations,
             iterations=out.iterations,
             evaluations=out.evaluations,
-            stop_reason=c.reason_of(out.reason),
-            stop_test=out.reason,
+            **c.stopped_by(out.reason),
             grad_norm=out.grad_norm,
         )
         return jnp.where(failed, x, out.x), new_state

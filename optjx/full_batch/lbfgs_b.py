@@ -150,10 +150,8 @@ def lbfgs_b(
       ([1.0, 0.0], 'CONVERGED')
     """
     c.check_int("history_size", history_size, 1)
-    c.check_int("max_iter", max_iter, 1)
+    c.check_budget(max_iter, max_eval)
     c.check_int("max_line_search", max_line_search, 1)
-    if max_eval is not None:
-        c.check_int("max_eval", max_eval, 1)
     for name, v in (("tolerance_grad", tolerance_grad), ("tolerance_change", tolerance_change)):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise TypeError(f"lbfgs_b: {name} must be a number, got {v!r}")
@@ -226,7 +224,7 @@ def lbfgs_b(
         new_state = state._replace(
             n_iter=carry.n_iter, func_evals=state.func_evals + given + evals,
             iterations=carry.n_local, evaluations=evals,
-            stop_reason=c.reason_of(carry.reason), stop_test=carry.reason,
+            **c.stopped_by(carry.reason),
             step_size=carry.t, direction=packing.unpack(split(carry.d, packing)),
             value=jnp.where(failed, state.value, carry.f),
             grad=packing.unpack(split(jnp.where(failed, g0, carry.g), packing)),

@@ -271,7 +271,7 @@ def levenberg_marquardt(
                               xnorm=t.xnorm)  # fmt: skip
         new_state = c.select(failed, state, kept)._replace(
             n_iter=state.n_iter + out.iterations, func_evals=state.func_evals + t.evals,
-            iterations=out.iterations, evaluations=t.evals, stop_reason=c.reason_of(out.reason), stop_test=out.reason,
+            iterations=out.iterations, evaluations=t.evals, **c.stopped_by(out.reason),
             info=jnp.maximum(t.info, 0) * ~failed,
         )  # fmt: skip
         return jnp.where(failed, x, t.x), new_state

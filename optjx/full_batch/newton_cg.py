@@ -220,9 +220,7 @@ def newton_cg(
       ([0.5898, 0.5898, 0.5898], True)
     """
     hypers = _hyper.Hyperparameters(xtol=(xtol, _hyper.NONNEGATIVE))
-    c.check_int("max_iter", max_iter, 1)
-    if max_eval is not None:
-        c.check_int("max_eval", max_eval, 1)
+    c.check_budget(max_iter, max_eval)
 
     def init_fn(params):
         _tree.require_real(params, "newton_cg")
