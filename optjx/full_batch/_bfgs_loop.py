@@ -1,24 +1,25 @@
 """One ``bfgs`` update: scipy's ``_minimize_bfgs`` loop body, for up to ``max_iter`` iterations.
 
-The pure pieces (``inverse_hessian_update``, the flat views of the packed vectors) are
-separate from the driving loop (``iterate``), so another driver can reuse them. The
-point stays a tree (trial points ``x + t d`` are built leaf by leaf, as ``value_fn``
-takes them); gradients and directions are packed, one vector per dtype
-(``optjx.full_batch._packing.Packing``); the inverse Hessian is one matrix over
-their concatenation, in the scalar dtype.
+The pure piece (``inverse_hessian_update``) is separate from the driving loop
+(``iterate``), so another driver can reuse it. The point stays a tree (trial points
+``x + t d`` are built leaf by leaf, as ``value_fn`` takes them); gradients and
+directions are packed, one vector per dtype (``optjx.full_batch._packing.Packing``);
+the inverse Hessian is one matrix over their concatenation (``_packing.flat``), in the
+scalar dtype.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from optjx.full_batch import _common as c
+from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import more_thuente as mt
-from optjx.full_batch._packing import Packing
+from optjx.full_batch._packing import Packing, flat, split
+from optjx.full_batch._wolfe import along
 
 StopTest = c.StopTest
 # scipy's BFGS calls its line search with these bounds (amin, amax) and dcsrch's xtol.
@@ -46,23 +47,6 @@ def inverse_hessian_update(h, s, y):
     return h - rho * (jnp.outer(s, u) + jnp.outer(u, s)) + coefficient * jnp.outer(s, s)
 
 
-def flat(packed, dtype) -> jax.Array:
-    """The packed vectors (one per dtype) as one ``dtype`` vector."""
-    parts = [v.astype(dtype) for v in packed]
-    if not parts:
-        return jnp.zeros([0], dtype)
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
-
-
-def split(vector, packing: Packing) -> tuple:
-    """The inverse of ``flat``: one vector per dtype group, in the group's dtype."""
-    out, offset = [], 0
-    for n, dtype in zip(packing.lengths, packing.dtypes, strict=True):
-        out.append(vector[offset : offset + n].astype(dtype))
-        offset += n
-    return tuple(out)
-
-
 class Carry(NamedTuple):
     """The loop state: scipy's ``xk, gfk, old_fval, old_old_fval, Hk`` and the counters."""
 
@@ -83,15 +67,12 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
             tolerance_step, max_iter: int, max_eval) -> Carry:  # fmt: skip
     """Iterations of scipy's BFGS from ``carry`` until a stop reason is set."""
 
-    def norm(v):
-        return jnp.sqrt(c.dot(v, v, dtype))
-
     def iteration(s: Carry) -> Carry:
         p = -jnp.matmul(s.h, flat(s.g, dtype), precision=lax.Precision.HIGHEST)
         d = split(p, packing)
         d_tree = packing.unpack(d)
         slope = c.dot(s.g, d, dtype)
-        ls = mt.search(mt.along(value_and_grad, packing, dtype, s.x, d_tree, d), s.f, s.g, slope,
+        ls = mt.search(along(value_and_grad, s.x, d_tree, d, dtype, packing.pack), s.f, s.g, slope,
                        mt.first_step(s.f, s.f_prev, slope), c1=c1, c2=c2, xtol=XTOL,
                        min_step=MIN_STEP, max_step=MAX_STEP)  # fmt: skip
         found = ls.success
@@ -103,13 +84,11 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
         evals = s.evals + ls.evaluations
         converged = c.max_abs(ls.grad, dtype) <= tolerance_grad
         # scipy's xrtol test, on the 2-norms of the step and the new point.
-        small = t * norm(d) <= tolerance_step * (tolerance_step + norm(x))
+        small = t * c.norm(d, dtype) <= tolerance_step * (tolerance_step + c.norm(x, dtype))
         step = t * flat(d, dtype)
         change = flat(ls.grad, dtype) - flat(s.g, dtype)
         h = jnp.where(found & ~converged & ~small, inverse_hessian_update(s.h, step, change), s.h)
-        reason = jnp.where(n_local >= max_iter, StopTest.MAX_ITER, -1)
-        if max_eval is not None:
-            reason = jnp.where(evals >= max_eval, StopTest.MAX_EVAL, reason)
+        reason = c.budget_test(n_local, evals, max_iter, max_eval)
         reason = jnp.where(small, StopTest.TOLERANCE_CHANGE_STEP, reason)
         reason = jnp.where(converged, StopTest.TOLERANCE_GRAD, reason)
         reason = jnp.where(found, reason, StopTest.LINE_SEARCH_FAILED)
@@ -120,4 +99,4 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
             grad_evals=s.grad_evals + ls.gradient_evaluations, reason=reason.astype(jnp.int32),
         )  # fmt: skip
 
-    return lax.while_loop(lambda s: s.reason < 0, iteration, carry)
+    return scipy_loop.run(iteration, carry)

@@ -56,7 +56,7 @@ def _checked_value_and_grad_fn(value_and_grad_fn, who: str):
     return evaluate
 
 
-class _Params:
+class UserParams:
     """The user's params and the trained leaves: merge one into the other, restrict back."""
 
     treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
@@ -120,7 +120,7 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
 
     def run(functions, updates, state, params, value):
         value_fn, value_and_grad_fn = functions
-        user = _Params(params)
+        user = UserParams(params)
         if value_fn is not None:
 
             def loss(trained):

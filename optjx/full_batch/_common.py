@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from optjx import _tree
+from optjx import _state, _tree
 from optjx._hyper import check_int as check_int
 
 # The reductions (one accumulator-dtype rule) and the select are the core's (``_tree``).
@@ -151,6 +151,46 @@ def stop_reason(state: Any) -> str:
     return StopReason(int(state.stop_reason)).name
 
 
+# The int32 counters a state may hold, all zero at ``init``.
+COUNTERS = ("count", "n_iter", "func_evals", "grad_evals", "hessian_products", "iterations",
+            "evaluations")  # fmt: skip
+
+
+def not_started(state_type) -> dict[str, jax.Array]:
+    """The fields of a fresh ``state_type`` that every method starts alike: its
+    ``COUNTERS`` at 0, ``stop_reason`` ``NOT_STARTED``, ``stop_test`` ``NONE``."""
+    fields = {name: _state.zero_count() for name in COUNTERS if name in state_type._fields}
+    return dict(
+        fields,
+        stop_reason=jnp.asarray(StopReason.NOT_STARTED, jnp.int32),
+        stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
+    )
+
+
+def stopped_by(test) -> dict[str, jax.Array]:
+    """A state's ``stop_test`` (an int32 ``StopTest``) and the ``stop_reason`` it reports."""
+    return dict(stop_reason=reason_of(test), stop_test=test)
+
+
+def start_test(value, grad, small) -> jax.Array:
+    """The test before any iteration, an int32 ``StopTest`` (-1: go on): ``NON_FINITE``
+    for a NaN or Inf value or gradient, else ``TOLERANCE_GRAD_AT_START`` where ``small``
+    (the method's gradient test; ``False`` for none)."""
+    finite = jnp.isfinite(value) & all_finite(grad)
+    test = jnp.where(small, StopTest.TOLERANCE_GRAD_AT_START, -1)
+    return jnp.where(~finite, StopTest.NON_FINITE, test).astype(jnp.int32)
+
+
+def budget_test(iterations, evaluations, max_iter: int, max_eval) -> jax.Array:
+    """``MAX_EVAL`` once ``evaluations`` reach ``max_eval`` (``None``: no limit), else
+    ``MAX_ITER`` once ``iterations`` reach ``max_iter``, else -1 (scipy's order: a later
+    test of the method overrides these)."""
+    test = jnp.where(iterations >= max_iter, StopTest.MAX_ITER, -1)
+    if max_eval is not None:
+        test = jnp.where(evaluations >= max_eval, StopTest.MAX_EVAL, test)
+    return test
+
+
 # ------------------------------------------------------------------ tree algebra
 
 
@@ -162,6 +202,11 @@ def first_step(grad, lr, dtype) -> jax.Array:
     """torch's first trial step, ``min(1, 1 / ||g||_1) * lr`` (``LBFGS.step`` at ``n_iter == 1``)."""
     inv_l1 = 1 / sum_abs(grad, dtype)
     return jnp.where(inv_l1 < 1, inv_l1, 1) * lr
+
+
+def norm(x, dtype) -> jax.Array:
+    """The 2-norm of the flat vector of ``x``'s leaves, as ``dtype``."""
+    return jnp.sqrt(dot(x, x, dtype))
 
 
 def axpy(alpha, x, y):
@@ -181,10 +226,14 @@ def neg(a):
     return jax.tree.map(jnp.negative, a)
 
 
-def check_max_eval(max_iter: int, max_eval) -> int:
-    """torch's default ``max_iter * 5 // 4``; an explicit value must be an int >= 1."""
+def check_budget(max_iter: int, max_eval) -> None:
+    """``max_iter`` an int >= 1; ``max_eval`` ``None`` or an int >= 1."""
     check_int("max_iter", max_iter, 1)
-    if max_eval is None:
-        return max(1, max_iter * 5 // 4)
-    check_int("max_eval", max_eval, 1)
-    return int(max_eval)
+    if max_eval is not None:
+        check_int("max_eval", max_eval, 1)
+
+
+def check_max_eval(max_iter: int, max_eval) -> int:
+    """``check_budget``, and ``None`` as torch's default ``max_iter * 5 // 4``."""
+    check_budget(max_iter, max_eval)
+    return max(1, max_iter * 5 // 4) if max_eval is None else int(max_eval)

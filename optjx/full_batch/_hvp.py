@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from optjx.full_batch._packing import Packing
 
@@ -35,23 +34,3 @@ def linearized_gradient(value_and_grad, x, packing: Packing) -> Callable[[Any], 
         return packing.pack(tangent_map(packing.unpack(v)))
 
     return product
-
-
-def hessian_vector_product(value_and_grad, x, v):
-    """$H(x) v$ on trees like ``x`` (one ``jax.jvp`` of the gradient: a one-off product)."""
-
-    def gradient(point):
-        return value_and_grad(point)[1]
-
-    return jax.jvp(gradient, (x,), (v,))[1]
-
-
-def reject_complex(who: str, params) -> None:
-    """A ``ValueError`` for complex params: the Newton methods minimise a real function of
-    real parameters (a complex pair has no Hessian here without choosing a convention)."""
-    for leaf in jax.tree.leaves(params):
-        if jnp.issubdtype(jnp.result_type(leaf), jnp.complexfloating):
-            raise ValueError(
-                f"{who}: complex params are not supported; pass the real and imaginary "
-                "parts as separate real leaves."
-            )

@@ -21,7 +21,7 @@ from optjx.full_batch import _common as c
 from optjx.full_batch._common import StopTest
 from optjx.full_batch._method import Iterate, Method, Options, Progress, Settings
 from optjx.full_batch._packing import Packing
-from optjx.full_batch._wolfe import checked
+from optjx.full_batch._wolfe import along
 
 
 class Carry(NamedTuple):
@@ -93,11 +93,7 @@ def iterate(
         return f, packing.pack(g)
 
     grads = packing.pack(grads)
-    finite = jnp.isfinite(value) & c.all_finite(grads)
     small = method.gradient_small(grads, settings)
-    test = jnp.where(
-        ~finite, StopTest.NON_FINITE, jnp.where(small, StopTest.TOLERANCE_GRAD_AT_START, -1)
-    )
     one = jnp.ones([], jnp.int32)
     carry = Carry(
         x=params,
@@ -114,7 +110,7 @@ def iterate(
         n_iter=state.n_iter,
         evals=one,
         gradient_small=small,
-        test=test.astype(jnp.int32),
+        test=c.start_test(value, grads, small),
     )
 
     def iteration(s: Carry) -> Carry:
@@ -139,11 +135,7 @@ def iterate(
         no_descent = gtd > -settings.tolerance_change  # torch stops before moving; d, t kept
         if options.line_search is not None:
             budget = jnp.where(no_descent, 0, options.max_eval - s.evals)  # skip: one wasted call
-
-            def evaluate(t):
-                f, g = packed_value_and_grad(c.axpy(t, d_tree, s.x))
-                return checked(jnp.asarray(f).astype(dtype), g, d, dtype)
-
+            evaluate = along(packed_value_and_grad, s.x, d_tree, d, dtype)
             f, g, t_new, used, bad = options.line_search(
                 evaluate, s.f, s.g, gtd, t, c.max_abs(d, dtype), max_ls=budget
             )
@@ -223,8 +215,7 @@ def finish(state, params, packing: Packing, s: Carry):
         func_evals=state.func_evals + s.evals,
         iterations=jnp.where(failed, 0, s.n_local),
         evaluations=s.evals,
-        stop_reason=c.reason_of(s.test),
-        stop_test=s.test,
+        **c.stopped_by(s.test),
     )
     return updates, _state.advance(new_state)
 
@@ -243,13 +234,7 @@ def transformation(
         packing = Packing(params, options.pack)
         scalar = jnp.zeros([], dtype)
         return method.state_type(
-            count=_state.zero_count(),
-            n_iter=_state.zero_count(),
-            func_evals=_state.zero_count(),
-            iterations=_state.zero_count(),
-            evaluations=_state.zero_count(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
+            **c.not_started(method.state_type),
             step_size=scalar,
             direction=_tree.zeros_like(params),
             prev_grad=packing.zeros(),

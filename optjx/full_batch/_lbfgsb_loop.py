@@ -18,6 +18,7 @@ from jax import lax
 from optjx.full_batch import _common as c
 from optjx.full_batch import _dcsrch as dcsrch
 from optjx.full_batch import _lbfgsb_bounds as box
+from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch._lbfgsb_cauchy import Memory, cauchy_point, compact
 from optjx.full_batch._lbfgsb_subspace import reduced_gradient, subspace_point
 
@@ -135,9 +136,7 @@ def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, t
                          jnp.dot(yk, yk, precision=_HI) / jnp.where(update, dr, 1.0))  # fmt: skip
         mem = c.select(update, new_mem, s.mem)
         n_local = s.n_local + 1
-        reason = jnp.where(n_local >= max_iter, Test.MAX_ITER, -1)
-        if max_eval is not None:
-            reason = jnp.where(evals >= max_eval, Test.MAX_EVAL, reason)
+        reason = c.budget_test(n_local, evals, max_iter, max_eval)
         reason = jnp.where(small, Test.TOLERANCE_CHANGE_RELATIVE, reason)
         reason = jnp.where(pg <= tol_grad, Test.TOLERANCE_GRAD, reason)
         stepped = Carry(ls.x, ls.g, ls.f, mem, s.n_iter + 1, n_local, evals, reason.astype(jnp.int32), ls.stp, d)  # fmt: skip
@@ -150,4 +149,4 @@ def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, t
                           reason=jnp.where(go_on, -1, fail_reason).astype(jnp.int32))  # fmt: skip
         return c.select(failed, stay, stepped)
 
-    return lax.while_loop(lambda s: s.reason < 0, body, carry)
+    return scipy_loop.run(body, carry)

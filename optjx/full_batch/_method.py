@@ -21,6 +21,12 @@ Writing a method, in one file:
    ``direction(iterate, memory, settings) -> Direction``.
 4. The factory validates its arguments and returns
    ``_iteration.transformation(Method(...), hypers, Options(...))``.
+
+This is torch's loop (``LBFGS.step``'s tests, counts and NaN rule). The methods exact to
+``scipy.optimize`` (``bfgs``, ``newton_cg``, ``trust_region_newton``, ``lbfgs_b``) count,
+test and step as scipy does: each writes its own iteration on the skeleton of
+``._scipy_loop`` (``run``, ``finish``) with the tests of ``._common`` (``start_test``,
+``budget_test``).
 """
 
 from __future__ import annotations

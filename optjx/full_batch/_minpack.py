@@ -1,5 +1,5 @@
-"""MINPACK's dense linear algebra for Levenberg-Marquardt, in JAX: ``qrfac``, ``qrsolv``,
-``lmpar``.
+"""MINPACK's dense linear algebra for Levenberg-Marquardt, in JAX: ``enorm``, ``qrfac``,
+``qrsolv`` (``lmpar`` is in ``optjx.full_batch._lmpar``).
 
 Written from the MINPACK documentation and algorithm (Moré, Garbow & Hillstrom 1980,
 *User Guide for MINPACK-1*, ANL-80-74; Moré 1978, "The Levenberg-Marquardt algorithm:
@@ -95,7 +95,7 @@ def qrfac(a, f) -> QR:
     return QR(r, ipvt, acnorm, f[:n])
 
 
-def _back_substitute(s, diagonal, b, rank):
+def back_substitute(s, diagonal, b, rank):
     """Solve ``T w = b`` for the ``rank`` leading unknowns, ``T`` triangular with
     ``diagonal`` and ``T[i, j] = s[i, j]`` for ``i > j`` read as ``T[j, i]`` (lower part
     of ``s`` transposed); unknowns at and past ``rank`` are zero."""
@@ -165,106 +165,5 @@ def qrsolv(r, ipvt, d, qtb):
     lower, wa, sdiag = lax.fori_loop(0, n, row, (lower, qtb, jnp.zeros_like(qtb)))
     zeros = sdiag == 0
     rank = jnp.where(jnp.any(zeros), jnp.argmax(zeros), n)
-    w = _back_substitute(lower, sdiag, wa, rank)
+    w = back_substitute(lower, sdiag, wa, rank)
     return jnp.zeros_like(w).at[ipvt].set(w), sdiag, lower
-
-
-def _solve_transposed(r, b, diagonal):
-    """Forward substitution ``T^T w = b`` with ``T``'s strict upper part from ``r``'s
-    strict upper triangle (used with R, lmpar's ``parl``) or, when ``diagonal`` comes
-    from qrsolv, ``r`` is the lower storage of ``S`` and is read transposed by the caller.
-    """
-    n = b.shape[0]
-    idx = jnp.arange(n)
-
-    def step(j, w):
-        total = jnp.sum(jnp.where(idx < j, r[:, j] * w, 0))
-        return w.at[j].set((w[j] - total) / diagonal[j])
-
-    return lax.fori_loop(0, n, step, b)
-
-
-def _newton_correction(lower, sdiag, b):
-    """``S^{-T} b`` with ``S`` stored by qrsolv (strict part in ``lower``'s lower triangle)."""
-    n = b.shape[0]
-    idx = jnp.arange(n)
-
-    def step(j, w):
-        wj = w[j] / sdiag[j]
-        w = w.at[j].set(wj)
-        return jnp.where(idx > j, w - lower[:, j] * wj, w)
-
-    return lax.fori_loop(0, n, step, b)
-
-
-class LmparResult(NamedTuple):
-    step: (
-        jax.Array
-    )  # x of lmpar: the minimiser of ||J x - f||^2 + par ||D x||^2 (sign: lmder negates)
-    par: jax.Array
-
-
-def lmpar(qr: QR, diag, delta, par) -> LmparResult:
-    """MINPACK's ``lmpar``: the damping ``par`` with ``||D x(par)|| ~ delta`` (Moré 1978).
-
-    ``x(par)`` solves ``[J; sqrt(par) D] x = [f; 0]`` in the least-squares sense. Either
-    ``par = 0`` and ``||D x|| <= 1.1 delta`` (the Gauss-Newton step fits), or ``par > 0``
-    and ``| ||D x|| - delta | <= 0.1 delta``, found by Newton's method on
-    ``phi(par) = ||D x(par)|| - delta`` safeguarded in ``[parl, paru]``, at most 10 tries.
-    """
-    r, ipvt, qtb = qr.r, qr.ipvt, qr.qtf
-    n = qtb.shape[0]
-    dtype = qtb.dtype
-    dwarf = jnp.finfo(dtype).tiny
-    rdiag = jnp.diagonal(r)
-    zeros = rdiag == 0
-    nsing = jnp.where(jnp.any(zeros), jnp.argmax(zeros), n)
-    # The Gauss-Newton step (a least-squares one when R is singular).
-    gn = _back_substitute(r.T, rdiag, qtb, nsing)
-    x = jnp.zeros_like(gn).at[ipvt].set(gn)
-    dx = diag * x
-    dxnorm = norm(dx)
-    fp = dxnorm - delta
-    gauss_newton_fits = fp <= 0.1 * delta
-    # Lower bound parl: a Newton step of phi at 0 (only when R has full rank).
-    wa1 = diag[ipvt] * (dx[ipvt] / dxnorm)
-    wa1 = _solve_transposed(r, wa1, rdiag)
-    temp = norm(wa1)
-    parl = jnp.where(nsing < n, 0, ((fp / delta) / temp) / temp)
-    # Upper bound paru: ||D^-1 J^T f|| / delta.
-    grad = (r.T @ qtb) / diag[ipvt]
-    gnorm = norm(grad)
-    paru = gnorm / delta
-    paru = jnp.where(paru == 0, dwarf / jnp.minimum(delta, 0.1), paru)
-    par = jnp.minimum(jnp.maximum(par, parl), paru)
-    par = jnp.where(par == 0, gnorm / dxnorm, par)
-
-    class Carry(NamedTuple):
-        it: jax.Array
-        par: jax.Array
-        parl: jax.Array
-        paru: jax.Array
-        fp: jax.Array
-        x: jax.Array
-        done: jax.Array
-
-    def body(c: Carry) -> Carry:
-        it = c.it + 1
-        par = jnp.where(c.par == 0, jnp.maximum(dwarf, 0.001 * c.paru), c.par)
-        x, sdiag, lower = qrsolv(r, ipvt, jnp.sqrt(par) * diag, qtb)
-        dx = diag * x
-        dxnorm = norm(dx)
-        previous, fp = c.fp, dxnorm - delta
-        done = (jnp.abs(fp) <= 0.1 * delta) | ((c.parl == 0) & (fp <= previous) & (previous < 0))
-        done = done | (it == 10)
-        wa1 = _newton_correction(lower, sdiag, diag[ipvt] * (dx[ipvt] / dxnorm))
-        temp = norm(wa1)
-        parc = ((fp / delta) / temp) / temp
-        parl = jnp.where(fp > 0, jnp.maximum(c.parl, par), c.parl)
-        paru = jnp.where(fp < 0, jnp.minimum(c.paru, par), c.paru)
-        new_par = jnp.where(done, par, jnp.maximum(parl, par + parc))
-        return Carry(it, new_par, parl, paru, fp, x, done)
-
-    start = Carry(jnp.zeros([], jnp.int32), par, parl, paru, fp, x, gauss_newton_fits)
-    out = lax.while_loop(lambda c: ~c.done, body, start)
-    return LmparResult(out.x, jnp.where(out.it == 0, 0, out.par).astype(dtype))

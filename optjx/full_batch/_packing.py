@@ -177,3 +177,20 @@ class Packing:
         return tuple(
             jnp.zeros((*lead, n), dt) for n, dt in zip(self.lengths, self.dtypes, strict=True)
         )
+
+
+def flat(packed, dtype) -> jax.Array:
+    """The packed vectors (one per dtype) as one ``dtype`` vector."""
+    parts = [v.astype(dtype) for v in packed]
+    if not parts:
+        return jnp.zeros([0], dtype)
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+
+def split(vector, packing: Packing) -> tuple:
+    """The inverse of ``flat``: one vector per dtype group of ``packing``, in its dtype."""
+    out, offset = [], 0
+    for n, dtype in zip(packing.lengths, packing.dtypes, strict=True):
+        out.append(vector[offset : offset + n].astype(dtype))
+        offset += n
+    return tuple(out)

@@ -40,6 +40,22 @@ def checked(value, grad, direction, dtype):
     return value, grad, c.dot(grad, direction, dtype), bad
 
 
+def along(value_and_grad, x, direction_tree, direction, dtype, pack=None):
+    """``evaluate(t) -> (f, g, g . d, not finite)`` at ``x + t d``, for ``search``.
+
+    ``value_and_grad`` takes the tree ``x + t d`` (``direction_tree``); its value is cast
+    to ``dtype`` and its gradient packed by ``pack`` (``Packing.pack``; ``None``: kept),
+    to be in the form of ``direction``.
+    """
+
+    def evaluate(t):
+        f, g = value_and_grad(c.axpy(t, direction_tree, x))
+        return checked(jnp.asarray(f).astype(dtype), g if pack is None else pack(g), direction,
+                       dtype)  # fmt: skip
+
+    return evaluate
+
+
 # ------------------------------------------------------------------ the search's data
 
 _INIT, _BRACKET, _ZOOM = 0, 1, 2  # the phases of the one loop

@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _hyper, _state, _tree
+from optjx import _hyper, _tree
 from optjx.full_batch import _bfgs_loop as loop
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
+from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
 
@@ -180,24 +181,18 @@ def bfgs(
         c1=(c1, open_unit),
         c2=(c2, open_unit),
     )
-    c.check_int("max_iter", max_iter, 1)
-    if max_eval is not None:
-        c.check_int("max_eval", max_eval, 1)
+    c.check_budget(max_iter, max_eval)
     if _hyper.is_concrete(c1) and _hyper.is_concrete(c2) and not float(c1) < float(c2):
         raise ValueError(f"c1 must be smaller than c2 (0 < c1 < c2 < 1), got c1={c1}, c2={c2}")
 
     def init_fn(params):
         dtype = c.scalar_dtype(params)
         n = sum(Packing(params).lengths)
-        scalar = jnp.zeros([], dtype)
-        zero = _state.zero_count
         return BfgsState(
-            count=zero(), n_iter=zero(), func_evals=zero(), grad_evals=zero(),
-            iterations=zero(), evaluations=zero(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(c.StopTest.NONE, jnp.int32), step_size=scalar,
-            direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype), grad=_tree.zeros_like(params),
-            prev_value=scalar, inverse_hessian=jnp.eye(n, dtype=dtype),
+            **c.not_started(BfgsState), step_size=jnp.zeros([], dtype),
+            direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype),
+            grad=_tree.zeros_like(params), prev_value=jnp.zeros([], dtype),
+            inverse_hessian=jnp.eye(n, dtype=dtype),
         )  # fmt: skip
 
     def step_fn(grads, state, params, value, value_and_grad):
@@ -207,44 +202,20 @@ def bfgs(
         g = packing.pack(grads)
         first = state.n_iter == 0
         # scipy's first trial step: "sets the initial step guess to dx ~ 1".
-        f_prev = jnp.where(first, value + jnp.sqrt(c.dot(g, g, dtype)) / 2, state.prev_value)
-        finite = jnp.isfinite(value) & c.all_finite(g)
+        f_prev = jnp.where(first, value + c.norm(g, dtype) / 2, state.prev_value)
         tolerance = jnp.asarray(hp.tolerance_grad, dtype)
-        reason = jnp.where(~finite, c.StopTest.NON_FINITE,
-                           jnp.where(c.max_abs(g, dtype) <= tolerance,
-                                     c.StopTest.TOLERANCE_GRAD_AT_START, -1))  # fmt: skip
+        reason = c.start_test(value, g, c.max_abs(g, dtype) <= tolerance)
         zero = jnp.zeros([], jnp.int32)
         carry = loop.Carry(params, g, value, f_prev, state.inverse_hessian, state.step_size,
-                           state.direction, zero, zero, zero, reason.astype(jnp.int32))  # fmt: skip
-        if not packing.lengths:  # no trained leaves: nothing to iterate (nor to trace)
-            return _finish(state, params, carry, packing, first_call=state.func_evals == 0)
-        s = loop.iterate(carry, value_and_grad, packing, dtype,
-                         c1=jnp.asarray(hp.c1, dtype), c2=jnp.asarray(hp.c2, dtype),
-                         tolerance_grad=tolerance,
-                         tolerance_step=jnp.asarray(hp.tolerance_step, dtype),
-                         max_iter=max_iter, max_eval=max_eval)  # fmt: skip
-        return _finish(state, params, s, packing, first_call=state.func_evals == 0)
+                           state.direction, zero, zero, zero, reason)  # fmt: skip
+        if packing.lengths:  # else no trained leaves: nothing to iterate (nor to trace)
+            carry = loop.iterate(carry, value_and_grad, packing, dtype,
+                                 c1=jnp.asarray(hp.c1, dtype), c2=jnp.asarray(hp.c2, dtype),
+                                 tolerance_grad=tolerance,
+                                 tolerance_step=jnp.asarray(hp.tolerance_step, dtype),
+                                 max_iter=max_iter, max_eval=max_eval)  # fmt: skip
+        kept = dict(step_size=carry.t, direction=carry.d_tree, grad=packing.unpack(carry.g),
+                    inverse_hessian=carry.h)  # fmt: skip
+        return scipy_loop.finish(state, params, carry, kept=kept)
 
     return _calling.transformation("bfgs", init_fn, step_fn)
-
-
-def _finish(state: BfgsState, params, s: loop.Carry, packing: Packing, first_call):
-    """The updates and state of a finished loop; a NaN or Inf keeps the old state."""
-    failed = s.reason == c.StopTest.NON_FINITE
-    updates = jax.tree.map(
-        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), s.x, params
-    )
-    moved = state._replace(
-        n_iter=_state.saturating_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
-        grad=packing.unpack(s.g), prev_value=s.f_prev, inverse_hessian=s.h,
-    )  # fmt: skip
-    given = jnp.where(first_call, 1, 0).astype(jnp.int32)  # scipy's f(x0), grad(x0)
-    new_state = c.select(failed, state, moved)._replace(
-        func_evals=_state.saturating_add(state.func_evals, given + s.evals),
-        grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
-        iterations=s.n_local,
-        evaluations=s.evals,
-        stop_reason=c.reason_of(s.reason),
-        stop_test=s.reason,
-    )
-    return updates, _state.advance(new_state)

@@ -11,6 +11,7 @@ from jax import lax
 
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
+from optjx.full_batch._lmpar_cg import Linearised
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
 StopTest = c.StopTest  # the detailed test; the state reports its coarse c.StopReason
@@ -132,13 +133,7 @@ def gauss_newton(
         c.check_int("cg_max_iter", cg_max_iter, 1)
 
     def init_fn(trained, n, dtype):
-        zero = _state.zero_count()
-        return GaussNewtonState(
-            count=zero, n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(StopTest.NONE, jnp.int32),
-            grad_norm=jnp.zeros([], dtype),
-        )  # fmt: skip
+        return GaussNewtonState(**c.not_started(GaussNewtonState), grad_norm=jnp.zeros([], dtype))
 
     def step_fn(state: GaussNewtonState, problem, x):
         residuals, n = problem.residuals, problem.size
@@ -153,18 +148,10 @@ def gauss_newton(
                 grad = jac.T @ f
                 finite = jnp.all(jnp.isfinite(jac)) & jnp.all(jnp.isfinite(f))
                 return jnp.max(jnp.abs(grad), initial=0), finite, _dense_step(jac, f)
-            f, jvp = jax.linearize(residuals, x)
-            vjp = jax.linear_transpose(jvp, x)
-            grad = vjp(f)[0]
-
-            def normal(v):
-                return vjp(jvp(v))[0]
-
-            p, _ = jax.scipy.sparse.linalg.cg(
-                normal, -grad, tol=hp.cg_tolerance, atol=0.0, maxiter=cg_max_iter or n
-            )
-            finite = jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(grad))
-            return jnp.max(jnp.abs(grad), initial=0), finite, p
+            lin = Linearised(residuals, x, cg_max_iter or n, hp.cg_tolerance)
+            p = lin.solve(None, None, -lin.jtf)
+            finite = jnp.all(jnp.isfinite(lin.f)) & jnp.all(jnp.isfinite(lin.jtf))
+            return jnp.max(jnp.abs(lin.jtf), initial=0), finite, p
 
         class Carry(NamedTuple):
             x: jax.Array
@@ -199,8 +186,7 @@ def gauss_newton(
             func_evals=_state.saturating_add(state.func_evals, out.evaluations),
             iterations=out.iterations,
             evaluations=out.evaluations,
-            stop_reason=c.reason_of(out.reason),
-            stop_test=out.reason,
+            **c.stopped_by(out.reason),
             grad_norm=out.grad_norm,
         )
         return jnp.where(failed, x, out.x), new_state

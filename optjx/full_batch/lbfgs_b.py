@@ -8,14 +8,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optjx import _state, _tree
+from optjx import _tree
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lbfgsb_bounds as box
 from optjx.full_batch import _lbfgsb_loop as loop
-from optjx.full_batch._bfgs_loop import flat, split
 from optjx.full_batch._lbfgsb_cauchy import Memory
-from optjx.full_batch._packing import Packing
+from optjx.full_batch._packing import Packing, flat, split
 
 
 class LbfgsBState(NamedTuple):
@@ -151,10 +150,8 @@ def lbfgs_b(
       ([1.0, 0.0], 'CONVERGED')
     """
     c.check_int("history_size", history_size, 1)
-    c.check_int("max_iter", max_iter, 1)
+    c.check_budget(max_iter, max_eval)
     c.check_int("max_line_search", max_line_search, 1)
-    if max_eval is not None:
-        c.check_int("max_eval", max_eval, 1)
     for name, v in (("tolerance_grad", tolerance_grad), ("tolerance_change", tolerance_change)):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise TypeError(f"lbfgs_b: {name} must be a number, got {v!r}")
@@ -179,12 +176,8 @@ def lbfgs_b(
         dtype = c.scalar_dtype(params)
         n = sum(Packing(params).lengths)
         scalar = jnp.zeros([], dtype)
-        zero = _state.zero_count
         return LbfgsBState(
-            n_iter=zero(), func_evals=zero(), iterations=zero(),
-            evaluations=zero(), stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(c.StopTest.NONE, jnp.int32), step_size=scalar,
-            direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype),
+            **c.not_started(LbfgsBState), step_size=scalar, direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype),
             grad=_tree.zeros_like(params), prev_value=scalar,
             s_history=jnp.zeros((history_size, n), dtype),
             y_history=jnp.zeros((history_size, n), dtype),
@@ -210,13 +203,11 @@ def lbfgs_b(
                               flat(packing.pack(grads), dtype)), x0)  # fmt: skip
         first_call = state.func_evals == 0
         eps = float(jnp.finfo(dtype).eps)
-        finite = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
         at_start = box.projected_gradient_norm(x0, g0, lo, hi) <= tolerance_grad
-        reason = jnp.where(~finite, c.StopTest.NON_FINITE,
-                           jnp.where(at_start, c.StopTest.TOLERANCE_GRAD_AT_START, -1))  # fmt: skip
+        reason = c.start_test(f0, g0, at_start)
         mem = Memory(state.s_history, state.y_history, state.history_count, state.theta)
         zero = jnp.zeros([], jnp.int32)
-        carry = loop.Carry(x0, g0, f0, mem, state.n_iter, zero, zero, reason.astype(jnp.int32),
+        carry = loop.Carry(x0, g0, f0, mem, state.n_iter, zero, zero, reason,
                            state.step_size, flat(packing.pack(state.direction), dtype))  # fmt: skip
         tol_rel = (tolerance_change / 2.220446049250313e-16) * 2.220446049250313e-16
         if packing.lengths:
@@ -233,7 +224,7 @@ def lbfgs_b(
         new_state = state._replace(
             n_iter=carry.n_iter, func_evals=state.func_evals + given + evals,
             iterations=carry.n_local, evaluations=evals,
-            stop_reason=c.reason_of(carry.reason), stop_test=carry.reason,
+            **c.stopped_by(carry.reason),
             step_size=carry.t, direction=packing.unpack(split(carry.d, packing)),
             value=jnp.where(failed, state.value, carry.f),
             grad=packing.unpack(split(jnp.where(failed, g0, carry.g), packing)),

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
+from optjx.full_batch import _calling, _eager
 from optjx.full_batch import _common as c
-from optjx.full_batch import _eager
-from optjx.full_batch._packing import Packing, replicated
+from optjx.full_batch._packing import Packing, flat, replicated, split
 
 # The dense solvers form the (m, n) Jacobian with n forward-mode products: beyond this
 # many entries they raise and point to solver="cg".
@@ -38,28 +38,17 @@ class Problem:
         self.packing = Packing(self.trained)
         self.size = sum(self.packing.lengths)
         self._residual_fn = residual_fn
-        self._treedef: Any  # jax's stubs lack PyTreeDef.unflatten and flatten_up_to
-        self._leaves, self._treedef = jax.tree.flatten(self.trained, is_leaf=_tree.is_none)
-        self._all = jax.tree.flatten(params, is_leaf=_tree.is_none)[0]
+        self._user = _calling.UserParams(params)
 
     def flatten(self, tree) -> jax.Array:
-        groups = self.packing.pack(tree)
-        if not groups:
-            return jnp.zeros([0], self.dtype)
-        return jnp.concatenate([g.astype(self.dtype) for g in groups])
+        return flat(self.packing.pack(tree), self.dtype)
 
     def unflatten(self, vector):
-        groups, offset = [], 0
-        for length, dtype in zip(self.packing.lengths, self.packing.dtypes, strict=True):
-            groups.append(vector[offset : offset + length].astype(dtype))
-            offset += length
-        return self.packing.unpack(tuple(groups))
+        return self.packing.unpack(split(vector, self.packing))
 
     def full_params(self, vector):
         """The user's params with the trained leaves taken from ``vector``."""
-        new = self._treedef.flatten_up_to(self.unflatten(vector))
-        merged = [p if n is None else n for n, p in zip(new, self._all, strict=True)]
-        return self._treedef.unflatten(merged)
+        return self._user.merged(self.unflatten(vector))
 
     def residuals(self, vector) -> jax.Array:
         try:
@@ -77,12 +66,13 @@ class Problem:
 
     def updates(self, new_vector):
         """``new - old`` for the trained leaves, zero (in the param's dtype) for the others."""
-        new = self._treedef.flatten_up_to(self.unflatten(new_vector))
+        treedef = self._user.treedef
+        new = treedef.flatten_up_to(self.unflatten(new_vector))
         out = [
             (None if p is None else _state._zero_update(jnp.asarray(p), p)) if n is None else n - p
-            for n, p in zip(new, self._all, strict=True)
+            for n, p in zip(new, self._user.leaves, strict=True)
         ]
-        return self._treedef.unflatten(out)
+        return treedef.unflatten(out)
 
 
 def _real(path, leaf) -> jax.Array:

@@ -12,7 +12,7 @@ from jax import lax
 
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
-from optjx.full_batch import _lmpar_cg, _minpack
+from optjx.full_batch import _lmpar, _lmpar_cg, _minpack
 from optjx.full_batch._lmder import REASON_OF_INFO, Trial, trial_step
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
@@ -191,11 +191,9 @@ def levenberg_marquardt(
         zero = _state.zero_count()
         scale = jnp.ones([n], dtype) if diag is None else jnp.asarray(diag, dtype).reshape(n)
         return LevenbergMarquardtState(
-            count=zero, n_iter=zero, func_evals=zero, iterations=zero, evaluations=zero,
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(StopTest.NONE, jnp.int32), info=zero,
-            successes=zero, par=jnp.zeros([], dtype), delta=jnp.zeros([], dtype),
-            diag=scale, xnorm=jnp.zeros([], dtype),
+            **c.not_started(LevenbergMarquardtState), info=zero, successes=zero,
+            par=jnp.zeros([], dtype), delta=jnp.zeros([], dtype), diag=scale,
+            xnorm=jnp.zeros([], dtype),
         )  # fmt: skip
 
     def step_fn(state: LevenbergMarquardtState, problem, x):
@@ -232,14 +230,14 @@ def levenberg_marquardt(
                 ac, jtf = acnorm[qr.ipvt], qr.r.T @ (qr.qtf / safe_fnorm)
 
                 def solve(delta, par):
-                    out = _minpack.lmpar(qr, scale, delta, par)
+                    out = _lmpar.lmpar(qr, scale, delta, par)
                     step = -out.step
                     # ||R P^T p|| = ||J p||, lmder's predicted reduction.
                     return step, out.par, _minpack.norm(qr.r @ step[qr.ipvt])
 
             else:  # no column norms without J: D from diag (or 1), gtol on max|J^T f|/||f||
-                lin = _lmpar_cg.Linearised(residuals, t.x, t.f, cg_max_iter or problem.size,
-                                           hp.cg_tolerance)  # fmt: skip
+                lin = _lmpar_cg.Linearised(residuals, t.x, cg_max_iter or problem.size,
+                                           hp.cg_tolerance, f=t.f)  # fmt: skip
                 acnorm = ac = jnp.ones_like(t.x)
                 finite, jtf = jnp.all(jnp.isfinite(lin.jtf)), lin.jtf / safe_fnorm
 
@@ -288,7 +286,7 @@ def levenberg_marquardt(
             count=_state.next_count(state.count),
             n_iter=_state.saturating_add(state.n_iter, out.iterations),
             func_evals=_state.saturating_add(state.func_evals, t.evals),
-            iterations=out.iterations, evaluations=t.evals, stop_reason=c.reason_of(out.reason), stop_test=out.reason,
+            iterations=out.iterations, evaluations=t.evals, **c.stopped_by(out.reason),
             info=jnp.maximum(t.info, 0) * ~failed,
         )  # fmt: skip
         return jnp.where(failed, x, t.x), new_state

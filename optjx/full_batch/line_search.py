@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from optjx.full_batch import _common as c
 from optjx.full_batch._interpolation import cubic_minimizer as cubic_minimizer
 from optjx.full_batch._wolfe import LineSearchResult as LineSearchResult
+from optjx.full_batch._wolfe import along
 from optjx.full_batch._wolfe import checked as checked
 from optjx.full_batch._wolfe import search as search
 
@@ -119,13 +120,8 @@ def strong_wolfe(
       (0.5, 2)
     """
     dtype = jnp.asarray(value).dtype
-
-    def evaluate(t):
-        f_new, g_new = value_and_grad_fn(c.axpy(t, direction, params))
-        return checked(jnp.asarray(f_new).astype(dtype), g_new, direction, dtype)
-
     return search(
-        evaluate,
+        along(value_and_grad_fn, params, direction, direction, dtype),
         value,
         grad,
         slope,

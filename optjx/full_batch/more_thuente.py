@@ -13,7 +13,7 @@ from jax import lax
 from optjx.full_batch import _common as c
 from optjx.full_batch import _dcsrch as dcsrch
 from optjx.full_batch import _wolfe2 as wolfe2
-from optjx.full_batch.line_search import checked
+from optjx.full_batch._wolfe import along
 
 Task = dcsrch.Task
 _DCSRCH, _BRACKET, _ZOOM, _DONE = 0, 1, 2, 3  # the phases of the one loop
@@ -200,12 +200,7 @@ def more_thuente(
       (0.49995, 2, True)
     """
     _check(c1, c2, xtol, min_step, max_step, max_iter)
-    dtype = jnp.asarray(value).dtype
-
-    def evaluate(t):
-        f_new, g_new = value_and_grad_fn(c.axpy(t, direction, params))
-        return checked(jnp.asarray(f_new).astype(dtype), g_new, direction, dtype)
-
+    evaluate = along(value_and_grad_fn, params, direction, direction, jnp.asarray(value).dtype)
     return search(evaluate, value, grad, slope, step_size, c1=c1, c2=c2, xtol=xtol,
                   min_step=min_step, max_step=max_step, max_iter=max_iter,
                   fallback=fallback)  # fmt: skip
@@ -310,15 +305,3 @@ def search(evaluate, value, grad, slope, step_size, *, c1=1e-4, c2=0.9, xtol=1e-
         task=s.task,
         fallback=s.fallback,
     )
-
-
-def along(value_and_grad, packing, dtype, x, d_tree, d):
-    """``evaluate(t) -> (f, g, g . d, not finite)`` at ``x + t d`` for ``search``: the loss
-    and packed gradient of a method's ``value_and_grad`` along the packed direction ``d``
-    (``d_tree`` its tree)."""
-
-    def evaluate(t):
-        f, g = value_and_grad(c.axpy(t, d_tree, x))
-        return checked(jnp.asarray(f).astype(dtype), packing.pack(g), d, dtype)
-
-    return evaluate

@@ -7,15 +7,16 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import optax
-from jax import lax
 
-from optjx import _hyper, _state, _tree
+from optjx import _hyper, _tree
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
+from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import more_thuente as mt
-from optjx.full_batch._hvp import linearized_gradient, reject_complex
+from optjx.full_batch._hvp import linearized_gradient
 from optjx.full_batch._packing import Packing
 from optjx.full_batch._truncated_cg import newton_direction
+from optjx.full_batch._wolfe import along
 from optjx.typing import Hyperparameter
 
 StopTest = c.StopTest  # the detailed test; the state reports its coarse c.StopReason
@@ -89,7 +90,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
         # scipy passes old_old_fval=None on its first iteration: the first trial step is 1.
         t0 = jnp.where(s.first, 1.0, mt.first_step(s.f, s.f_prev, slope)).astype(dtype)
         # scipy's line_search_wolfe1 bounds the step by 50; its fallback by nothing.
-        ls = mt.search(mt.along(value_and_grad, packing, dtype, s.x, d_tree, d), s.f, s.g, slope, t0, c1=c1, c2=c2,
+        ls = mt.search(along(value_and_grad, s.x, d_tree, d, dtype, packing.pack), s.f, s.g, slope, t0, c1=c1, c2=c2,
                        fallback_max_step=float("inf"))  # fmt: skip
         # A zero direction (the inner CG's flat-curvature exit at its first step) makes
         # the trial point x itself: scipy's function cache answers, nothing is counted.
@@ -101,9 +102,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
         evals = s.evals + jnp.where(counted, ls.evaluations, 0)
         # scipy's test: the mean absolute update, sum |t p| <= n xtol.
         small = c.sum_abs(c.scale(t, d), dtype) <= n * xtol
-        reason = jnp.where(n_local >= max_iter, StopTest.MAX_ITER, -1)
-        if max_eval is not None:
-            reason = jnp.where(evals >= max_eval, StopTest.MAX_EVAL, reason)
+        reason = c.budget_test(n_local, evals, max_iter, max_eval)
         reason = jnp.where(small, StopTest.TOLERANCE_CHANGE_STEP, reason)
         reason = jnp.where(ls.success, reason, StopTest.LINE_SEARCH_FAILED)
         reason = jnp.where(ls.non_finite, StopTest.NON_FINITE, reason)
@@ -117,7 +116,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
             products=s.products + cg.products, reason=reason.astype(jnp.int32),
         )  # fmt: skip
 
-    return lax.while_loop(lambda s: s.reason < 0, iteration, carry)
+    return scipy_loop.run(iteration, carry)
 
 
 def newton_cg(
@@ -221,20 +220,13 @@ def newton_cg(
       ([0.5898, 0.5898, 0.5898], True)
     """
     hypers = _hyper.Hyperparameters(xtol=(xtol, _hyper.NONNEGATIVE))
-    c.check_int("max_iter", max_iter, 1)
-    if max_eval is not None:
-        c.check_int("max_eval", max_eval, 1)
+    c.check_budget(max_iter, max_eval)
 
     def init_fn(params):
-        reject_complex("newton_cg", params)
-        dtype = c.scalar_dtype(params)
-        scalar = jnp.zeros([], dtype)
-        zero = _state.zero_count
+        _tree.require_real(params, "newton_cg")
+        scalar = jnp.zeros([], c.scalar_dtype(params))
         return NewtonCgState(
-            count=zero(), n_iter=zero(), func_evals=zero(), grad_evals=zero(),
-            hessian_products=zero(), iterations=zero(), evaluations=zero(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(c.StopTest.NONE, jnp.int32), step_size=scalar,
+            **c.not_started(NewtonCgState), step_size=scalar,
             direction=_tree.zeros_like(params), value=scalar, prev_value=scalar,
         )  # fmt: skip
 
@@ -244,36 +236,13 @@ def newton_cg(
         packing = Packing(params)
         # The loop runs in the params' dtypes (value_fn's gradients come in them).
         g = packing.pack(jax.tree.map(lambda d, x: d.astype(x.dtype), grads, params))
-        finite = jnp.isfinite(value) & c.all_finite(g)
-        reason = jnp.where(finite, -1, StopTest.NON_FINITE).astype(jnp.int32)
+        reason = c.start_test(value, g, False)  # scipy has no gradient test
         zero = jnp.zeros([], jnp.int32)
         carry = Carry(params, g, value, state.prev_value, state.n_iter == 0, state.step_size,
                       state.direction, zero, zero, zero, zero, reason)  # fmt: skip
         s = iterate(carry, value_and_grad, packing, dtype, xtol=jnp.asarray(hp.xtol, dtype),
                     max_iter=max_iter, max_eval=max_eval, c1=1e-4, c2=0.9)  # fmt: skip
-        return _finish(state, params, grads, s, first_call=state.func_evals == 0)
+        kept = dict(step_size=s.t, direction=s.d_tree)
+        return scipy_loop.finish(state, params, s, kept=kept, like=grads)
 
     return _calling.transformation("newton_cg", init_fn, step_fn)
-
-
-def _finish(state: NewtonCgState, params, grads, s: Carry, first_call):
-    """The updates (in the gradients' dtypes) and state of a finished loop; a NaN or Inf
-    keeps the old state."""
-    failed = s.reason == StopTest.NON_FINITE
-    updates = jax.tree.map(
-        lambda new, old, d: jnp.where(failed, 0, new - old).astype(d.dtype), s.x, params, grads
-    )
-    moved = state._replace(
-        n_iter=_state.saturating_add(state.n_iter, s.n_local), step_size=s.t, direction=s.d_tree, value=s.f,
-        prev_value=s.f_prev, hessian_products=_state.saturating_add(state.hessian_products, s.products),
-    )  # fmt: skip
-    given = jnp.where(first_call, 1, 0).astype(jnp.int32)  # scipy's f(x0), grad(x0)
-    new_state = c.select(failed, state, moved)._replace(
-        func_evals=_state.saturating_add(state.func_evals, given + s.evals),
-        grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
-        iterations=s.n_local,
-        evaluations=s.evals,
-        stop_reason=c.reason_of(s.reason),
-        stop_test=s.reason,
-    )
-    return updates, _state.advance(new_state)

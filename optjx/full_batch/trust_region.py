@@ -8,13 +8,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
 
 from optjx import _hyper, _state, _tree
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
+from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import _steihaug as steihaug
-from optjx.full_batch._hvp import linearized_gradient, reject_complex
+from optjx.full_batch._hvp import linearized_gradient
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
 
@@ -77,10 +77,6 @@ class Carry(NamedTuple):
     reason: Any  # -1 while going on, else a StopReason
 
 
-def _norm(v, dtype):
-    return jnp.sqrt(c.dot(v, v, dtype))
-
-
 def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, eta, max_radius,
             tolerance_grad, max_iter: int) -> Carry:  # fmt: skip
     """Iterations of scipy's ``_minimize_trust_region`` with the Steihaug subproblem."""
@@ -88,7 +84,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, eta, max_r
 
     def iteration(s: Carry) -> Carry:
         hvp = linearized_gradient(value_and_grad, s.x, packing)
-        sub = steihaug.steihaug(hvp, s.f, s.g, _norm(s.g, dtype), s.radius, dtype, max_products)
+        sub = steihaug.steihaug(hvp, s.f, s.g, c.norm(s.g, dtype), s.radius, dtype, max_products)
         predicted = steihaug.model_value(s.f, s.g, sub.step, sub.hessian_step, dtype)
         p_tree = packing.unpack(sub.step)
         x_new = jax.tree.map(jnp.add, s.x, p_tree)
@@ -101,8 +97,8 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, eta, max_r
         radius = steihaug.radius_update(s.radius, ratio, sub.hits_boundary, max_radius)
         accept = (ratio > eta) & ~no_decrease
         n_local = s.n_local + (~no_decrease).astype(jnp.int32)
-        converged = accept & (_norm(g_new, dtype) < tolerance_grad)
-        reason = jnp.where(n_local >= max_iter, StopTest.MAX_ITER, -1)
+        converged = accept & (c.norm(g_new, dtype) < tolerance_grad)
+        reason = c.budget_test(n_local, s.evals, max_iter, None)
         reason = jnp.where(converged, StopTest.TOLERANCE_GRAD, reason)
         reason = jnp.where(no_decrease, StopTest.NO_PREDICTED_DECREASE, reason)
         reason = jnp.where(bad, StopTest.NON_FINITE, reason)
@@ -116,7 +112,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, eta, max_r
             reason=reason.astype(jnp.int32),
         )  # fmt: skip
 
-    return lax.while_loop(lambda s: s.reason < 0, iteration, carry)
+    return scipy_loop.run(iteration, carry)
 
 
 def trust_region_newton(
@@ -240,18 +236,13 @@ def trust_region_newton(
         )
 
     def init_fn(params):
-        reject_complex("trust_region_newton", params)
+        _tree.require_real(params, "trust_region_newton")
         dtype = c.scalar_dtype(params)
         scalar = jnp.zeros([], dtype)
-        zero = _state.zero_count
-        radius = _hyper.value_at(initial_trust_radius, zero())
+        radius = _hyper.value_at(initial_trust_radius, _state.zero_count())
         return TrustRegionNewtonState(
-            count=zero(), n_iter=zero(), func_evals=zero(),
-            grad_evals=zero(), hessian_products=zero(), iterations=zero(), evaluations=zero(),
-            stop_reason=jnp.asarray(c.StopReason.NOT_STARTED, jnp.int32),
-            stop_test=jnp.asarray(c.StopTest.NONE, jnp.int32),
-            trust_radius=jnp.asarray(radius, dtype), direction=_tree.zeros_like(params),
-            value=scalar, prev_value=scalar,
+            **c.not_started(TrustRegionNewtonState), trust_radius=jnp.asarray(radius, dtype),
+            direction=_tree.zeros_like(params), value=scalar, prev_value=scalar,
         )  # fmt: skip
 
     def step_fn(grads, state, params, value, value_and_grad):
@@ -261,44 +252,16 @@ def trust_region_newton(
         # The loop runs in the params' dtypes (value_fn's gradients come in them).
         g = packing.pack(jax.tree.map(lambda d, x: d.astype(x.dtype), grads, params))
         tolerance = jnp.asarray(hp.tolerance_grad, dtype)
-        finite = jnp.isfinite(value) & c.all_finite(g)
-        reason = jnp.where(~finite, StopTest.NON_FINITE,
-                           jnp.where(_norm(g, dtype) < tolerance,
-                                     StopTest.TOLERANCE_GRAD_AT_START, -1))  # fmt: skip
+        reason = c.start_test(value, g, c.norm(g, dtype) < tolerance)
         zero = jnp.zeros([], jnp.int32)
         carry = Carry(params, g, value, state.prev_value, state.trust_radius, state.direction,
-                      zero, zero, zero, zero, reason.astype(jnp.int32))  # fmt: skip
+                      zero, zero, zero, zero, reason)  # fmt: skip
         s = iterate(carry, value_and_grad, packing, dtype, eta=jnp.asarray(hp.eta, dtype),
                     max_radius=jnp.asarray(hp.max_trust_radius, dtype),
                     tolerance_grad=tolerance, max_iter=max_iter)  # fmt: skip
-        return _finish(state, params, grads, s, first_call=state.func_evals == 0)
+        kept = dict(trust_radius=s.radius, direction=s.p_tree)
+        # scipy's ScalarFunction wraps the absent Hessian in a function that it calls once
+        # at x0: its nhev counts it.
+        return scipy_loop.finish(state, params, s, kept=kept, like=grads, first_hessian=True)
 
     return _calling.transformation("trust_region_newton", init_fn, step_fn)
-
-
-def _finish(state: TrustRegionNewtonState, params, grads, s: Carry, first_call):
-    """The updates (in the gradients' dtypes) and state of a finished loop; a NaN or Inf
-    keeps the old state."""
-    failed = s.reason == StopTest.NON_FINITE
-    updates = jax.tree.map(
-        lambda new, old, d: jnp.where(failed, 0, new - old).astype(d.dtype), s.x, params, grads
-    )
-    moved = state._replace(
-        n_iter=_state.saturating_add(state.n_iter, s.n_local), trust_radius=s.radius, direction=s.p_tree, value=s.f,
-        prev_value=s.f_prev,
-    )  # fmt: skip
-    # scipy's f(x0), grad(x0), and its one "Hessian evaluation" at x0 (its ScalarFunction
-    # wraps the absent Hessian in a function that it calls once: nhev counts it).
-    given = jnp.where(first_call, 1, 0).astype(jnp.int32)
-    new_state = c.select(failed, state, moved)._replace(
-        hessian_products=_state.saturating_add(
-            state.hessian_products, given + jnp.where(failed, 0, s.products)
-        ),
-        func_evals=_state.saturating_add(state.func_evals, given + s.evals),
-        grad_evals=_state.saturating_add(state.grad_evals, given + s.grad_evals),
-        iterations=s.n_local,
-        evaluations=s.evals,
-        stop_reason=c.reason_of(s.reason),
-        stop_test=s.reason,
-    )
-    return updates, _state.advance(new_state)
