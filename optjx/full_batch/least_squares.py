@@ -54,7 +54,8 @@ class Problem:
         try:
             out = self._residual_fn(self.full_params(vector))
         except Exception as error:  # the user's error, said to come from residual_fn
-            error.add_note("(raised by residual_fn(params), given the params passed to update)")
+            if hasattr(error, "add_note"):  # Python 3.11+
+                error.add_note("(raised by residual_fn(params), given the params passed to update)")
             raise
         leaves = jax.tree_util.tree_flatten_with_path(out)[0]
         if not leaves:
