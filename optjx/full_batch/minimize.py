@@ -18,6 +18,12 @@ import optax
 from optjx import _tree
 from optjx.full_batch import _implicit
 from optjx.full_batch._common import StopReason
+from optjx.full_batch.conjugate_gradient import ConjugateGradientState
+from optjx.full_batch.lbfgs import LbfgsState
+
+# torch's methods count the given value among an update's evaluations (torch's closure call
+# at the start of step()); scipy's count only the calls they make.
+_COUNTS_THE_GIVEN_VALUE = (LbfgsState, ConjugateGradientState)
 
 _KINDS = ("minibatch", "full_batch", "least_squares")
 
@@ -151,6 +157,11 @@ def _step(fun, method, kind: str, args, tolerance_grad):
         updates, state = method.update(c.grad, c.state, c.params, value=c.value, value_fn=value_fn)
         params = optax.apply_updates(c.params, updates)
         grad = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), state.grad, c.grad)
+        made = (
+            state.evaluations - 1
+            if isinstance(state, _COUNTS_THE_GIVEN_VALUE)
+            else state.evaluations
+        )
         return _Carry(
             params,
             state,
@@ -158,7 +169,7 @@ def _step(fun, method, kind: str, args, tolerance_grad):
             grad,
             c.updates + 1,
             c.iterations + state.iterations,
-            c.evaluations + state.evaluations - 1,  # the value given counts as one
+            c.evaluations + made,
             jnp.asarray(state.stop_reason, jnp.int32),
         )
 

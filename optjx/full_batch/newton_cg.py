@@ -38,7 +38,9 @@ class NewtonCgState(NamedTuple):
       stop_test: the detailed test that stopped it (a ``StopTest``).
       step_size: $t$ of the last iteration.
       direction: $p$ of the last iteration, a tree like the params.
-      value: $f$ at the returned params (scipy's ``old_fval``).
+      value: $f$ at the returned params (scipy's ``old_fval``); $+\infty$ before the first
+        update, as optax's ``value_and_grad_from_state`` expects.
+      grad: $\nabla f$ at the returned params, a tree like the params.
       prev_value: $f$ before the last step (scipy's ``old_old_fval``), from which the next
         line search takes its first trial step.
     """
@@ -55,6 +57,7 @@ class NewtonCgState(NamedTuple):
     step_size: jax.Array
     direction: Any
     value: jax.Array
+    grad: Any
     prev_value: jax.Array
 
 
@@ -227,7 +230,8 @@ def newton_cg(
         scalar = jnp.zeros([], c.scalar_dtype(params))
         return NewtonCgState(
             **c.not_started(NewtonCgState), step_size=scalar,
-            direction=_tree.zeros_like(params), value=scalar, prev_value=scalar,
+            direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, scalar.dtype),
+            grad=_tree.zeros_like(params), prev_value=scalar,
         )  # fmt: skip
 
     def step_fn(grads, state, params, value, value_and_grad):
@@ -242,7 +246,7 @@ def newton_cg(
                       state.direction, zero, zero, zero, zero, reason)  # fmt: skip
         s = iterate(carry, value_and_grad, packing, dtype, xtol=jnp.asarray(hp.xtol, dtype),
                     max_iter=max_iter, max_eval=max_eval, c1=1e-4, c2=0.9)  # fmt: skip
-        kept = dict(step_size=s.t, direction=s.d_tree)
+        kept = dict(step_size=s.t, direction=s.d_tree, grad=packing.unpack(s.g))
         return scipy_loop.finish(state, params, s, kept=kept, like=grads)
 
     return _calling.transformation("newton_cg", init_fn, step_fn)

@@ -42,7 +42,9 @@ class TrustRegionNewtonState(NamedTuple):
       stop_test: the detailed test that stopped it (a ``StopTest``).
       trust_radius: $\Delta$, carried to the next update.
       direction: $p$, the last proposed step, a tree like the params.
-      value: $f$ at the returned params (scipy's ``m.fun``).
+      value: $f$ at the returned params (scipy's ``m.fun``); $+\infty$ before the first
+        update, as optax's ``value_and_grad_from_state`` expects.
+      grad: $\nabla f$ at the returned params, a tree like the params.
       prev_value: $f$ before the last accepted step.
     """
 
@@ -58,6 +60,7 @@ class TrustRegionNewtonState(NamedTuple):
     trust_radius: jax.Array
     direction: Any
     value: jax.Array
+    grad: Any
     prev_value: jax.Array
 
 
@@ -242,7 +245,8 @@ def trust_region_newton(
         radius = _hyper.value_at(initial_trust_radius, _state.zero_count())
         return TrustRegionNewtonState(
             **c.not_started(TrustRegionNewtonState), trust_radius=jnp.asarray(radius, dtype),
-            direction=_tree.zeros_like(params), value=scalar, prev_value=scalar,
+            direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, scalar.dtype),
+            grad=_tree.zeros_like(params), prev_value=scalar,
         )  # fmt: skip
 
     def step_fn(grads, state, params, value, value_and_grad):
@@ -259,7 +263,7 @@ def trust_region_newton(
         s = iterate(carry, value_and_grad, packing, dtype, eta=jnp.asarray(hp.eta, dtype),
                     max_radius=jnp.asarray(hp.max_trust_radius, dtype),
                     tolerance_grad=tolerance, max_iter=max_iter)  # fmt: skip
-        kept = dict(trust_radius=s.radius, direction=s.p_tree)
+        kept = dict(trust_radius=s.radius, direction=s.p_tree, grad=packing.unpack(s.g))
         # scipy's ScalarFunction wraps the absent Hessian in a function that it calls once
         # at x0: its nhev counts it.
         return scipy_loop.finish(state, params, s, kept=kept, like=grads, first_hessian=True)

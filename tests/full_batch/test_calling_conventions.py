@@ -113,7 +113,15 @@ def test_none_grads_with_an_integer_leaf():
     assert int(new["steps"]) == 3 and float(f(new)) < float(f(params))
 
 
-@pytest.mark.parametrize("name", sorted(METHODS))
+# Every full-batch method of a scalar loss: the Newton methods' states carry value and grad too.
+LOOP_METHODS = {
+    **METHODS,
+    "newton_cg": lambda: optjx.newton_cg(max_iter=5),
+    "trust_region_newton": lambda: optjx.trust_region_newton(max_iter=5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOP_METHODS))
 def test_optax_value_and_grad_from_state_loop_runs_unchanged(name, x64):
     # optax's documented lbfgs loop (optax.lbfgs's docstring), with optjx's method.
     evaluations: list = []
@@ -122,7 +130,7 @@ def test_optax_value_and_grad_from_state_loop_runs_unchanged(name, x64):
         jax.debug.callback(lambda: evaluations.append(1))
         return loss(p)
 
-    opt = METHODS[name]()
+    opt = LOOP_METHODS[name]()
     params = _params()
     opt_state = opt.init(params)
     value_and_grad = optax.value_and_grad_from_state(f)
@@ -142,9 +150,11 @@ def test_optax_value_and_grad_from_state_loop_runs_unchanged(name, x64):
     for _ in range(4):
         updates, state = _explicit(opt, want, state)
         want = optax.apply_updates(want, updates)
-    # bfgs: the state's value is f at its own x + t d; params + (x_new - x) rounds
-    # differently in the last bit, and the next first trial step (from f - f_prev) sees it.
-    _assert_same(params, want, rtol=1e-10 if name in ("bfgs", "lbfgs_b") else 1e-12)
+    # The scipy methods: the state's value is f at their own x + t d; params + (x_new - x)
+    # rounds differently in the last bit, and the next first trial step (from f - f_prev)
+    # sees it.
+    scipy_methods = ("bfgs", "lbfgs_b", "newton_cg", "trust_region_newton")
+    _assert_same(params, want, rtol=1e-10 if name in scipy_methods else 1e-12)
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "conjugate_gradient", "bfgs", "lbfgs_b"])
