@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+import _cases
 import _harness as H
 import jax
 import jax.numpy as jnp
@@ -50,16 +51,8 @@ def matrices(leaves: int, seed: int):
 
 
 def plain(make):
-    tx = make()
-
-    def init(params):
-        return params, tx.init(params)
-
-    def step(params, state, grads):
-        updates, state = tx.update(grads, state, params)
-        return optax.apply_updates(params, updates), state
-
-    return init, step
+    """``(init, step)`` of the transformation ``make()`` builds (``_cases.plain``)."""
+    return _cases.plain(make)()
 
 
 def bytes_per_parameter(make, params) -> float:

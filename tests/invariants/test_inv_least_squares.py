@@ -33,10 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 import pytest
 import registry
-from test_inv_loss_driven import raises_naming
+from test_inv_loss_driven import assert_checkpoint_continues, invalid_cases, raises_naming
 
 import optjx
 
@@ -107,37 +106,10 @@ def test_compiles_once_with_a_state_of_fixed_structure(entry):
 
 
 def test_checkpoint_continues_bit_identically(tmp_path):
-    saved, uninterrupted = {}, {}
-    for i, entry in enumerate(ENTRIES):
-        params, state = run(entry.id, 2)
-        saved[f"entry{i}"] = {"params": params, "state": state}
-        uninterrupted[i] = run(entry.id, 2, params, state)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(tmp_path / "all", saved)
-        checkpointer.wait_until_finished()
-        template = {f"entry{i}": {"params": harness.make_params(),
-                                  "state": _TXS[e.id].init(harness.make_params())}
-                    for i, e in enumerate(ENTRIES)}  # fmt: skip
-        loaded = checkpointer.restore(tmp_path / "all", template)
-    # orbax restores committed arrays, for which jit would compile each step anew: the
-    # same bits, uncommitted (as the arrays the steps were compiled for).
-    loaded = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), loaded)
-    for i, entry in enumerate(ENTRIES):
-        restored = loaded[f"entry{i}"]
-        harness.assert_trees_identical(restored, saved[f"entry{i}"], entry.id)
-        again = run(entry.id, 2, restored["params"], restored["state"])
-        harness.assert_trees_identical(again, uninterrupted[i], entry.id)
+    assert_checkpoint_continues(ENTRIES, run, _TXS, tmp_path)
 
 
-@pytest.mark.parametrize(
-    "name, arg, value",
-    [
-        (n, a, v)
-        for n, table in registry.INVALID_LEAST_SQUARES.items()
-        for a, vs in table.items()
-        for v in vs
-    ],  # fmt: skip
-)
+@pytest.mark.parametrize("name, arg, value", invalid_cases(registry.INVALID_LEAST_SQUARES))
 def test_invalid_hyperparameters_raise_naming_them(name, arg, value):
     raises_naming(registry.INVALID_LEAST_SQUARES, name, arg, value)
 
