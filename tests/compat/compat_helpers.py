@@ -31,6 +31,11 @@ def loss(params):
     return jnp.sum(jnp.sin(w) @ b) + jnp.sum(b**2) + 0.1 * jnp.sum(w**4)
 
 
+def optax_alias_loss(params):
+    """The loss of optax's own alias test: a quadratic in ``w``, a cosine in ``b``."""
+    return jnp.sum((params["w"] - 0.2) ** 2) + jnp.sum(jnp.cos(params["b"]))
+
+
 def grads_at(params):
     return jax.grad(loss)(params)
 

@@ -13,20 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from compat_helpers import make_params, optax_alias_loss
 
 import optjx
-
-
-def _params():
-    return {
-        "w": jnp.asarray([[0.5, -1.0, 2.0], [0.3, 0.1, -0.7]]),
-        "b": jnp.asarray([0.1, -0.2, 0.3]),
-    }
-
-
-def _loss(params):
-    return jnp.sum((params["w"] - 0.2) ** 2) + jnp.sum(jnp.cos(params["b"]))
-
 
 WRAPPED = [
     ("adadelta", dict(learning_rate=0.1)),
@@ -156,8 +145,8 @@ NO_PARAMS = {
 def test_update_without_params_where_the_alias_needs_none(label):
     name = label.split("_")[0]
     kwargs = NO_PARAMS[label]
-    params = _params()
-    grads = jax.grad(_loss)(params)
+    params = make_params()
+    grads = jax.grad(optax_alias_loss)(params)
     for tx in (
         getattr(optjx, name)(**kwargs),
         optax.inject_hyperparams(getattr(optjx, name))(**kwargs),

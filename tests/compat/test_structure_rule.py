@@ -20,28 +20,17 @@ from __future__ import annotations
 import inspect
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import pytest
+from compat_helpers import make_params, optax_alias_loss
 from registry import ENTRIES
 
 import optjx
 
 STEPS = 2  # updates compared; the checkpoint is taken after STEPS and continued for STEPS
 RTOL, ATOL = 1e-4, 1e-6  # optax's alias test: rtol 1e-4 on the states (1e-3 on updates)
-
-
-def _params():
-    return {
-        "w": jnp.asarray([[0.5, -1.0, 2.0], [0.3, 0.1, -0.7]]),
-        "b": jnp.asarray([0.1, -0.2, 0.3]),
-    }
-
-
-def _loss(params):
-    return jnp.sum((params["w"] - 0.2) ** 2) + jnp.sum(jnp.cos(params["b"]))
 
 
 def _factory(entry):
@@ -130,11 +119,11 @@ def _with_inner(state, inner, entry):
 
 
 def _step(entry, tx, state, params, t):
-    grads = jax.grad(_loss)(params)
+    grads = jax.grad(optax_alias_loss)(params)
     grads = jax.tree.map(lambda g: g * (1.0 + 0.1 * t), grads) if not entry.loss_driven else grads
-    value = _loss(params)
+    value = optax_alias_loss(params)
     if entry.loss_driven:
-        updates, state = tx.update(grads, state, params, value=value, value_fn=_loss)
+        updates, state = tx.update(grads, state, params, value=value, value_fn=optax_alias_loss)
     elif entry.needs_value:
         updates, state = tx.update(grads, state, params, value=value)
     else:
@@ -143,7 +132,7 @@ def _step(entry, tx, state, params, t):
 
 
 def _run(entry, tx, steps, params=None, state=None, start=0):
-    params = _params() if params is None else params
+    params = make_params() if params is None else params
     state = tx.init(params) if state is None else state
     for t in range(start, start + steps):
         params, state = _step(entry, tx, state, params, t)
@@ -174,7 +163,7 @@ SCHEDULE_READ_LATE = {"asgd"}
 
 @pytest.mark.parametrize("entry", INJECTABLE, ids=lambda e: e.id)
 def test_injected_inner_state_is_the_plain_state(entry):
-    params = _params()
+    params = make_params()
     for name in _float_names(entry):
         for label, value in _variants(entry, name).items():
             what = f"{entry.id}: {name} = {label}"
@@ -238,8 +227,8 @@ def checkpoints(tmp_path_factory):
         template = {}
         for i, entry in enumerate(INJECTABLE):
             plain, injected = runs[entry.id][:2]
-            template[_key(i, "plain")] = _inner(injected.init(_params()), entry)
-            template[_key(i, "injected")] = plain.init(_params())
+            template[_key(i, "plain")] = _inner(injected.init(make_params()), entry)
+            template[_key(i, "injected")] = plain.init(make_params())
         restored = checkpointer.restore(path, template)
     return saved, restored, runs
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import pathlib
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 GOLDEN = pathlib.Path(__file__).resolve().parents[1] / "golden" / "quasi_newton"
 
@@ -121,3 +123,20 @@ def weighted_quadratic(data):
     """``0.5 sum c_i (x_i - a_i)^2`` of the golden's ``data/c``, ``data/a``."""
     c, a = jnp.asarray(data["data/c"]), jnp.asarray(data["data/a"])
     return lambda p: 0.5 * jnp.sum(c * (p["x"] - a) ** 2)
+
+
+def flat(params) -> np.ndarray:
+    """The leaves of ``params`` in one NumPy vector, in tree order (the goldens' order)."""
+    return np.concatenate([np.ravel(np.asarray(leaf)) for leaf in jax.tree.leaves(params)])
+
+
+def stepper(opt, loss):
+    """One jitted update of ``opt`` on ``loss``, given the value and gradient at ``params``."""
+
+    @jax.jit
+    def step(params, state):
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = opt.update(grads, state, params, value=value, value_fn=loss)
+        return optax.apply_updates(params, updates), state
+
+    return step

@@ -15,7 +15,6 @@ import _quasi_newton_problems as problems
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import optjx
@@ -37,20 +36,6 @@ def _problem(golden):
     return problems.rosenbrock, {"x": jnp.asarray(x0)}
 
 
-def _flat(params):
-    return np.concatenate([np.ravel(np.asarray(leaf)) for leaf in jax.tree.leaves(params)])
-
-
-def _stepper(opt, loss):
-    @jax.jit
-    def step(params, state):
-        value, grads = jax.value_and_grad(loss)(params)
-        updates, state = opt.update(grads, state, params, value=value, value_fn=loss)
-        return optax.apply_updates(params, updates), state
-
-    return step
-
-
 def _bound(golden, k, key="x", floor=1.0):
     """How far iterate (or value) ``k`` may be from scipy's: rtol 1e-9 (relative to at
     least ``floor``), or 10x scipy's own spread."""
@@ -65,10 +50,10 @@ def test_one_iteration_per_update_is_scipys_run(name, x64):
     gtol, xrtol = golden["options"]
     loss, params = _problem(golden)
     opt = optjx.bfgs(max_iter=1, tolerance_grad=float(gtol), tolerance_step=float(xrtol))
-    step, state = _stepper(opt, loss), opt.init(params)
+    step, state = problems.stepper(opt, loss), opt.init(params)
     for k in range(len(golden["fun"])):
         params, state = step(params, state)
-        assert np.all(np.abs(_flat(params) - golden["x"][k]) <= _bound(golden, k)), k
+        assert np.all(np.abs(problems.flat(params) - golden["x"][k]) <= _bound(golden, k)), k
         assert abs(float(state.value) - golden["fun"][k]) <= _bound(golden, k, "fun", 1e-6), k
         assert (int(state.func_evals), int(state.grad_evals)) == (golden["nfev"][k],
                                                                    golden["njev"][k]), k  # fmt: skip
@@ -78,12 +63,12 @@ def test_one_iteration_per_update_is_scipys_run(name, x64):
     assert int(state.n_iter) == int(golden["nit"]) and int(golden["status"]) == 0
     assert int(state.func_evals) == int(golden["result_nfev"])
     assert int(state.grad_evals) == int(golden["result_njev"])
-    np.testing.assert_allclose(_flat(params), golden["final_x"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(problems.flat(params), golden["final_x"], rtol=1e-9, atol=1e-12)
     # Converged: the next update stops at once and moves nothing.
     again, after = step(params, state)
     if xrtol == 0:
         assert _test(after) == "TOLERANCE_GRAD_AT_START"
-        np.testing.assert_array_equal(_flat(again), _flat(params))
+        np.testing.assert_array_equal(problems.flat(again), problems.flat(params))
         assert int(after.func_evals) == int(state.func_evals)
 
 
@@ -92,7 +77,7 @@ def test_twenty_iterations_per_update_reach_scipys_answer(name, x64):
     golden = problems.load(f"bfgs_{name}")
     loss, params = _problem(golden)
     opt = optjx.bfgs()
-    step, state = _stepper(opt, loss), opt.init(params)
+    step, state = problems.stepper(opt, loss), opt.init(params)
     updates = 0
     while _test(state) != "TOLERANCE_GRAD":
         params, state = step(params, state)
@@ -101,7 +86,7 @@ def test_twenty_iterations_per_update_reach_scipys_answer(name, x64):
     nit = int(golden["nit"])
     assert updates == -(-nit // 20) and int(state.n_iter) == nit
     assert int(state.func_evals) == int(golden["result_nfev"])
-    np.testing.assert_allclose(_flat(params), golden["final_x"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(problems.flat(params), golden["final_x"], rtol=1e-9, atol=1e-12)
 
 
 def test_inverse_hessian_update_is_the_bfgs_formula(x64):
@@ -125,7 +110,7 @@ def test_no_finite_trial_stops_with_params_and_matrix_unchanged(x64):
     golden = problems.load("bfgs_rosenbrock2")
     loss, params = _problem(golden)
     opt = optjx.bfgs(max_iter=3)
-    params, state = _stepper(opt, loss)(params, opt.init(params))
+    params, state = problems.stepper(opt, loss)(params, opt.init(params))
 
     def cliff(p):  # NaN at every trial point (the start's value and gradient are given)
         return jnp.nan * loss(p)

@@ -19,10 +19,9 @@ from __future__ import annotations
 import functools
 import pathlib
 
-import jax
+import _quasi_newton_problems as problems
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import optjx
@@ -81,20 +80,6 @@ def _optimizer(method, golden, max_iter):
                                      tolerance_grad=gtol)  # fmt: skip
 
 
-def _flat(params):
-    return np.concatenate([np.ravel(np.asarray(leaf)) for leaf in jax.tree.leaves(params)])
-
-
-def _stepper(opt, loss):
-    @jax.jit
-    def step(params, state):
-        value, grads = jax.value_and_grad(loss)(params)
-        updates, state = opt.update(grads, state, params, value=value, value_fn=loss)
-        return optax.apply_updates(params, updates), state
-
-    return step
-
-
 def _close(got, want, spread=0.0):
     """rtol 1e-9 (relative to at least 1), plus ten times scipy's own rounding spread."""
     bound = 1e-9 * np.maximum(np.abs(want), 1.0) + 10 * spread
@@ -116,7 +101,7 @@ def _run(method, name, max_iter):
     golden = load(f"{method}_{name}")
     loss, params = _problem(name.split("_")[0], golden)
     opt = _optimizer(method, golden, max_iter)
-    return _stepper(opt, loss), params, opt.init(params)
+    return problems.stepper(opt, loss), params, opt.init(params)
 
 
 @pytest.mark.parametrize("method, name", RUNS, ids=[f"{m}-{p}" for m, p in RUNS])
@@ -127,7 +112,7 @@ def test_one_iteration_per_update_is_scipys_run(method, name, x64):
     first_hessian = 1 if method == "trust_ncg" else 0
     for k in range(len(golden["fun"])):
         params, state = step(params, state)
-        x = _flat(params)
+        x = problems.flat(params)
         assert _close(x, golden["x"][k], golden["x_spread"][k]), (k, x, golden["x"][k])
         assert _close(state.value, golden["fun"][k], golden["fun_spread"][k]), k
         # The gradient count once scipy has the gradient at the iterate (it may evaluate
@@ -141,17 +126,17 @@ def test_one_iteration_per_update_is_scipys_run(method, name, x64):
         # f_k by 0 to 4 units in the last place): which trials it makes depends on the
         # last bits of f, which XLA sums in another order than NumPy. The search fails
         # here too and nothing moves; its counts are not compared.
-        before = _flat(params)
+        before = problems.flat(params)
         params, state = step(params, state)
         assert StopTest(int(state.stop_test)).name == FINAL[method, status]
         assert int(state.iterations) == 0 and int(state.n_iter) == int(golden["nit"])
-        np.testing.assert_array_equal(_flat(params), before)
+        np.testing.assert_array_equal(problems.flat(params), before)
         return
     assert StopTest(int(state.stop_test)).name == FINAL[method, status]
     assert int(state.n_iter) == int(golden["nit"])
     assert _counts(state) == (golden["result_nfev"], golden["result_njev"],
                               golden["result_nhev"])  # fmt: skip
-    assert _close(_flat(params), golden["x_final"], golden["x_spread"][-1])
+    assert _close(problems.flat(params), golden["x_final"], golden["x_spread"][-1])
     assert _close(state.value, golden["fun_final"], golden["fun_spread"][-1])
 
 
@@ -168,7 +153,7 @@ def test_updates_of_many_iterations_are_the_same_run(method, x64):
     assert updates == -(-int(golden["nit"]) // 20)
     assert _counts(state) == (golden["result_nfev"], golden["result_njev"],
                               golden["result_nhev"])  # fmt: skip
-    assert _close(_flat(params), golden["x_final"])
+    assert _close(problems.flat(params), golden["x_final"])
 
 
 # ------------------------------------------------------------------ the saddle point
@@ -189,12 +174,12 @@ def test_both_methods_leave_the_saddle_where_newton_is_drawn_to_it(x64):
     # Both methods with their defaults (scipy's), run to convergence.
     for method in ("newton_cg", "trust_ncg"):
         step, params, state = _run(method, "saddle", 1)
-        np.testing.assert_array_equal(_flat(params), start)
+        np.testing.assert_array_equal(problems.flat(params), start)
         for _ in range(20):
             params, state = step(params, state)
             if StopTest(int(state.stop_test)).name != "MAX_ITER":
                 break
-        x = _flat(params)
+        x = problems.flat(params)
         # Newton-CG converges on its step size, trust-ncg on |g| < 1e-4 (|x - x*| ~ |g| / 2).
         assert min(np.max(np.abs(x - m)) for m in minimisers) < 1e-5, (method, x)
         assert float(saddle(params)) < float(saddle({"x": jnp.zeros(2)})) - 0.99  # -1 there
