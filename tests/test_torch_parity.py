@@ -73,6 +73,21 @@ def test_golden_files_cover_every_alias():
     assert covered == set(ALIASES), f"golden files missing for {set(ALIASES) - covered}"
 
 
+def assert_step_matches_torch(params, expected, t, name, rtol=RTOL, atol=ATOL):
+    """Every float64 leaf after step ``t + 1`` equals torch's ``expected[leaf][t + 1]``,
+    and so does the distance travelled from the start: it is far smaller than the params
+    for the slow optimizers (Adadelta moves ~1e-3), so it is compared too, at the same
+    tolerance."""
+    for key, want in expected.items():
+        got = np.asarray(params[key])
+        assert got.dtype == np.float64
+        where = f"{name}: after step {t + 1} (k={t}), leaf {key!r}"
+        np.testing.assert_allclose(got, want[t + 1], rtol=rtol, atol=atol, err_msg=where)
+        np.testing.assert_allclose(
+            got - want[0], want[t + 1] - want[0], rtol=rtol, atol=atol, err_msg=where
+        )
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_golden_file_is_well_formed(path):
     config, grads, params, values = _load(path)
@@ -113,13 +128,4 @@ def test_matches_torch_step_for_step(path, x64):
 
     for t in range(config["steps"]):
         params, state = step({k: jnp.asarray(g[t]) for k, g in grads.items()}, state, params)
-        for key, want in expected.items():
-            got = np.asarray(params[key])
-            assert got.dtype == np.float64
-            where = f"{config['name']}: after step {t + 1} (k={t}), leaf {key!r}"
-            np.testing.assert_allclose(got, want[t + 1], rtol=RTOL, atol=ATOL, err_msg=where)
-            # The distance travelled is far smaller than the parameters for the slow
-            # optimizers (Adadelta moves ~1e-3): compare it too, at the same tolerance.
-            np.testing.assert_allclose(
-                got - want[0], want[t + 1] - want[0], rtol=RTOL, atol=ATOL, err_msg=where
-            )
+        assert_step_matches_torch(params, expected, t, config["name"])

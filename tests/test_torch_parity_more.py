@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_torch_parity import assert_step_matches_torch
 
 import optjx
 
@@ -115,15 +116,7 @@ def test_matches_torch_step_for_step(path, x64):
     initial = {k: v[0] for k, v in expected.items()}
     replay = _replay(_optimizer(config), grads, initial, config["steps"])
     for t, (params, state) in enumerate(replay):
-        for key, want in expected.items():
-            got = np.asarray(params[key])
-            assert got.dtype == np.float64
-            where = f"{config['name']}: after step {t + 1} (k={t}), leaf {key!r}"
-            np.testing.assert_allclose(got, want[t + 1], rtol=RTOL, atol=ATOL, err_msg=where)
-            # The distance travelled, at the same tolerance (small steps are compared too).
-            np.testing.assert_allclose(
-                got - want[0], want[t + 1] - want[0], rtol=RTOL, atol=ATOL, err_msg=where
-            )
+        assert_step_matches_torch(params, expected, t, config["name"], rtol=RTOL, atol=ATOL)
         if "average" in parts:  # ASGD: torch's ax, read from the first step on
             average = optjx.averaged_params(state)
             for key, want in parts["average"].items():
