@@ -13,6 +13,7 @@ from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lbfgsb_bounds as box
 from optjx.full_batch import _lbfgsb_loop as loop
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._lbfgsb_cauchy import Memory
 from optjx.full_batch._packing import Packing, flat, split
 
@@ -58,6 +59,7 @@ class LbfgsBState(NamedTuple):
     theta: jax.Array
 
 
+@compiled_when_eager
 def lbfgs_b(
     *,
     lower: Any = None,
