@@ -45,7 +45,7 @@ class CauchyPoint(NamedTuple):
     free: jax.Array  # bool: not at a bound at xcp (the subspace's variables)
 
 
-def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
+def cauchy_point(x, g, lo, hi, b: Compact, eps, breakpoints: bool = True) -> CauchyPoint:
     r"""The first local minimiser of the model along the projected path $P(x - t g)$.
 
     Breakpoints $t_i = (x_i - u_i)/g_i$ ($g_i < 0$) or $(x_i - l_i)/g_i$ ($g_i > 0$) in
@@ -54,6 +54,7 @@ def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
     $-f_1/f_2 \ge \Delta t$ the variable is fixed at its bound and $f_1, f_2, p = W^\top
     d, c = W^\top (x^c - x)$ are updated in $O(m^2)$ (Byrd et al. 1995, Algorithm CP, as
     L-BFGS-B 3.0's ``cauchy``: $f_2 \ge \epsilon f_2^{(0)}$ against rounding).
+    ``breakpoints=False``: no bound is finite (known when tracing), nothing to sort.
     """
     theta = b.theta
     at_lo = jnp.isfinite(lo) & (x - lo <= 0)
@@ -67,11 +68,14 @@ def cauchy_point(x, g, lo, hi, b: Compact, eps) -> CauchyPoint:
     tb = jnp.where(brk_lo, (x - lo) / jnp.where(brk_lo, -d, 1.0),
                    jnp.where(brk_hi, (hi - x) / jnp.where(brk_hi, d, 1.0), jnp.inf))  # fmt: skip
     is_brk = brk_lo | brk_hi
-    n_brk = jnp.sum(is_brk).astype(jnp.int32)
+    # Without finite bounds is_brk is a constant: XLA would fold the count (seconds at 1e6).
+    n_brk = jnp.sum(is_brk).astype(jnp.int32) if breakpoints else jnp.asarray(0, jnp.int32)
     # Sorted only when there are breakpoints (an O(n log n) sort, slow on XLA:CPU: over
     # a second for 1e6 entries); without any the loop below never reads the order.
-    order = lax.cond(n_brk > 0, lambda: breakpoint_order(jnp.where(is_brk, tb, jnp.inf)),
-                     lambda: jnp.arange(x.shape[0], dtype=jnp.int32))  # fmt: skip
+    order = jnp.arange(x.shape[0], dtype=jnp.int32)
+    if breakpoints:
+        order = lax.cond(n_brk > 0, lambda: breakpoint_order(jnp.where(is_brk, tb, jnp.inf)),
+                         lambda: order)  # fmt: skip
     p = wt_times(b, d)
     f1 = -jnp.dot(d, d, precision=_HI)
     f2 = -theta * f1 - jnp.dot(p, m_times(b, p), precision=_HI)

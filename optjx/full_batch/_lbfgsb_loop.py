@@ -94,12 +94,12 @@ def line_search(vg, x0, f0, g0, d, z, lo, hi, stpmax, stp0, max_ls, dtype):
     return ok, s
 
 
-def _cauchy_and_reduced_gradient(s: Carry, lo, hi, b, constrained, eps):
+def _cauchy_and_reduced_gradient(s: Carry, lo, hi, b, constrained, eps, unbounded):
     r"""$x^c$, its free variables and $\hat r$; without bounds once there is memory the
     Cauchy point is skipped ($x^c = x$, all free, $\hat r = -g$) and not computed."""
 
     def cauchy():
-        cp = cauchy_point(s.x, s.g, lo, hi, b, eps)
+        cp = cauchy_point(s.x, s.g, lo, hi, b, eps, breakpoints=not unbounded)
         return cp.xcp, cp.free, reduced_gradient(s.x, s.g, cp.xcp, cp.c, cp.free, b)
 
     def skipped():
@@ -108,14 +108,17 @@ def _cauchy_and_reduced_gradient(s: Carry, lo, hi, b, constrained, eps):
     return lax.cond(~constrained & (s.mem.count > 0), skipped, cauchy)
 
 
-def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, tol_rel, eps):
+def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, tol_rel, eps,
+            unbounded=False):  # fmt: skip
+    """The iterations of one update; ``unbounded``: no bound is finite, known when tracing
+    (the Cauchy point then has no breakpoints to sort)."""
     dtype = carry.x.dtype
     constrained = jnp.any(jnp.isfinite(lo) | jnp.isfinite(hi))
     boxed = jnp.all(jnp.isfinite(lo) & jnp.isfinite(hi))
 
     def body(s: Carry) -> Carry:
         b = compact(s.mem)
-        xcp, free, r = _cauchy_and_reduced_gradient(s, lo, hi, b, constrained, eps)
+        xcp, free, r = _cauchy_and_reduced_gradient(s, lo, hi, b, constrained, eps, unbounded)
         use_sub = (s.mem.count > 0) & jnp.any(free)
         z = lax.cond(use_sub, lambda: subspace_point(s.x, s.g, lo, hi, xcp, r, free, b), lambda: xcp)  # fmt: skip
         d = z - s.x

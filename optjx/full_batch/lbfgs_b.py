@@ -173,6 +173,8 @@ def lbfgs_b(
         if "lower > upper" in str(error):
             raise
 
+    unbounded = box.surely_free(lower) and box.surely_free(upper)
+
     def boxes(params):
         lo_tree = box.bound_tree(lower, params, "lower", -jnp.inf)
         hi_tree = box.bound_tree(upper, params, "upper", jnp.inf)
@@ -221,7 +223,8 @@ def lbfgs_b(
         if packing.lengths:
             carry = loop.iterate(carry, vg, lo, hi, max_iter=max_iter, max_eval=max_eval,
                                  max_ls=max_line_search, tol_grad=tolerance_grad,
-                                 tol_rel=tol_rel, eps=eps)  # fmt: skip
+                                 tol_rel=tol_rel, eps=eps,
+                                 unbounded=unbounded)  # fmt: skip
         failed = carry.reason == c.StopTest.NON_FINITE
         x = jnp.where(failed, x0, carry.x)
         new_params = packing.unpack(split(x, packing))
