@@ -64,30 +64,6 @@ def _ring(mem: Memory):
     return (mem.start + jnp.arange(m, dtype=jnp.int32)) % m
 
 
-def _live_rows(mem: Memory, used, rows_fn, pad: bool):
-    """``rows_fn(k)`` on the first ``k`` rows only, ``k`` the least of ``0, 1, 2, 4, ...,
-    m`` that holds the ``used`` rows (``m`` once the ring is full).
-
-    Until the ring is full the pairs are its first rows (it starts at row 0), and most of
-    an (m, n) pass over rows not yet written is wasted: a short run at large n (a few
-    iterations) would read all m rows per product where it holds one or two pairs.
-    ``pad``: the result has one entry per row, zero past ``k``.
-    """
-    m = mem.s.shape[0]
-    sizes = sorted({0, m} | {1 << j for j in range(m.bit_length()) if 1 << j < m})
-
-    def branch(k):
-        def run():
-            out = rows_fn(k)
-            return jnp.pad(out, [(0, m - k)] + [(0, 0)] * (out.ndim - 1)) if pad else out
-
-        return run
-
-    index = jnp.searchsorted(jnp.asarray(sizes[:-1]), used)  # the first size >= used
-    index = jnp.where(mem.count >= m, len(sizes) - 1, index)
-    return lax.switch(index, [branch(k) for k in sizes])
-
-
 def push(mem: Memory, sk, yk, theta, store) -> Memory:
     """``mem`` with the pair ``(sk, yk)`` appended when ``store`` (the oldest dropped when
     full), else ``mem`` as it is. The row is written either way (itself when not storing),
@@ -98,11 +74,8 @@ def push(mem: Memory, sk, yk, theta, store) -> Memory:
     s = lax.dynamic_update_index_in_dim(mem.s, jnp.where(store, sk, mem.s[slot]), slot, 0)
     y = lax.dynamic_update_index_in_dim(mem.y, jnp.where(store, yk, mem.y[slot]), slot, 0)
     pair = jnp.stack([sk, yk])
-    s_new, y_new = _live_rows(  # (m, 2): s_i . sk, s_i . yk; y_i . sk, y_i . yk
-        mem, mem.count + 1,
-        lambda k: jnp.stack([jnp.matmul(s[:k], pair.T, precision=_HI),
-                             jnp.matmul(y[:k], pair.T, precision=_HI)], 1), pad=True
-    ).transpose(1, 0, 2)  # fmt: skip
+    s_new = jnp.matmul(s, pair.T, precision=_HI)  # (m, 2): s_i . sk, s_i . yk
+    y_new = jnp.matmul(y, pair.T, precision=_HI)
     new = Memory(s, y, jnp.where(full, (mem.start + 1) % m, mem.start),
                  jnp.minimum(mem.count + 1, m), theta, mem.ss, mem.sy, mem.yy)  # fmt: skip
     ring = _ring(new)
@@ -148,10 +121,8 @@ def m_times(b: Compact, v):
 
 def wt_times(b: Compact, v):
     r"""$W^\top v = (Y v, \theta S v)$: two passes over the rows."""
-    mem = b.mem
-    yv, sv = _live_rows(mem, mem.count, lambda k: jnp.stack([
-        jnp.matmul(mem.y[:k], v, precision=_HI), jnp.matmul(mem.s[:k], v, precision=_HI)], 1),
-        pad=True).T[:, b.ring]  # fmt: skip
+    yv = jnp.matmul(b.mem.y, v, precision=_HI)[b.ring]
+    sv = jnp.matmul(b.mem.s, v, precision=_HI)[b.ring]
     return jnp.where(b.valid, jnp.concatenate([yv, b.theta * sv]), 0.0)
 
 
@@ -160,9 +131,9 @@ def w_times(b: Compact, p):
     m = b.ring.shape[0]
     p = jnp.where(b.valid, p, 0.0)
     by_row = jnp.zeros_like(p).at[jnp.concatenate([b.ring, b.ring + m])].set(p)  # ring order
-    mem = b.mem
-    return _live_rows(mem, mem.count, lambda k: jnp.matmul(by_row[:k], mem.y[:k], precision=_HI)
-                      + b.theta * jnp.matmul(by_row[m:m + k], mem.s[:k], precision=_HI), pad=False)  # fmt: skip
+    return jnp.matmul(by_row[:m], b.mem.y, precision=_HI) + b.theta * jnp.matmul(
+        by_row[m:], b.mem.s, precision=_HI
+    )
 
 
 def w_row(b: Compact, i):
