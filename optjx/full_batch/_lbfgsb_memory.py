@@ -50,8 +50,9 @@ def empty(m: int, n: int, dtype) -> Memory:
 
 
 def forget(mem: Memory, when) -> Memory:
-    """No pairs when ``when`` (a restart): the rows stay, unread, and are overwritten as
-    pairs come (zeroing them would be a pass over the history)."""
+    """No pairs when ``when`` (a restart). The rows keep the old pairs (zeroing them would
+    be a pass over the history): the products read them but mask their results, or
+    weigh them by zero; they are finite (a pair is stored after a finite step only)."""
     int0 = jnp.zeros([], jnp.int32)
     return mem._replace(start=jnp.where(when, int0, mem.start),
                         count=jnp.where(when, int0, mem.count),
