@@ -147,14 +147,17 @@ def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, t
         reason = c.budget_test(n_local, evals, max_iter, max_eval)
         reason = jnp.where(small, Test.TOLERANCE_CHANGE_RELATIVE, reason)
         reason = jnp.where(pg <= tol_grad, Test.TOLERANCE_GRAD, reason)
-        stepped = Carry(ls.x, ls.g, ls.f, None, s.n_iter + 1, n_local, evals, reason.astype(jnp.int32), ls.stp, d)  # fmt: skip
+        stepped = Carry(ls.x, ls.g, ls.f, mem, s.n_iter + 1, n_local, evals, reason.astype(jnp.int32), ls.stp, d)  # fmt: skip
         fail_reason = jnp.where(ls.any_finite, Test.LINE_SEARCH_FAILED, Test.NON_FINITE)
         go_on = restart
         if max_eval is not None:
             go_on = go_on & (evals < max_eval)
             fail_reason = jnp.where(restart, Test.MAX_EVAL, fail_reason)
-        stay = s._replace(evals=evals, mem=None,
+        stay = s._replace(evals=evals, mem=mem,
                           reason=jnp.where(go_on, -1, fail_reason).astype(jnp.int32))  # fmt: skip
-        return c.select(failed, stay, stepped)._replace(mem=mem)
+        others = [f for f in Carry._fields if f != "mem"]  # mem is one for both already
+        chosen = c.select(failed, {f: getattr(stay, f) for f in others},
+                          {f: getattr(stepped, f) for f in others})  # fmt: skip
+        return Carry(mem=mem, **chosen)
 
     return scipy_loop.run(body, carry)
