@@ -112,6 +112,7 @@ def compiled_when_eager(factory: _Factory) -> _Factory:
             again = factory(*rebuilt_args, **rebuilt_kwargs)
             return again.update(updates, state, params, **data, **dict(fixed))
 
+        @functools.wraps(tx.update)  # its signature: minimize reads the keywords it takes
         def update(updates, state, params=None, **kwargs):
             data, fixed = _split_call(kwargs)
             try:
