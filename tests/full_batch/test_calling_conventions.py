@@ -32,7 +32,8 @@ def loss(p):
 
 
 def _params():
-    return {"x": jnp.asarray([-1.2, 1.0, -0.5]), "b": jnp.asarray(0.7)}
+    # Not weakly typed: the params after a step are not, and the update would trace twice.
+    return {"x": jnp.asarray([-1.2, 1.0, -0.5]), "b": jnp.asarray(np.asarray(0.7))}
 
 
 def _assert_same(got, want, rtol=0.0):
@@ -43,9 +44,9 @@ def _assert_same(got, want, rtol=0.0):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def _explicit(opt, params, state):
+def _explicit(opt, params, state, f=loss):
     value, grads = jax.value_and_grad(loss)(params)
-    return opt.update(grads, state, params, value=value, value_fn=loss)
+    return opt.update(grads, state, params, value=value, value_fn=f)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -152,10 +153,11 @@ def test_optax_value_and_grad_from_state_loop_runs_unchanged(name, x64):
     # evaluated once, before the first update (the state's value is +inf); then read back
     assert counted == [1, 0, 0, 0]
 
-    # the same iterates as the explicit convention
+    # the same iterates as the explicit convention (the same loss function: the same
+    # compiled update, given the value and gradient computed afresh at every step)
     want, state = _params(), opt.init(_params())
     for _ in range(4):
-        updates, state = _explicit(opt, want, state)
+        updates, state = _explicit(opt, want, state, f)
         want = optax.apply_updates(want, updates)
     # The scipy methods: the state's value is f at their own x + t d; params + (x_new - x)
     # rounds differently in the last bit, and the next first trial step (from f - f_prev)
