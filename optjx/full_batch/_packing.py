@@ -7,9 +7,10 @@ grows as leaves times loops: 209 s for a 100-leaf tree. Packed, a loop body hold
 operation per *dtype* whatever the number of leaves. What needs the tree stays a tree:
 the point (trial points ``x + t d`` are built leaf by leaf, and ``value_fn`` takes them),
 with the direction unpacked once per iteration and each evaluation's gradient packed
-(``optjx.full_batch._iteration``). A slice out of a packed vector is the one kernel
-XLA compiles anew for each leaf; the per-leaf kernels of leaves of one shape are
-otherwise the same and compiled once.
+(``optjx.full_batch._iteration``). XLA compiles identical kernels once, so the
+per-leaf kernels of leaves of one shape cost one compilation; a slice out of a packed
+vector at a constant offset would be a kernel of its own for each leaf, and leaves of one
+size are therefore cut at offsets read at run time (``_shared_offsets``).
 
 Leaves are grouped by dtype (in order of first appearance), raveled and concatenated: no
 promotion, so mixed dtypes keep their own precision. Inner products are per-group sums
@@ -37,6 +38,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
 
@@ -147,19 +149,41 @@ class Packing:
         return tuple(out)
 
     def unpack(self, packed):
-        """The tree of ``packed``: each leaf its slice, reshaped (and resharded)."""
+        """The tree of ``packed``: each leaf its slice, reshaped (and resharded).
+
+        Leaves of one size are cut at offsets read at run time (``_shared_offsets``), so
+        that they share one slicing kernel instead of compiling one per leaf.
+        """
         if not self.packed:
             return self.treedef.unflatten(list(packed))
         leaves: list[Any] = [None] * len(self.shapes)
         for group, vector in zip(self.groups, packed, strict=True):
-            offset = 0
-            for i in group:
-                leaf = vector[offset : offset + self.sizes[i]].reshape(self.shapes[i])
+            starts = np.cumsum([0] + [self.sizes[i] for i in group[:-1]]).tolist()
+            offsets = self._offsets(group, starts, vector)
+            for i, start, offset in zip(group, starts, offsets, strict=True):
+                if offset is None:
+                    leaf = vector[start : start + self.sizes[i]]
+                else:
+                    leaf = lax.dynamic_slice_in_dim(vector, offset, self.sizes[i])
+                leaf = leaf.reshape(self.shapes[i])
                 if self.shardings[i] is not None:
                     leaf = jax.sharding.reshard(leaf, self.shardings[i])
                 leaves[i] = leaf
-                offset += self.sizes[i]
         return self.treedef.unflatten(leaves)
+
+    def _offsets(self, group: list[int], starts: list[int], vector) -> list:
+        """Each leaf's offset as a run-time scalar where another leaf has its size (and
+        none is sharded), else ``None`` (a slice at the constant offset)."""
+        sizes = [self.sizes[i] for i in group]
+        shared = [
+            sizes.count(n) > 1 and n > 0 and self.shardings[i] is None
+            for i, n in zip(group, sizes, strict=True)
+        ]
+        if not any(shared):
+            return [None] * len(group)
+        at = iter(_shared_offsets([s for s, keep in zip(starts, shared, strict=True) if keep],
+                                  vector))  # fmt: skip
+        return [next(at) if keep else None for keep in shared]
 
     def zeros(self, *lead: int) -> tuple:
         """Zero buffers of shape ``(*lead, n)`` per dtype group (history ring buffers).
@@ -177,6 +201,23 @@ class Packing:
         return tuple(
             jnp.zeros((*lead, n), dt) for n, dt in zip(self.lengths, self.dtypes, strict=True)
         )
+
+
+def _shared_offsets(starts: list[int], vector) -> tuple:
+    """``starts`` as int32 scalars that XLA cannot fold into constants.
+
+    XLA compiles each distinct fused kernel on its own (~10 ms each on CPU) and identical
+    kernels once. A slice at a constant offset is a distinct kernel per leaf, and so is
+    every consumer XLA fuses it into: the slicing alone was most of the compile time of a
+    full-batch update on a tree of many leaves. Cut at an offset held in a buffer, the
+    slices of leaves of one size (and what is fused with them) are one kernel. The
+    offsets come out of a ``lax.cond`` on a run-time predicate (both branches give the
+    same numbers), which XLA neither folds nor fuses into its consumers: a slice at a
+    constant offset would be. The values, and every result, are those of the slices.
+    """
+    constants = tuple(np.int32(s) for s in starts)
+    # vector[0] is NaN or not: unknown to the compiler, never wrong for the result.
+    return lax.cond(jnp.isnan(vector[0]), lambda: constants, lambda: constants)
 
 
 def flat(packed, dtype) -> jax.Array:
