@@ -164,7 +164,10 @@ class Packing:
                 if offset is None:
                     leaf = vector[start : start + self.sizes[i]]
                 else:
-                    leaf = lax.dynamic_slice_in_dim(vector, offset, self.sizes[i])
+                    # The offsets are never negative: no index wrapping to trace.
+                    leaf = lax.dynamic_slice_in_dim(
+                        vector, offset, self.sizes[i], allow_negative_indices=False
+                    )
                 leaf = leaf.reshape(self.shapes[i])
                 if self.shardings[i] is not None:
                     leaf = jax.sharding.reshard(leaf, self.shardings[i])
