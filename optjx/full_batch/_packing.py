@@ -4,11 +4,10 @@ The full-batch methods run three nested loops (iterations, the two-loop recursio
 line search's bracketing and zoom). Written leaf by leaf on the params tree, every loop
 body holds a copy of every per-leaf operation, so the program (and XLA's compile time)
 grows as leaves times loops: 209 s for a 100-leaf tree. Packed, a loop body holds one
-operation per *dtype* whatever the number of leaves. What needs the tree stays a tree:
-the point (trial points ``x + t d`` are built leaf by leaf, and ``value_fn`` takes them),
-with the direction unpacked once per iteration and each evaluation's gradient packed
-(``optjx.full_batch._iteration``). XLA compiles identical kernels once, so the
-per-leaf kernels of leaves of one shape cost one compilation; a slice out of a packed
+operation per *dtype* whatever the number of leaves. The point is unpacked into a tree
+for ``value_fn`` at each evaluation (XLA fuses the leaves' slices into the loss's
+kernels) and each evaluation's gradient packed. XLA compiles identical kernels once, so
+the per-leaf kernels of leaves of one shape cost one compilation; a slice out of a packed
 vector at a constant offset would be a kernel of its own for each leaf, and leaves of one
 size are therefore cut at offsets read at run time (``_shared_offsets``).
 
@@ -131,6 +130,12 @@ class Packing:
         self.dtypes = list(groups)
         self.groups = list(groups.values())
         self.lengths = [sum(self.sizes[i] for i in g) for g in self.groups]
+        self.starts = [0] * len(leaves)  # each leaf's offset in its group's vector
+        for group in self.groups:
+            offset = 0
+            for i in group:
+                self.starts[i], offset = offset, offset + self.sizes[i]
+        self.offsets = self._runtime_offsets(leaves)
 
     def pack(self, tree) -> tuple:
         """One flat vector per dtype group (a fresh array: never an alias of ``tree``)."""
@@ -151,20 +156,18 @@ class Packing:
     def unpack(self, packed):
         """The tree of ``packed``: each leaf its slice, reshaped (and resharded).
 
-        Leaves of one size are cut at offsets read at run time (``_shared_offsets``), so
-        that they share one slicing kernel instead of compiling one per leaf.
+        Leaves of one size are cut at the offsets of ``_runtime_offsets``, so that they
+        share one slicing kernel instead of compiling one per leaf.
         """
         if not self.packed:
             return self.treedef.unflatten(list(packed))
         leaves: list[Any] = [None] * len(self.shapes)
         for group, vector in zip(self.groups, packed, strict=True):
-            starts = np.cumsum([0] + [self.sizes[i] for i in group[:-1]]).tolist()
-            offsets = self._offsets(group, starts, vector)
-            for i, start, offset in zip(group, starts, offsets, strict=True):
+            for i in group:
+                start, offset = self.starts[i], self.offsets[i]
                 if offset is None:
                     leaf = vector[start : start + self.sizes[i]]
-                else:
-                    # The offsets are never negative: no index wrapping to trace.
+                else:  # never negative: no index wrapping to trace
                     leaf = lax.dynamic_slice_in_dim(
                         vector, offset, self.sizes[i], allow_negative_indices=False
                     )
@@ -174,19 +177,28 @@ class Packing:
                 leaves[i] = leaf
         return self.treedef.unflatten(leaves)
 
-    def _offsets(self, group: list[int], starts: list[int], vector) -> list:
-        """Each leaf's offset as a run-time scalar where another leaf has its size (and
-        none is sharded), else ``None`` (a slice at the constant offset)."""
-        sizes = [self.sizes[i] for i in group]
+    def _runtime_offsets(self, leaves) -> list:
+        """Each leaf's offset as a run-time scalar where another leaf of its group has its
+        size (and it is not sharded), else ``None`` (a slice at the constant offset).
+
+        Made once per ``Packing``, from a traced leaf (none, e.g. at ``init``: all
+        ``None``); the loops that unpack take them in as operands.
+        """
         shared = [
-            sizes.count(n) > 1 and n > 0 and self.shardings[i] is None
-            for i, n in zip(group, sizes, strict=True)
+            i
+            for group in self.groups
+            for i in group
+            if self.sizes[i] > 0
+            and self.shardings[i] is None
+            and sum(self.sizes[j] == self.sizes[i] for j in group) > 1
         ]
-        if not any(shared):
-            return [None] * len(group)
-        at = iter(_shared_offsets([s for s, keep in zip(starts, shared, strict=True) if keep],
-                                  vector))  # fmt: skip
-        return [next(at) if keep else None for keep in shared]
+        witness = next((x for x in leaves if isinstance(x, jax.core.Tracer) and x.size), None)
+        offsets: list[Any] = [None] * len(leaves)
+        if shared and witness is not None:
+            values = _shared_offsets([self.starts[i] for i in shared], witness)
+            for i, value in zip(shared, values, strict=True):
+                offsets[i] = value
+        return offsets
 
     def zeros(self, *lead: int) -> tuple:
         """Zero buffers of shape ``(*lead, n)`` per dtype group (history ring buffers).
@@ -206,7 +218,7 @@ class Packing:
         )
 
 
-def _shared_offsets(starts: list[int], vector) -> tuple:
+def _shared_offsets(starts: list[int], witness) -> tuple:
     """``starts`` as int32 scalars that XLA cannot fold into constants.
 
     XLA compiles each distinct fused kernel on its own (~10 ms each on CPU) and identical
@@ -219,8 +231,9 @@ def _shared_offsets(starts: list[int], vector) -> tuple:
     constant offset would be. The values, and every result, are those of the slices.
     """
     constants = tuple(np.int32(s) for s in starts)
-    # vector[0] is NaN or not: unknown to the compiler, never wrong for the result.
-    return lax.cond(jnp.isnan(vector[0]), lambda: constants, lambda: constants)
+    # Whether the witness's first element is NaN: unknown to the compiler, and the
+    # branches agree whatever it is.
+    return lax.cond(jnp.isnan(jnp.ravel(witness)[0]), lambda: constants, lambda: constants)
 
 
 def flat(packed, dtype) -> jax.Array:
