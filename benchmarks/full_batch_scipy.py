@@ -82,7 +82,7 @@ PER_ITERATION_HEADER = ["method", "n", "scipy nit / nfev", "optjx it / evals", "
                         "optjx ms/it", "optjx / scipy", "rel. gap in f"]  # fmt: skip
 
 
-def quasi_newton_per_iteration(cfg):
+def quasi_newton_per_iteration(cfg, lbfgsb_only=False):
     rows = []
     for n, k in cfg["lbfgsb_sizes"]:
         reps = cfg["reps"] if n < 1_000_000 else max(1, cfg["reps"] // 2)  # seconds a round
@@ -96,7 +96,7 @@ def quasi_newton_per_iteration(cfg):
             rows.append(per_iteration(f"L-BFGS-B, Rosenbrock {label}", n, k, s, o, reps)[1])
             sc.log(rows[-1])
     bfgs_ms = {}
-    for n, k in cfg["bfgs_sizes"]:
+    for n, k in [] if lbfgsb_only else cfg["bfgs_sizes"]:
         x0 = sc.rosenbrock_start(n)
         o = minimize_call(sc.rosenbrock, x0, optjx.bfgs(max_iter=k, tolerance_grad=0.0), 1)
         if n > cfg["bfgs_scipy_max_n"]:  # scipy's BFGS update is two n x n matrix products
@@ -184,6 +184,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--reps", type=int, default=None, help="timed rounds (default 5)")
     parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--lbfgsb-only", default=None, metavar="N[,N]",
+                        help="only the L-BFGS-B per-iteration rows at these sizes (e.g. "
+                             "100000,1000000), nothing else")  # fmt: skip
     args = parser.parse_args(argv)
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)
@@ -195,6 +198,11 @@ def main(argv=None):
     cfg.update(_scipy_newton.QUICK if args.quick else _scipy_newton.FULL)
     if args.reps is not None:
         cfg["reps"] = args.reps
+    if args.lbfgsb_only is not None:
+        sizes = [int(float(n)) for n in args.lbfgsb_only.split(",")]
+        cfg["lbfgsb_sizes"] = [(n, k) for n, k in FULL["lbfgsb_sizes"] if n in sizes]
+        quasi_newton_per_iteration(cfg, lbfgsb_only=True)
+        return
     started = time.perf_counter()
     cpu = full_batch_machine()
     print(f"{cpu}; jax {jax.__version__}, scipy {scipy.__version__}, float64; "

@@ -25,7 +25,6 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
-from optjx.full_batch import _eager
 
 _TUPLE_HINT = (
     "a function returning (loss, grads) is passed as value_and_grad_fn=, not value_fn= "
@@ -151,8 +150,6 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
             )
         return inner.update(updates, state, params, value=value, value_and_grad=value_and_grad)
 
-    compiled = _eager.CompiledWhenEager(run)
-
     def update(
         updates,
         state,
@@ -177,6 +174,6 @@ def transformation(who: str, init_fn, step_fn) -> optax.GradientTransformationEx
             )
         if params is None:
             raise ValueError(f"{who}.update needs the current params (third argument).")
-        return compiled((value_fn, value_and_grad_fn), updates, state, params, value)
+        return run((value_fn, value_and_grad_fn), updates, state, params, value)
 
     return optax.GradientTransformationExtraArgs(inner.init, update)

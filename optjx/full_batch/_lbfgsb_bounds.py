@@ -123,6 +123,18 @@ def check_order(lower_tree, upper_tree) -> None:
             raise ValueError(f"lbfgs_b: lower > upper at {jax.tree_util.keystr(path)}")
 
 
+def surely_free(bound) -> bool:
+    """Whether the bound, as given, bounds nothing: ``None`` or infinite values only (a
+    traced value may be finite: not surely free)."""
+    leaves = [bound] if _is_scalar_bound(bound) else _leaves_by_path(bound, "").values()
+    for leaf in leaves:
+        if leaf is None:
+            continue
+        if isinstance(leaf, jax.core.Tracer) or np.isfinite(np.asarray(leaf)).any():
+            return False
+    return True
+
+
 def project(x, lo, hi):
     """$P(x)$ onto the box, to the bit: ``clip``."""
     return jnp.minimum(jnp.maximum(x, lo), hi)

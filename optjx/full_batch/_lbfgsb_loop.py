@@ -18,8 +18,10 @@ from jax import lax
 from optjx.full_batch import _common as c
 from optjx.full_batch import _dcsrch as dcsrch
 from optjx.full_batch import _lbfgsb_bounds as box
+from optjx.full_batch import _lbfgsb_memory as memory
 from optjx.full_batch import _scipy_loop as scipy_loop
-from optjx.full_batch._lbfgsb_cauchy import Memory, cauchy_point, compact
+from optjx.full_batch._lbfgsb_cauchy import cauchy_point
+from optjx.full_batch._lbfgsb_memory import Memory, compact
 from optjx.full_batch._lbfgsb_subspace import reduced_gradient, subspace_point
 
 Test = c.StopTest
@@ -92,21 +94,33 @@ def line_search(vg, x0, f0, g0, d, z, lo, hi, stpmax, stp0, max_ls, dtype):
     return ok, s
 
 
-def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, tol_rel, eps):
+def _cauchy_and_reduced_gradient(s: Carry, lo, hi, b, constrained, eps, unbounded):
+    r"""$x^c$, its free variables and $\hat r$; without bounds once there is memory the
+    Cauchy point is skipped ($x^c = x$, all free, $\hat r = -g$) and not computed."""
+
+    def cauchy():
+        cp = cauchy_point(s.x, s.g, lo, hi, b, eps, breakpoints=not unbounded)
+        return cp.xcp, cp.free, reduced_gradient(s.x, s.g, cp.xcp, cp.c, cp.free, b)
+
+    def skipped():
+        return s.x, jnp.ones(s.x.shape, bool), -s.g
+
+    return lax.cond(~constrained & (s.mem.count > 0), skipped, cauchy)
+
+
+def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, tol_rel, eps,
+            unbounded=False):  # fmt: skip
+    """The iterations of one update; ``unbounded``: no bound is finite, known when tracing
+    (the Cauchy point then has no breakpoints to sort)."""
     dtype = carry.x.dtype
     constrained = jnp.any(jnp.isfinite(lo) | jnp.isfinite(hi))
     boxed = jnp.all(jnp.isfinite(lo) & jnp.isfinite(hi))
 
     def body(s: Carry) -> Carry:
         b = compact(s.mem)
-        skip = ~constrained & (s.mem.count > 0)
-        cp = cauchy_point(s.x, s.g, lo, hi, b, eps)
-        xcp = jnp.where(skip, s.x, cp.xcp)
-        free = jnp.where(skip, True, cp.free)
-        cc = jnp.where(skip, 0.0, cp.c)
-        r = reduced_gradient(s.x, s.g, xcp, cc, free, b, skip)
+        xcp, free, r = _cauchy_and_reduced_gradient(s, lo, hi, b, constrained, eps, unbounded)
         use_sub = (s.mem.count > 0) & jnp.any(free)
-        z = jnp.where(use_sub, subspace_point(s.x, s.g, lo, hi, xcp, r, free, b), xcp)
+        z = lax.cond(use_sub, lambda: subspace_point(s.x, s.g, lo, hi, xcp, r, free, b), lambda: xcp)  # fmt: skip
         d = z - s.x
         dnorm = jnp.sqrt(jnp.dot(d, d, precision=_HI))
         first = s.n_iter == 0
@@ -116,25 +130,19 @@ def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, t
         evals = s.evals + ls.ifun
         failed = ~ok
         restart = failed & (s.mem.count > 0) & ls.any_finite
-        reset = Memory(jnp.zeros_like(s.mem.s), jnp.zeros_like(s.mem.y), jnp.asarray(0, jnp.int32), jnp.ones([], dtype))  # fmt: skip
         # Tests after a step (mainlb, label 777).
         pg = box.projected_gradient_norm(ls.x, ls.g, lo, hi)
         small = (s.f - ls.f) <= tol_rel * jnp.maximum(jnp.maximum(jnp.abs(s.f), jnp.abs(ls.f)), 1.0)  # fmt: skip
         # Memory update: s = stp d, y = g+ - g, s.y from the slopes as lnsrlb computes it.
-        sk = ls.stp * d
         yk = ls.g - s.g
         gd0 = jnp.dot(s.g, d, precision=_HI)
         dr = (ls.gd - gd0) * ls.stp
-        ddum = -gd0 * ls.stp
-        update = dr > eps * ddum
-        m = s.mem.s.shape[0]
-        full = s.mem.count >= m
-        slot = jnp.minimum(s.mem.count, m - 1)
-        roll = lambda a: jnp.where(full, jnp.roll(a, -1, axis=0), a)  # noqa: E731
-        new_mem = Memory(roll(s.mem.s).at[slot].set(sk), roll(s.mem.y).at[slot].set(yk),
-                         jnp.minimum(s.mem.count + 1, m).astype(jnp.int32),
-                         jnp.dot(yk, yk, precision=_HI) / jnp.where(update, dr, 1.0))  # fmt: skip
-        mem = c.select(update, new_mem, s.mem)
+        update = dr > eps * (-gd0 * ls.stp)
+        theta = jnp.dot(yk, yk, precision=_HI) / jnp.where(update, dr, 1.0)
+        # One history for both outcomes (a failed search stores nothing, a restart
+        # forgets the pairs): selecting between two histories would copy them.
+        mem = memory.push(s.mem, ls.stp * d, yk, theta, update & ok)
+        mem = memory.forget(mem, restart)
         n_local = s.n_local + 1
         reason = c.budget_test(n_local, evals, max_iter, max_eval)
         reason = jnp.where(small, Test.TOLERANCE_CHANGE_RELATIVE, reason)
@@ -145,8 +153,11 @@ def iterate(carry: Carry, vg, lo, hi, *, max_iter, max_eval, max_ls, tol_grad, t
         if max_eval is not None:
             go_on = go_on & (evals < max_eval)
             fail_reason = jnp.where(restart, Test.MAX_EVAL, fail_reason)
-        stay = s._replace(evals=evals, mem=c.select(restart, reset, s.mem),
+        stay = s._replace(evals=evals, mem=mem,
                           reason=jnp.where(go_on, -1, fail_reason).astype(jnp.int32))  # fmt: skip
-        return c.select(failed, stay, stepped)
+        others = [f for f in Carry._fields if f != "mem"]  # mem is one for both already
+        chosen = c.select(failed, {f: getattr(stay, f) for f in others},
+                          {f: getattr(stepped, f) for f in others})  # fmt: skip
+        return Carry(mem=mem, **chosen)
 
     return scipy_loop.run(body, carry)

@@ -21,26 +21,23 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from optjx.full_batch._lbfgsb_cauchy import Compact, m_times
+from optjx.full_batch._lbfgsb_memory import Compact, free_products, m_times, w_times, wt_times
 
 _HI = lax.Precision.HIGHEST
 
 
-def reduced_gradient(x, g, xcp, c, free, b: Compact, skipped_cauchy):
-    r"""$\hat r$ (``cmprlb``); $-g$ when the Cauchy point was skipped (no bounds)."""
-    r = -b.theta * (xcp - x) - g + jnp.matmul(b.w, m_times(b, c), precision=_HI)
-    r = jnp.where(skipped_cauchy, -g, r)
+def reduced_gradient(x, g, xcp, c, free, b: Compact):
+    r"""$\hat r$ (``cmprlb``)."""
+    r = -b.theta * (xcp - x) - g + w_times(b, m_times(b, c))
     return jnp.where(free, r, 0.0)
 
 
 def subspace_point(x, g, lo, hi, xcp, r, free, b: Compact):
     """The point the line search aims at (L-BFGS-B 3.0's ``subsm``)."""
     theta = b.theta
-    wf = jnp.where(free[:, None], b.w, 0.0)
-    v = jnp.matmul(wf.T, r, precision=_HI)
-    a = jnp.matmul(wf.T, wf, precision=_HI)
-    v = jnp.linalg.solve(b.k - a / theta, v)
-    du = r / theta + jnp.matmul(wf, v, precision=_HI) / (theta * theta)
+    v = wt_times(b, r)  # = W_F^T r: r is zero off F
+    v = jnp.linalg.solve(b.k - free_products(b, free) / theta, v)
+    du = r / theta + w_times(b, v) / (theta * theta)
     du = jnp.where(free, du, 0.0)
     # Morales & Nocedal: project x^c + du, keep it if it descends from x.
     projected = jnp.where(free, jnp.minimum(jnp.maximum(xcp + du, lo), hi), xcp)

@@ -13,6 +13,7 @@ from optjx.full_batch import _bfgs_loop as loop
 from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _scipy_loop as scipy_loop
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
 
@@ -66,6 +67,7 @@ class BfgsState(NamedTuple):
     inverse_hessian: jax.Array
 
 
+@compiled_when_eager
 def bfgs(
     *,
     max_iter: int = 20,

@@ -13,6 +13,7 @@ import optax
 from optjx import _hyper
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration, _wolfe
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
@@ -148,6 +149,7 @@ def _direction(
     return Direction(ConjugateGradientMemory(gtd.astype(dtype)), d, t)
 
 
+@compiled_when_eager
 def conjugate_gradient(
     learning_rate: Hyperparameter = 1.0,
     *,

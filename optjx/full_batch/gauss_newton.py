@@ -11,6 +11,7 @@ from jax import lax
 
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._lmpar_cg import Linearised
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
@@ -51,6 +52,7 @@ def _dense_step(jac, f):
     return jnp.linalg.lstsq(jac / norms, -f)[0] / norms
 
 
+@compiled_when_eager
 def gauss_newton(
     *,
     max_iter: int = 20,

@@ -14,6 +14,7 @@ from optjx import _hyper
 from optjx._twin import torch_twin
 from optjx.full_batch import _common as c
 from optjx.full_batch import _iteration, _wolfe
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._method import Direction, Iterate, Method, Options, Settings
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
@@ -184,6 +185,7 @@ def _direction(it: Iterate, mem: LbfgsMemory, settings: Settings, history_size: 
 
 
 @torch_twin("lbfgs")
+@compiled_when_eager
 def lbfgs(
     learning_rate: Hyperparameter = 1.0,
     *,

@@ -13,7 +13,8 @@ from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lbfgsb_bounds as box
 from optjx.full_batch import _lbfgsb_loop as loop
-from optjx.full_batch._lbfgsb_cauchy import Memory
+from optjx.full_batch import _lbfgsb_memory as memory
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._packing import Packing, flat, split
 
 
@@ -36,9 +37,13 @@ class LbfgsBState(NamedTuple):
       value: $f$ at the returned params ($+\infty$ before the first update).
       grad: $\nabla f$ there, a tree like the params.
       prev_value: $f$ before the last step.
-      s_history, y_history: the stored pairs, ``(history_size, n)``, oldest first.
-      history_count: how many pairs are stored.
+      s_history, y_history: the stored pairs, ``(history_size, n)``, a ring buffer: the
+        ``k``-th oldest pair in row ``(history_start + k) % history_size``.
+      history_start: the row of the oldest pair.
+      history_count: how many pairs are stored (rows past them are not read).
       theta: $\theta = y^\top y / s^\top y$ of the newest pair (1 without pairs).
+      s_dot_s, s_dot_y, y_dot_y: ``(history_size, history_size)``, oldest first:
+        $s_i^\top s_j$, $s_i^\top y_j$, $y_i^\top y_j$ of the stored pairs.
     """
 
     n_iter: jax.Array
@@ -54,10 +59,15 @@ class LbfgsBState(NamedTuple):
     prev_value: jax.Array
     s_history: jax.Array
     y_history: jax.Array
+    history_start: jax.Array
     history_count: jax.Array
     theta: jax.Array
+    s_dot_s: jax.Array
+    s_dot_y: jax.Array
+    y_dot_y: jax.Array
 
 
+@compiled_when_eager
 def lbfgs_b(
     *,
     lower: Any = None,
@@ -165,6 +175,8 @@ def lbfgs_b(
         if "lower > upper" in str(error):
             raise
 
+    unbounded = box.surely_free(lower) and box.surely_free(upper)
+
     def boxes(params):
         lo_tree = box.bound_tree(lower, params, "lower", -jnp.inf)
         hi_tree = box.bound_tree(upper, params, "upper", jnp.inf)
@@ -179,9 +191,7 @@ def lbfgs_b(
         return LbfgsBState(
             **c.not_started(LbfgsBState), step_size=scalar, direction=_tree.zeros_like(params), value=jnp.full([], jnp.inf, dtype),
             grad=_tree.zeros_like(params), prev_value=scalar,
-            s_history=jnp.zeros((history_size, n), dtype),
-            y_history=jnp.zeros((history_size, n), dtype),
-            history_count=jnp.zeros([], jnp.int32), theta=jnp.ones([], dtype),
+            **_memory_fields(memory.empty(history_size, n, dtype)),
         )  # fmt: skip
 
     def step_fn(grads, state, params, value, value_and_grad):
@@ -205,7 +215,9 @@ def lbfgs_b(
         eps = float(jnp.finfo(dtype).eps)
         at_start = box.projected_gradient_norm(x0, g0, lo, hi) <= tolerance_grad
         reason = c.start_test(f0, g0, at_start)
-        mem = Memory(state.s_history, state.y_history, state.history_count, state.theta)
+        mem = memory.Memory(state.s_history, state.y_history, state.history_start,
+                            state.history_count, state.theta, state.s_dot_s, state.s_dot_y,
+                            state.y_dot_y)  # fmt: skip
         zero = jnp.zeros([], jnp.int32)
         carry = loop.Carry(x0, g0, f0, mem, state.n_iter, zero, zero, reason,
                            state.step_size, flat(packing.pack(state.direction), dtype))  # fmt: skip
@@ -213,7 +225,8 @@ def lbfgs_b(
         if packing.lengths:
             carry = loop.iterate(carry, vg, lo, hi, max_iter=max_iter, max_eval=max_eval,
                                  max_ls=max_line_search, tol_grad=tolerance_grad,
-                                 tol_rel=tol_rel, eps=eps)  # fmt: skip
+                                 tol_rel=tol_rel, eps=eps,
+                                 unbounded=unbounded)  # fmt: skip
         failed = carry.reason == c.StopTest.NON_FINITE
         x = jnp.where(failed, x0, carry.x)
         new_params = packing.unpack(split(x, packing))
@@ -228,9 +241,14 @@ def lbfgs_b(
             step_size=carry.t, direction=packing.unpack(split(carry.d, packing)),
             value=jnp.where(failed, state.value, carry.f),
             grad=packing.unpack(split(jnp.where(failed, g0, carry.g), packing)),
-            prev_value=f0, s_history=mem.s, y_history=mem.y, history_count=mem.count,
-            theta=mem.theta,
+            prev_value=f0, **_memory_fields(mem),
         )  # fmt: skip
         return updates, new_state
 
     return _calling.transformation("lbfgs_b", init_fn, step_fn)
+
+
+def _memory_fields(mem: memory.Memory) -> dict:
+    return dict(s_history=mem.s, y_history=mem.y, history_start=mem.start,
+                history_count=mem.count, theta=mem.theta, s_dot_s=mem.ss, s_dot_y=mem.sy,
+                y_dot_y=mem.yy)  # fmt: skip

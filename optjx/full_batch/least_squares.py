@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from optjx import _state, _tree
-from optjx.full_batch import _calling, _eager
+from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch._packing import Packing, flat, replicated, split
 
@@ -130,8 +130,6 @@ def least_squares_transformation(
         new_x, state = step_fn(state, problem, x)
         return problem.updates(new_x), state
 
-    compiled = _eager.CompiledWhenEager(run)
-
     def update(grads, state, params=None, *, residual_fn=None, **extra: Any):
         del extra  # optax's value=, grad=, value_fn= and other keywords are ignored
         if residual_fn is None:
@@ -148,6 +146,6 @@ def least_squares_transformation(
                 _state.trainable_params(grads), _state.trainable_params(params), what="gradients",
                 against="the params",
             )  # fmt: skip
-        return compiled(residual_fn, state, params)
+        return run(residual_fn, state, params)
 
     return optax.GradientTransformationExtraArgs(init, update)

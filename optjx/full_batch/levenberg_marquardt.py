@@ -13,6 +13,7 @@ from jax import lax
 from optjx import _hyper, _state
 from optjx.full_batch import _common as c
 from optjx.full_batch import _lmpar, _lmpar_cg, _minpack
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._lmder import REASON_OF_INFO, Trial, trial_step
 from optjx.full_batch.least_squares import check_dense, least_squares_transformation
 
@@ -57,6 +58,7 @@ class LevenbergMarquardtState(NamedTuple):
     xnorm: jax.Array
 
 
+@compiled_when_eager
 def levenberg_marquardt(
     *,
     max_iter: int = 20,

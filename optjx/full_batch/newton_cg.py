@@ -13,6 +13,7 @@ from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import more_thuente as mt
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._hvp import linearized_gradient
 from optjx.full_batch._packing import Packing
 from optjx.full_batch._truncated_cg import newton_direction
@@ -122,6 +123,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, xtol, max_
     return scipy_loop.run(iteration, carry)
 
 
+@compiled_when_eager
 def newton_cg(
     *,
     max_iter: int = 20,

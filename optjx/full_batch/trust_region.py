@@ -14,6 +14,7 @@ from optjx.full_batch import _calling
 from optjx.full_batch import _common as c
 from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import _steihaug as steihaug
+from optjx.full_batch._eager import compiled_when_eager
 from optjx.full_batch._hvp import linearized_gradient
 from optjx.full_batch._packing import Packing
 from optjx.typing import Hyperparameter
@@ -118,6 +119,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, eta, max_r
     return scipy_loop.run(iteration, carry)
 
 
+@compiled_when_eager
 def trust_region_newton(
     *,
     max_iter: int = 20,
