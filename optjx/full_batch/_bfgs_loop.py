@@ -1,10 +1,10 @@
 """One ``bfgs`` update: scipy's ``_minimize_bfgs`` loop body, for up to ``max_iter`` iterations.
 
 The pure piece (``inverse_hessian_update``) is separate from the driving loop
-(``iterate``), so another driver can reuse it. The point stays a tree (trial points
-``x + t d`` are built leaf by leaf, as ``value_fn`` takes them); gradients and
-directions are packed, one vector per dtype (``optjx.full_batch._packing.Packing``);
-the inverse Hessian is one matrix over their concatenation (``_packing.flat``), in the
+(``iterate``), so another driver can reuse it. The point, gradients and directions are
+packed, one vector per dtype (``optjx.full_batch._packing.Packing``): a trial point
+``x + t d`` is one operation per dtype, unpacked into a tree for ``value_fn`` only; the
+inverse Hessian is one matrix over their concatenation (``_packing.flat``), in the
 scalar dtype.
 """
 
@@ -19,7 +19,7 @@ from optjx.full_batch import _common as c
 from optjx.full_batch import _scipy_loop as scipy_loop
 from optjx.full_batch import more_thuente as mt
 from optjx.full_batch._packing import Packing, flat, split
-from optjx.full_batch._wolfe import along
+from optjx.full_batch._wolfe import along_packed
 
 StopTest = c.StopTest
 # scipy's BFGS calls its line search with these bounds (amin, amax) and dcsrch's xtol.
@@ -50,13 +50,13 @@ def inverse_hessian_update(h, s, y):
 class Carry(NamedTuple):
     """The loop state: scipy's ``xk, gfk, old_fval, old_old_fval, Hk`` and the counters."""
 
-    x: Any  # the point, a tree like the params
+    x: Any  # the point, packed
     g: Any  # packed gradient at x
     f: Any  # f(x), scipy's old_fval
     f_prev: Any  # scipy's old_old_fval (the value before the last step)
     h: Any  # the inverse Hessian, (n, n)
     t: Any  # the last step size
-    d_tree: Any  # the last direction, a tree
+    d: Any  # the last direction, packed
     n_local: Any  # iterations in this update
     evals: Any  # value_and_grad calls in this update
     grad_evals: Any  # scipy's gradient count in this update
@@ -70,21 +70,23 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
     def iteration(s: Carry) -> Carry:
         p = -jnp.matmul(s.h, flat(s.g, dtype), precision=lax.Precision.HIGHEST)
         d = split(p, packing)
-        d_tree = packing.unpack(d)
         slope = c.dot(s.g, d, dtype)
-        ls = mt.search(along(value_and_grad, s.x, d_tree, d, dtype, packing.pack), s.f, s.g, slope,
+        ls = mt.search(along_packed(value_and_grad, packing, s.x, d, dtype), s.f, s.g, slope,
                        mt.first_step(s.f, s.f_prev, slope), c1=c1, c2=c2, xtol=XTOL,
                        min_step=MIN_STEP, max_step=MAX_STEP)  # fmt: skip
         found = ls.success
         t = ls.step_size
         # The point the search evaluated, to the bit; without a step t = 0 and x stays
-        # (x + 0 d = x): no per-leaf select, which would compile once per leaf.
-        x = c.axpy(t, d_tree, s.x)
+        # (x + 0 d = x).
+        x = c.axpy(t, d, s.x)
         n_local = s.n_local + found.astype(jnp.int32)
         evals = s.evals + ls.evaluations
         converged = c.max_abs(ls.grad, dtype) <= tolerance_grad
-        # scipy's xrtol test, on the 2-norms of the step and the new point.
-        small = t * c.norm(d, dtype) <= tolerance_step * (tolerance_step + c.norm(x, dtype))
+        # scipy's xrtol test, on the 2-norms of the step and the new point (the point's
+        # summed leaf by leaf, as the tree it is).
+        small = t * c.norm(d, dtype) <= tolerance_step * (
+            tolerance_step + c.norm(packing.unpack(x), dtype)
+        )
         step = t * flat(d, dtype)
         change = flat(ls.grad, dtype) - flat(s.g, dtype)
         h = jnp.where(found & ~converged & ~small, inverse_hessian_update(s.h, step, change), s.h)
@@ -95,7 +97,7 @@ def iterate(carry: Carry, value_and_grad, packing: Packing, dtype, *, c1, c2, to
         reason = jnp.where(ls.non_finite, StopTest.NON_FINITE, reason)
         return Carry(
             x=x, g=ls.grad, f=ls.value, f_prev=jnp.where(found, s.f, s.f_prev), h=h,
-            t=jnp.where(found, t, s.t), d_tree=d_tree, n_local=n_local, evals=evals,
+            t=jnp.where(found, t, s.t), d=d, n_local=n_local, evals=evals,
             grad_evals=s.grad_evals + ls.gradient_evaluations, reason=reason.astype(jnp.int32),
         )  # fmt: skip
 

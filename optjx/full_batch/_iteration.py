@@ -21,29 +21,21 @@ from optjx.full_batch import _common as c
 from optjx.full_batch._common import StopTest
 from optjx.full_batch._method import Iterate, Method, Options, Progress, Settings
 from optjx.full_batch._packing import Packing
-from optjx.full_batch._wolfe import along
+from optjx.full_batch._wolfe import along_packed
 
 
 class Carry(NamedTuple):
     """One update's loop state: torch's local variables of ``LBFGS.step``.
 
-    ``x`` and ``d_tree`` are trees like the params; ``g``, ``d`` and ``prev_g`` are packed
-    (``Packing``). Keeping the point a tree means a trial point ``x + t d`` is built
-    leaf by leaf from ``d_tree``, unpacked once per iteration: the leaves' slices of the
-    packed ``d`` are the only per-leaf code XLA compiles for each leaf (the rest, the
-    same for every leaf of a shape, is compiled once). For the same reason the step is
-    applied to ``x`` lazily: ``x`` is the point *before* the last iteration's step, and
-    the current point is ``x + t d_tree`` when ``moved``, else ``x`` (``point``), so
-    that the step reads ``d_tree`` from the carry instead of from a second copy of the
-    slices.
+    ``x``, ``g``, ``d`` and ``prev_g`` are packed (``Packing``): a step ``x + t d`` is one
+    operation per dtype, and the point is unpacked into a tree only for the loss (where
+    XLA fuses the leaves' slices into the loss's own kernels) and at the end.
     """
 
     x: Any
-    moved: jax.Array
     g: Any
     f: jax.Array
     d: Any
-    d_tree: Any
     t: jax.Array
     prev_g: Any
     prev_f: jax.Array
@@ -96,12 +88,10 @@ def iterate(
     small = method.gradient_small(grads, settings)
     one = jnp.ones([], jnp.int32)
     carry = Carry(
-        x=params,
-        moved=jnp.asarray(False),
+        x=packing.pack(params),
         g=grads,
         f=value,
         d=packing.pack(state.direction),
-        d_tree=state.direction,
         t=state.step_size,
         prev_g=state.prev_grad,
         prev_f=state.prev_value,
@@ -114,7 +104,7 @@ def iterate(
     )
 
     def iteration(s: Carry) -> Carry:
-        s = s._replace(x=point(s), n_local=s.n_local + 1, n_iter=s.n_iter + 1)
+        s = s._replace(n_local=s.n_local + 1, n_iter=s.n_iter + 1)
         it = Iterate(
             g=s.g,
             prev_g=s.prev_g,
@@ -130,12 +120,11 @@ def iterate(
         )
         memory, d, t = method.direction(it, s.memory, settings)
         t = t.astype(dtype)
-        d_tree = packing.unpack(d)
         gtd = c.dot(s.g, d, dtype)
         no_descent = gtd > -settings.tolerance_change  # torch stops before moving; d, t kept
         if options.line_search is not None:
             budget = jnp.where(no_descent, 0, options.max_eval - s.evals)  # skip: one wasted call
-            evaluate = along(packed_value_and_grad, s.x, d_tree, d, dtype)
+            evaluate = along_packed(value_and_grad, packing, s.x, d, dtype)
             f, g, t_new, used, bad = options.line_search(
                 evaluate, s.f, s.g, gtd, t, c.max_abs(d, dtype), max_ls=budget
             )
@@ -147,7 +136,7 @@ def iterate(
             # Only the last iteration skips its evaluation; a select would pay for it.
             call = (s.n_local != options.max_iter) & ~no_descent
             f, g = lax.cond(
-                call, packed_value_and_grad, lambda _: (s.f, s.g), c.axpy(t, d_tree, s.x)
+                call, packed_value_and_grad, lambda _: (s.f, s.g), packing.unpack(c.axpy(t, d, s.x))
             )
             bad = call & ~(jnp.isfinite(f) & c.all_finite(g))
             used, t_new = jnp.where(call, 1, 0) * one, t
@@ -169,11 +158,10 @@ def iterate(
         failed = bad & ~no_descent
         moved = ~no_descent & ~failed
         return s._replace(
-            moved=moved,
+            x=c.select(moved, c.axpy(t_new, d, s.x), s.x),  # the point each evaluation saw
             g=c.select(moved, g, s.g),
             f=jnp.where(moved, f, s.f),
             d=d,
-            d_tree=d_tree,
             t=jnp.where(failed, 0, jnp.where(moved, t_new, t)).astype(dtype),
             prev_g=s.g,
             prev_f=s.f,
@@ -186,11 +174,6 @@ def iterate(
     return lax.while_loop(lambda s: s.test < 0, iteration, carry)
 
 
-def point(s: Carry):
-    """The current point of the iteration: ``x`` moved by the pending step, if any."""
-    return c.select(s.moved, c.axpy(s.t, s.d_tree, s.x), s.x)
-
-
 def finish(state, params, packing: Packing, s: Carry):
     """The updates and new state of a finished loop.
 
@@ -199,12 +182,14 @@ def finish(state, params, packing: Packing, s: Carry):
     """
     failed = (s.test == StopTest.NON_FINITE) & (s.n_local <= 1)
     updates = jax.tree.map(
-        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old), point(s), params
+        lambda new, old: jnp.where(failed, jnp.zeros_like(old), new - old),
+        packing.unpack(s.x),
+        params,
     )
     kept = state._replace(
         n_iter=s.n_iter,
         step_size=s.t,
-        direction=s.d_tree,
+        direction=packing.unpack(s.d),
         prev_grad=s.prev_g,
         prev_value=s.prev_f,
         **s.memory._asdict(),

@@ -77,8 +77,9 @@ class Iterate(NamedTuple):
     use the tree algebra of ``._common`` (``dot``, ``axpy``, ...) on them. ``x``,
     ``value_and_grad`` and ``packing`` are for methods that differentiate again at the
     point (Newton-CG, trust-region Newton: a Hessian-vector product is
-    ``jax.jvp(lambda y: value_and_grad(y)[1], (x,), (packing.unpack(v),))[1]``); each
-    call of ``value_and_grad`` in ``direction`` is an evaluation the loop does not count.
+    ``jax.jvp(lambda y: value_and_grad(y)[1], (packing.unpack(x),),
+    (packing.unpack(v),))[1]``); each call of ``value_and_grad`` in ``direction`` is an
+    evaluation the loop does not count.
     """
 
     g: Any  # the gradient at the current point
@@ -89,7 +90,7 @@ class Iterate(NamedTuple):
     prev_f: jax.Array  # the value at the point before the last step
     n_iter: jax.Array  # int32: this iteration's number over all updates, from 1
     first: jax.Array  # bool: the very first iteration (n_iter == 1): no last step exists
-    x: Any  # the current point, a tree like the (trained) params
+    x: Any  # the current point, packed (packing.unpack(x): a tree like the trained params)
     value_and_grad: Any  # x tree -> (f, g packed), the user's loss
     packing: Packing  # packs and unpacks trees like x
 

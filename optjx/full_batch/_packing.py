@@ -4,12 +4,12 @@ The full-batch methods run three nested loops (iterations, the two-loop recursio
 line search's bracketing and zoom). Written leaf by leaf on the params tree, every loop
 body holds a copy of every per-leaf operation, so the program (and XLA's compile time)
 grows as leaves times loops: 209 s for a 100-leaf tree. Packed, a loop body holds one
-operation per *dtype* whatever the number of leaves. What needs the tree stays a tree:
-the point (trial points ``x + t d`` are built leaf by leaf, and ``value_fn`` takes them),
-with the direction unpacked once per iteration and each evaluation's gradient packed
-(``optjx.full_batch._iteration``). A slice out of a packed vector is the one kernel
-XLA compiles anew for each leaf; the per-leaf kernels of leaves of one shape are
-otherwise the same and compiled once.
+operation per *dtype* whatever the number of leaves. The point is unpacked into a tree
+for ``value_fn`` at each evaluation (XLA fuses the leaves' slices into the loss's
+kernels) and each evaluation's gradient packed. XLA compiles identical kernels once, so
+the per-leaf kernels of leaves of one shape cost one compilation; a slice out of a packed
+vector at a constant offset would be a kernel of its own for each leaf, and leaves of one
+size are therefore cut at offsets read at run time (``_shared_offsets``).
 
 Leaves are grouped by dtype (in order of first appearance), raveled and concatenated: no
 promotion, so mixed dtypes keep their own precision. Inner products are per-group sums
@@ -37,6 +37,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.sharding import NamedSharding, PartitionSpec
 
 
@@ -129,6 +130,12 @@ class Packing:
         self.dtypes = list(groups)
         self.groups = list(groups.values())
         self.lengths = [sum(self.sizes[i] for i in g) for g in self.groups]
+        self.starts = [0] * len(leaves)  # each leaf's offset in its group's vector
+        for group in self.groups:
+            offset = 0
+            for i in group:
+                self.starts[i], offset = offset, offset + self.sizes[i]
+        self.offsets = self._runtime_offsets(leaves)
 
     def pack(self, tree) -> tuple:
         """One flat vector per dtype group (a fresh array: never an alias of ``tree``)."""
@@ -147,19 +154,51 @@ class Packing:
         return tuple(out)
 
     def unpack(self, packed):
-        """The tree of ``packed``: each leaf its slice, reshaped (and resharded)."""
+        """The tree of ``packed``: each leaf its slice, reshaped (and resharded).
+
+        Leaves of one size are cut at the offsets of ``_runtime_offsets``, so that they
+        share one slicing kernel instead of compiling one per leaf.
+        """
         if not self.packed:
             return self.treedef.unflatten(list(packed))
         leaves: list[Any] = [None] * len(self.shapes)
         for group, vector in zip(self.groups, packed, strict=True):
-            offset = 0
             for i in group:
-                leaf = vector[offset : offset + self.sizes[i]].reshape(self.shapes[i])
+                start, offset = self.starts[i], self.offsets[i]
+                if offset is None:
+                    leaf = vector[start : start + self.sizes[i]]
+                else:  # never negative: no index wrapping to trace
+                    leaf = lax.dynamic_slice_in_dim(
+                        vector, offset, self.sizes[i], allow_negative_indices=False
+                    )
+                leaf = leaf.reshape(self.shapes[i])
                 if self.shardings[i] is not None:
                     leaf = jax.sharding.reshard(leaf, self.shardings[i])
                 leaves[i] = leaf
-                offset += self.sizes[i]
         return self.treedef.unflatten(leaves)
+
+    def _runtime_offsets(self, leaves) -> list:
+        """Each leaf's offset as a run-time scalar where another leaf of its group has its
+        size (and it is not sharded), else ``None`` (a slice at the constant offset).
+
+        Made once per ``Packing``, from a traced leaf (none, e.g. at ``init``: all
+        ``None``); the loops that unpack take them in as operands.
+        """
+        shared = [
+            i
+            for group in self.groups
+            for i in group
+            if self.sizes[i] > 0
+            and self.shardings[i] is None
+            and sum(self.sizes[j] == self.sizes[i] for j in group) > 1
+        ]
+        witness = next((x for x in leaves if isinstance(x, jax.core.Tracer) and x.size), None)
+        offsets: list[Any] = [None] * len(leaves)
+        if shared and witness is not None:
+            values = _shared_offsets([self.starts[i] for i in shared], witness)
+            for i, value in zip(shared, values, strict=True):
+                offsets[i] = value
+        return offsets
 
     def zeros(self, *lead: int) -> tuple:
         """Zero buffers of shape ``(*lead, n)`` per dtype group (history ring buffers).
@@ -177,6 +216,24 @@ class Packing:
         return tuple(
             jnp.zeros((*lead, n), dt) for n, dt in zip(self.lengths, self.dtypes, strict=True)
         )
+
+
+def _shared_offsets(starts: list[int], witness) -> tuple:
+    """``starts`` as int32 scalars that XLA cannot fold into constants.
+
+    XLA compiles each distinct fused kernel on its own (~10 ms each on CPU) and identical
+    kernels once. A slice at a constant offset is a distinct kernel per leaf, and so is
+    every consumer XLA fuses it into: the slicing alone was most of the compile time of a
+    full-batch update on a tree of many leaves. Cut at an offset held in a buffer, the
+    slices of leaves of one size (and what is fused with them) are one kernel. The
+    offsets come out of a ``lax.cond`` on a run-time predicate (both branches give the
+    same numbers), which XLA neither folds nor fuses into its consumers: a slice at a
+    constant offset would be. The values, and every result, are those of the slices.
+    """
+    constants = tuple(np.int32(s) for s in starts)
+    # Whether the witness's first element is NaN: unknown to the compiler, and the
+    # branches agree whatever it is.
+    return lax.cond(jnp.isnan(jnp.ravel(witness)[0]), lambda: constants, lambda: constants)
 
 
 def flat(packed, dtype) -> jax.Array:

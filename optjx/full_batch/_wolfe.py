@@ -56,6 +56,18 @@ def along(value_and_grad, x, direction_tree, direction, dtype, pack=None):
     return evaluate
 
 
+def along_packed(value_and_grad, packing, x, direction, dtype):
+    """``along`` with the point packed as the direction: each trial point ``x + t d`` is
+    one operation per dtype group, unpacked (``Packing.unpack``) for ``value_and_grad``,
+    and its gradient packed. The arithmetic is ``along``'s, element for element."""
+
+    def evaluate(t):
+        f, g = value_and_grad(packing.unpack(c.axpy(t, direction, x)))
+        return checked(jnp.asarray(f).astype(dtype), packing.pack(g), direction, dtype)
+
+    return evaluate
+
+
 # ------------------------------------------------------------------ the search's data
 
 _INIT, _BRACKET, _ZOOM = 0, 1, 2  # the phases of the one loop

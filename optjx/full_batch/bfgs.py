@@ -208,16 +208,18 @@ def bfgs(
         tolerance = jnp.asarray(hp.tolerance_grad, dtype)
         reason = c.start_test(value, g, c.max_abs(g, dtype) <= tolerance)
         zero = jnp.zeros([], jnp.int32)
-        carry = loop.Carry(params, g, value, f_prev, state.inverse_hessian, state.step_size,
-                           state.direction, zero, zero, zero, reason)  # fmt: skip
+        carry = loop.Carry(packing.pack(params), g, value, f_prev, state.inverse_hessian,
+                           state.step_size, packing.pack(state.direction), zero, zero, zero,
+                           reason)  # fmt: skip
         if packing.lengths:  # else no trained leaves: nothing to iterate (nor to trace)
             carry = loop.iterate(carry, value_and_grad, packing, dtype,
                                  c1=jnp.asarray(hp.c1, dtype), c2=jnp.asarray(hp.c2, dtype),
                                  tolerance_grad=tolerance,
                                  tolerance_step=jnp.asarray(hp.tolerance_step, dtype),
                                  max_iter=max_iter, max_eval=max_eval)  # fmt: skip
-        kept = dict(step_size=carry.t, direction=carry.d_tree, grad=packing.unpack(carry.g),
-                    inverse_hessian=carry.h)  # fmt: skip
-        return scipy_loop.finish(state, params, carry, kept=kept)
+        kept = dict(step_size=carry.t, direction=packing.unpack(carry.d),
+                    grad=packing.unpack(carry.g), inverse_hessian=carry.h)  # fmt: skip
+        return scipy_loop.finish(state, params, carry._replace(x=packing.unpack(carry.x)),
+                                 kept=kept)  # fmt: skip
 
     return _calling.transformation("bfgs", init_fn, step_fn)
