@@ -59,13 +59,12 @@ def along(value_and_grad, x, direction_tree, direction, dtype, pack=None):
 def along_packed(value_and_grad, packing, x, direction, dtype):
     """``along`` with the point packed as the direction: each trial point ``x + t d`` is
     one operation per dtype group, unpacked (``Packing.unpack``) for ``value_and_grad``,
-    and its gradient packed. The arithmetic is ``along``'s, element for element."""
+    and its gradient packed."""
 
-    def evaluate(t):
-        f, g = value_and_grad(packing.unpack(c.axpy(t, direction, x)))
-        return checked(jnp.asarray(f).astype(dtype), packing.pack(g), direction, dtype)
+    def on_tree(point):
+        return value_and_grad(packing.unpack(point))
 
-    return evaluate
+    return along(on_tree, x, direction, direction, dtype, packing.pack)
 
 
 # ------------------------------------------------------------------ the search's data
