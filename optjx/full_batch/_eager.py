@@ -46,8 +46,8 @@ def _concrete(tree) -> bool:
 
 
 def _is_argument(x) -> bool:
-    """A factory argument the program takes as an input: a concrete 0-d array."""
-    return isinstance(x, _ARRAY) and np.ndim(x) == 0 and not isinstance(x, jax.core.Tracer)
+    """A (concrete) factory argument the program takes as an input: a 0-d array."""
+    return isinstance(x, _ARRAY) and np.ndim(x) == 0
 
 
 class _Same:
@@ -93,14 +93,15 @@ def compiled_when_eager(factory: _Factory) -> _Factory:
     def build(*args, **kwargs):
         tx = factory(*args, **kwargs)
         leaves, treedef = jax.tree.flatten((args, kwargs))
-        at = [i for i, x in enumerate(leaves) if _is_argument(x)]
-        arrays = [jax.numpy.asarray(leaves[i]) for i in at]
         if any(isinstance(x, jax.core.Tracer) for x in leaves):
             return tx  # built under a trace: its update runs inline there
+        at = [i for i, x in enumerate(leaves) if _is_argument(x)]
+        dynamic = set(at)
+        arrays = [jax.numpy.asarray(leaves[i]) for i in at]
         key = (
             factory,
             treedef,
-            tuple(None if i in at else _static(x) for i, x in enumerate(leaves)),
+            tuple(None if i in dynamic else _static(x) for i, x in enumerate(leaves)),
             tuple(_aval(a) for a in arrays),
         )
 
