@@ -192,7 +192,7 @@ def main(argv=None):
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
-    import _scipy_newton  # noqa: PLC0415  # issue 22's sections
+    import _scipy_newton  # noqa: PLC0415  # the Newton, least-squares and implicit sections
 
     cfg = dict(QUICK if args.quick else FULL)
     cfg.update(_scipy_newton.QUICK if args.quick else _scipy_newton.FULL)
