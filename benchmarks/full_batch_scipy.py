@@ -11,11 +11,11 @@ solve, scipy's jitted value-and-grad) is reported apart.
 
 Sections (``--sections``, default all):
 
-* ``quasi_newton`` (issue 21): ``lbfgs_b`` and ``bfgs`` against L-BFGS-B and BFGS per
+* ``quasi_newton``: ``lbfgs_b`` and ``bfgs`` against L-BFGS-B and BFGS per
   iteration (a fixed number of iterations, tolerances 0) at 1e3, 1e5, 1e6 parameters
   (BFGS to 1e4), end to end (default tolerances, to convergence) on small problems, and
   the compile time of one update on a 100-leaf tree.
-* ``newton``, ``least_squares``, ``implicit`` (issue 22, ``_scipy_newton.py``):
+* ``newton``, ``least_squares``, ``implicit`` (``_scipy_newton.py``):
   Newton-CG and trust-ncg per iteration, Levenberg-Marquardt against
   ``least_squares(method="lm")`` on NIST StRD problems and a 1e4-residual fit, and the
   implicit gradient of ``minimize`` against unrolling (time and compiled temp memory).
