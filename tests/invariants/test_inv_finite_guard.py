@@ -19,6 +19,7 @@ import numpy as np
 import optax
 import pytest
 import registry
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from registry import ENTRIES
 
 import optjx
@@ -106,10 +107,16 @@ def pmapped(request):
             trees.append(g)
         return jax.tree.map(lambda *x: jnp.stack(x), *trees)
 
+    # The first call's params and states placed as pmap returns them (split over the
+    # replicas): given on one device, the second call would compile the program again.
+    devices = jax.devices()[:DEVICES]
+    split = NamedSharding(Mesh(np.array(devices), ("replicas",)), PartitionSpec("replicas"))
     with jax.numpy_dtype_promotion("strict"):
-        run = jax.pmap(step, axis_name="replicas", devices=jax.devices()[:DEVICES])
-        params = replicate({key: harness.make_params() for key in txs})
-        states = replicate({key: tx.init(harness.make_params()) for key, tx in txs.items()})
+        run = jax.pmap(step, axis_name="replicas", devices=devices)
+        params = jax.device_put(replicate({key: harness.make_params() for key in txs}), split)
+        states = jax.device_put(
+            replicate({key: tx.init(harness.make_params()) for key, tx in txs.items()}), split
+        )
         value = jnp.full((DEVICES,), 3.0, jnp.float32)
         first = run(params, states, per_replica(0, False), value)
         second = run(*first, per_replica(1, True), value)
