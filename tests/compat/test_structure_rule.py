@@ -24,6 +24,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import pytest
+from _placement import uncommitted
 from compat_helpers import make_params, optax_alias_loss
 from registry import ENTRIES
 
@@ -229,7 +230,7 @@ def checkpoints(tmp_path_factory):
             plain, injected = runs[entry.id][:2]
             template[_key(i, "plain")] = _inner(injected.init(make_params()), entry)
             template[_key(i, "injected")] = plain.init(make_params())
-        restored = checkpointer.restore(path, template)
+        restored = uncommitted(checkpointer.restore(path, template))
     return saved, restored, runs
 
 

@@ -11,10 +11,10 @@ alone.)
 
 import _harness as harness
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from _placement import uncommitted
 from registry import ENTRIES
 
 pytestmark = pytest.mark.usefixtures("strict_promotion")
@@ -58,10 +58,7 @@ def test_checkpoint_restore_continues_bit_identically(restored, entry):
     assert jax.tree.structure(after) == jax.tree.structure(before)
     harness.assert_trees_identical(after, before, "restored")
 
-    # orbax restores arrays committed to their device, a run's arrays are not, and jit
-    # compiles a program per placement: copied through host memory (bit for bit), the
-    # restored tree runs on the program the uninterrupted run compiled.
-    after = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), after)
+    after = uncommitted(after)  # runs on the program the uninterrupted run compiled
     c = harness.compiled(entry.id)
     params, updates, state = c.run(M, params=after["params"], state=after["state"], start=N)
     want_params, want_updates, want_state = uninterrupted[entry.id]

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 import pytest
+from _placement import uncommitted
 
 import optjx
 
@@ -66,7 +67,7 @@ def test_checkpoint_restore_continues_bit_identically(name, tmp_path):
     checkpointer.save(tmp_path / "ckpt", {"params": params, "opt_state": state})
     checkpointer.wait_until_finished()
     template = {"params": params0, "opt_state": tx.init(params0)}
-    restored = checkpointer.restore(tmp_path / "ckpt", template)
+    restored = uncommitted(checkpointer.restore(tmp_path / "ckpt", template))
     assert jax.tree.structure(restored) == jax.tree.structure(template)
     params, state = run(restored["params"], restored["opt_state"], range(6, 12))
 
