@@ -163,6 +163,8 @@ def inside_updates(params, new, lo_tree, hi_tree):
 
     ``optax.apply_updates`` adds the updates back; the sum rounds, and may leave the box
     by an ulp where ``new`` sits on a bound. Two nudges toward the inside always suffice.
+    Elementwise, in the arrays' own dtype: trees of leaves, or the packed vectors of
+    each dtype (one kernel for all the leaves of a dtype), give the same numbers.
     """
 
     def one(p, x, lo, hi):

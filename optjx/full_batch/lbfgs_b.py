@@ -198,9 +198,11 @@ def lbfgs_b(
         dtype = state.prev_value.dtype
         packing = Packing(params)
         lo_tree, hi_tree = boxes(params)
-        lo = flat(packing.pack(lo_tree), dtype)
-        hi = flat(packing.pack(hi_tree), dtype)
-        x_given = flat(packing.pack(params), dtype)
+        # Packed per dtype: the box, the given point, and later the updates, nudged on
+        # these vectors in each leaf's dtype (one kernel per dtype, not one per leaf).
+        lo_groups, hi_groups = packing.pack(lo_tree), packing.pack(hi_tree)
+        given = packing.pack(params)
+        lo, hi, x_given = flat(lo_groups, dtype), flat(hi_groups, dtype), flat(given, dtype)
         x0 = box.project(x_given, lo, hi)
 
         def vg(x):
@@ -229,8 +231,7 @@ def lbfgs_b(
                                  unbounded=unbounded)  # fmt: skip
         failed = carry.reason == c.StopTest.NON_FINITE
         x = jnp.where(failed, x0, carry.x)
-        new_params = packing.unpack(split(x, packing))
-        updates = box.inside_updates(params, new_params, lo_tree, hi_tree)
+        updates = packing.unpack(box.inside_updates(given, split(x, packing), lo_groups, hi_groups))
         evals = carry.evals + infeasible.astype(jnp.int32)
         given = first_call.astype(jnp.int32) * (1 - infeasible.astype(jnp.int32))
         mem = carry.mem
