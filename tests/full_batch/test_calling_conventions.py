@@ -155,9 +155,11 @@ def test_optax_value_and_grad_from_state_loop_runs_unchanged(name, x64):
 
     # the same iterates as the explicit convention (the same loss function: the same
     # compiled update, given the value and gradient computed afresh at every step)
+    # (with optax's extra `grad=` keyword too, so that it is one compiled program)
     want, state = _params(), opt.init(_params())
     for _ in range(4):
-        updates, state = _explicit(opt, want, state, f)
+        value, grads = jax.value_and_grad(loss)(want)
+        updates, state = opt.update(grads, state, want, value=value, grad=grads, value_fn=f)
         want = optax.apply_updates(want, updates)
     # The scipy methods: the state's value is f at their own x + t d; params + (x_new - x)
     # rounds differently in the last bit, and the next first trial step (from f - f_prev)
