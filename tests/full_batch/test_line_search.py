@@ -69,7 +69,9 @@ def _search(number: int):
             return strong_wolfe(jax.value_and_grad(fn), x0, d, t0, f, g, jnp.dot(g, d), c2=c2,
                                 tolerance_change=tolerance_change, max_ls=max_ls)  # fmt: skip
 
-        def padded(*args):  # one batch size for both tests: one compilation per function
+        # One batch size for both tests, and strongly typed arguments (a weak-typed one
+        # traces again): one compilation per function.
+        def padded(*args):
             n = len(args[0])
             args = [jnp.concatenate([jnp.asarray(a), jnp.repeat(jnp.asarray(a)[:1], _BATCH - n, 0)])
                     for a in args]  # fmt: skip
@@ -87,7 +89,7 @@ def test_replays_torch_strong_wolfe(x64):
         size = 1 if number else 5
         res = _search(number)(*(jnp.asarray(cases[k][idx][:, :size]) for k in ("x0", "d")),
                               *(jnp.asarray(cases[k][idx]) for k in ("t0", "max_ls", "c2")),
-                              jnp.full(len(idx), 1e-9))  # torch's default  # fmt: skip
+                              jnp.full(len(idx), 1e-9, jnp.float64))  # torch's default  # fmt: skip
         for n, i in enumerate(idx):
             where = f"case {i}: function {number}, t0 {cases['t0'][i]}, max_ls {cases['max_ls'][i]}"
             assert int(res.evaluations[n]) == cases["evals"][i], where

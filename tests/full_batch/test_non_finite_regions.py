@@ -18,6 +18,8 @@ checked on one line search, trial by trial.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,50 +42,61 @@ METHODS = {
 }
 
 
-def _recording(loss, finite: list):
-    """``loss`` that appends whether each value it computes is finite (also under jit)."""
-
-    def wrapped(p):
-        value = loss(p)
-        jax.debug.callback(lambda v: finite.append(bool(np.isfinite(v))), value)
-        return value
-
-    return wrapped
+FINITE: list = []  # whether each loss value computed was finite (every test clears it)
 
 
-def _solve(opt, loss, params, updates: int = 30):
-    """Updates until CONVERGED, as a user's loop; NON_FINITE after progress goes on."""
-    step = jax.jit(lambda p, s: opt.update(None, s, p, value_fn=loss))
+def _recorded(value):
+    """``value``, appending whether it is finite to ``FINITE`` (also under jit)."""
+    jax.debug.callback(lambda v: FINITE.append(bool(np.isfinite(v))), value)
+    return value
+
+
+def _solve(opt, step, params, *data, updates: int = 30):
+    """Updates until CONVERGED, as a user's loop; NON_FINITE after progress goes on.
+
+    ``step(params, state, *data)`` is the jitted update; the problem's constants are its
+    arguments, so that problems of one shape share one compiled program per method."""
+    FINITE.clear()
     state = opt.init(params)
     for _ in range(updates):
-        new_updates, state = step(params, state)
+        new_updates, state = step(params, state, *data)
         params = optax.apply_updates(params, new_updates)
         if state.stop_reason == optjx.StopReason.CONVERGED:
             break
     return params, state
 
 
-def _log_barrier(a, k):
-    a = jnp.asarray(a)
+def _barrier_loss(p, a, k):
+    x = p["x"]
+    return _recorded(jnp.sum(-jnp.log1p(-x) + 0.5 * k * (x - a) ** 2))
 
-    def loss(p):
-        x = p["x"]
-        return jnp.sum(-jnp.log1p(-x) + 0.5 * k * (x - a) ** 2)
 
+def _barrier_minimiser(a, k):
     a64 = np.asarray(a, np.float64)
     u = (-(a64 - 1) * k + np.sqrt(k**2 * (a64 - 1) ** 2 + 4 * k)) / (2 * k)
-    return loss, 1 - u
+    return 1 - u
+
+
+@functools.cache
+def _barrier(name):
+    """The method and its jitted update on the barrier with ``a`` and ``k`` as arguments."""
+    opt = METHODS[name]()
+
+    def step(p, s, a, k):
+        return opt.update(None, s, p, value_fn=lambda q: _barrier_loss(q, a, k))
+
+    return opt, jax.jit(step)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 @pytest.mark.parametrize("a, k", [([2.0], 1.0), ([2.0, 3.0, 1.5], 10.0), ([2.0, 3.0, 1.5], 100.0)])
 def test_log1p_barrier_reaches_the_closed_form_minimiser(name, a, k, x64):
-    loss, want = _log_barrier(a, k)
-    finite: list = []
-    params, state = _solve(METHODS[name](), _recording(loss, finite), {"x": jnp.zeros(len(a))})
+    opt, step = _barrier(name)
+    x0 = {"x": jnp.zeros(len(a), jnp.float64)}
+    params, state = _solve(opt, step, x0, jnp.asarray(a, jnp.float64), jnp.float64(k))
     assert state.stop_reason == optjx.StopReason.CONVERGED, optjx.stop_reason(state)
-    np.testing.assert_allclose(np.asarray(params["x"]), want, atol=1e-6, rtol=0)
-    assert not all(finite), "no trial point reached the non-finite region"
+    np.testing.assert_allclose(np.asarray(params["x"]), _barrier_minimiser(a, k), atol=1e-6, rtol=0)
+    assert not all(FINITE), "no trial point reached the non-finite region"
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -92,15 +105,18 @@ def test_gaussian_likelihood_with_a_variance_reaches_the_mle(name, x64):
     data = jnp.asarray(y)
 
     def nll(p):  # NaN for var < 0, -inf log at var = 0
-        return 0.5 * data.size * jnp.log(p["var"]) + jnp.sum((data - p["mu"]) ** 2) / (2 * p["var"])
+        value = 0.5 * data.size * jnp.log(p["var"]) + jnp.sum((data - p["mu"]) ** 2) / (2 * p["var"])
+        return _recorded(value)
 
-    finite: list = []
-    params = {"mu": jnp.asarray(0.0), "var": jnp.asarray(1.0)}
-    params, state = _solve(METHODS[name](), _recording(nll, finite), params)
+    opt = METHODS[name]()
+    step = jax.jit(lambda p, s: opt.update(None, s, p, value_fn=nll))
+    # Strongly typed: weak-typed params become strong after a step and compile it twice.
+    params = {"mu": jnp.asarray(0.0, jnp.float64), "var": jnp.asarray(1.0, jnp.float64)}
+    params, state = _solve(opt, step, params)
     assert state.stop_reason == optjx.StopReason.CONVERGED, optjx.stop_reason(state)
     np.testing.assert_allclose(float(params["mu"]), y.mean(), atol=1e-6, rtol=0)
     np.testing.assert_allclose(float(params["var"]), y.var(), atol=1e-6, rtol=0)
-    assert not all(finite), "no trial point reached the non-finite region"
+    assert not all(FINITE), "no trial point reached the non-finite region"
 
 
 def test_the_search_halves_towards_the_last_finite_point(x64):
