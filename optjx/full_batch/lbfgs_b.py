@@ -201,8 +201,9 @@ def lbfgs_b(
         # Packed per dtype: the box, the given point, and later the updates, nudged on
         # these vectors in each leaf's dtype (one kernel per dtype, not one per leaf).
         lo_groups, hi_groups = packing.pack(lo_tree), packing.pack(hi_tree)
-        given = packing.pack(params)
-        lo, hi, x_given = flat(lo_groups, dtype), flat(hi_groups, dtype), flat(given, dtype)
+        params_groups = packing.pack(params)
+        lo, hi = flat(lo_groups, dtype), flat(hi_groups, dtype)
+        x_given = flat(params_groups, dtype)
         x0 = box.project(x_given, lo, hi)
 
         def vg(x):
@@ -231,7 +232,8 @@ def lbfgs_b(
                                  unbounded=unbounded)  # fmt: skip
         failed = carry.reason == c.StopTest.NON_FINITE
         x = jnp.where(failed, x0, carry.x)
-        updates = packing.unpack(box.inside_updates(given, split(x, packing), lo_groups, hi_groups))
+        nudged = box.inside_updates(params_groups, split(x, packing), lo_groups, hi_groups)
+        updates = packing.unpack(nudged)
         evals = carry.evals + infeasible.astype(jnp.int32)
         given = first_call.astype(jnp.int32) * (1 - infeasible.astype(jnp.int32))
         mem = carry.mem
