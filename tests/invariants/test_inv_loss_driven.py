@@ -21,6 +21,7 @@ import optax
 import orbax.checkpoint as ocp
 import pytest
 import registry
+from _placement import uncommitted
 
 import optjx
 
@@ -117,9 +118,7 @@ def assert_checkpoint_continues(entries, run, txs, tmp_path):
                                   "state": txs[e.id].init(harness.make_params())}
                     for i, e in enumerate(entries)}  # fmt: skip
         loaded = checkpointer.restore(tmp_path / "all", template)
-    # orbax restores committed arrays, for which jit would compile each step anew: the
-    # same bits, uncommitted (as the arrays the steps were compiled for).
-    loaded = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), loaded)
+    loaded = uncommitted(loaded)  # as the arrays the steps were compiled for
     for i, entry in enumerate(entries):
         restored = loaded[f"entry{i}"]
         harness.assert_trees_identical(restored, saved[f"entry{i}"], entry.id)
