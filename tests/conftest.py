@@ -2,14 +2,48 @@
 shared by the session's processes, before JAX starts."""
 
 import atexit
+import importlib.util
+import mmap
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 # Must be set before JAX initialises its backends: every multi-device test relies on it.
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
-    os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
+    _flags = (_flags + " --xla_force_host_platform_device_count=8").strip()
+
+
+def _jaxlib_knows(flag: str) -> bool:
+    """Whether the installed jaxlib parses ``flag`` (XLA aborts the process on an unknown
+    flag in XLA_FLAGS), read from its shared libraries without importing it."""
+    spec = importlib.util.find_spec("jaxlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for path in Path(folder).glob("*.so"):
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                if m.find(flag.encode()) >= 0:
+                    return True
+    return False
+
+
+# XLA:CPU's older elemental emitters instead of its MLIR fusion emitters: the same
+# programs compile in about half the CPU time (a full-batch update: bfgs 2.4 -> 1.2 s,
+# lbfgs_b 3.8 -> 2.4 s), and compilation is most of this suite's time. Both are XLA
+# configurations; results differ by rounding only (they contract multiply-adds
+# differently: of the 1,135 numbers of the float64 L-BFGS-B golden replays, 190 move, by
+# 5e-13 relative at most but in Rosenbrock's valley, which amplifies it to 1.7e-10), inside
+# every tolerance here, each justified against its reference. The examples run as users
+# run them (tests/integration/test_examples.py drops XLA_FLAGS), with XLA's defaults;
+# OPTJX_TEST_XLA_DEFAULTS=1 runs the whole suite so.
+_EMITTERS = "xla_cpu_use_fusion_emitters"
+if (
+    os.environ.get("OPTJX_TEST_XLA_DEFAULTS") != "1"
+    and _EMITTERS not in _flags
+    and _jaxlib_knows(_EMITTERS)
+):
+    _flags += f" --{_EMITTERS}=false"
+os.environ["XLA_FLAGS"] = _flags
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 # One on-disk compilation cache for the session: pytest-xdist's workers inherit this

@@ -44,10 +44,13 @@ def _golden(name, start):
 # (xtol and ftol) are taken as one: near the solution |actred| and prered are rounding
 # noise, and whether they pass ftol too differs in 6 of the 62 runs (x and nfev agree).
 #   Lanczos3/start2: same nfev; x within 1.3e-8 (the step at xtol).
-#   MGH10/start1: 293 evaluations vs 291 (of a 291-evaluation path); x within 5.5e-10.
+#   MGH10/start1: a path of ~290 evaluations whose end rounding steers. MINPACK itself
+#     (scipy 1.17.1), from the start moved by k * 1e-16 relative (k = +-1 .. +-6), takes
+#     282 to 296 evaluations and ends up to 1.2e-9 apart: hence 10 evaluations and 2e-9.
+#     (optjx: 293 with XLA:CPU's default emitters, 283 with the older ones the suite uses.)
 #   MGH09/start1: MINPACK does not converge (stops at max_nfev = 400 far from the
 #     solution); both stop there, on paths that part after about 290 evaluations.
-LOOSER = {("Lanczos3", "start2"): (5e-8, 0), ("MGH10", "start1"): (1e-9, 2),
+LOOSER = {("Lanczos3", "start2"): (5e-8, 0), ("MGH10", "start1"): (2e-9, 10),
           ("MGH09", "start1"): (None, 0)}  # fmt: skip
 
 
