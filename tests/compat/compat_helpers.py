@@ -36,7 +36,10 @@ def optax_alias_loss(params):
     return jnp.sum((params["w"] - 0.2) ** 2) + jnp.sum(jnp.cos(params["b"]))
 
 
+@jax.jit
 def grads_at(params):
+    """The gradient of ``loss``, compiled: differentiated eagerly at every step of every
+    trajectory, it was a good part of these tests' time."""
     return jax.grad(loss)(params)
 
 
