@@ -29,8 +29,9 @@ def _jaxlib_knows(flag: str) -> bool:
 
 
 # XLA:CPU's older elemental emitters instead of its MLIR fusion emitters: the same
-# programs compile in about half the CPU time (a full-batch update: bfgs 2.4 -> 1.2 s,
-# lbfgs_b 3.8 -> 2.4 s), and compilation is most of this suite's time. Both are XLA
+# programs compile in about half the CPU time (a full-batch update on one leaf, CPU
+# seconds: bfgs 2.4 -> 1.2, lbfgs_b 3.8 -> 2.4), and compilation is most of this suite's
+# time. Both are XLA
 # configurations; results differ by rounding only (they contract multiply-adds
 # differently: of the 1,135 numbers of the float64 L-BFGS-B golden replays, 190 move, by
 # 5e-13 relative at most but in Rosenbrock's valley, which amplifies it to 1.7e-10), inside
