@@ -35,9 +35,10 @@ def _jaxlib_knows(flag: str) -> bool:
 # configurations; results differ by rounding only (they contract multiply-adds
 # differently: of the 1,135 numbers of the float64 L-BFGS-B golden replays, 190 move, by
 # 5e-13 relative at most but in Rosenbrock's valley, which amplifies it to 1.7e-10), inside
-# every tolerance here, each justified against its reference. The examples run as users
-# run them (tests/integration/test_examples.py drops XLA_FLAGS), with XLA's defaults;
-# OPTJX_TEST_XLA_DEFAULTS=1 runs the whole suite so.
+# every tolerance here, each justified against its reference. The 13 example scripts run
+# as users run them (tests/integration/test_examples.py drops XLA_FLAGS), with XLA's
+# defaults; the two data-parallel ones inherit these flags (they need the 8 devices).
+# OPTJX_TEST_XLA_DEFAULTS=1 runs the whole suite with XLA's defaults.
 _EMITTERS = "xla_cpu_use_fusion_emitters"
 if (
     os.environ.get("OPTJX_TEST_XLA_DEFAULTS") != "1"
