@@ -1,13 +1,14 @@
 """Every example runs as a user runs it (``--quick``) and draws its pictures.
 
 The quickstart, the README's main job, runs exactly as the README runs it, in a process of
-its own; so does every script that changes JAX's global configuration (the float64 ones).
-The others run one after another in one more process, each as ``python SCRIPT`` would run
-it (``_run_examples.py``: ``runpy`` as ``__main__``, its own arguments, folder and
+its own. The others run one after another in one process per way they set JAX's global
+configuration (the float64 scripts apart from the rest), each as ``python SCRIPT`` would
+run it (``_run_examples.py``: ``runpy`` as ``__main__``, its own arguments, folder and
 output): JAX, Flax, scikit-learn and matplotlib are imported, and the small eager
-operations compiled, once instead of ten times. This file then takes 146 CPU seconds
-instead of 178 on the 2-core machine. Each script prints what it prints on its own
-(``swa_onecycle.py``'s accuracies differ from run to run either way, alone too).
+operations compiled, once per process instead of once per script. This file then takes
+146 CPU seconds instead of 178 on the 2-core machine. Each script prints what it prints
+on its own (``swa_onecycle.py``'s accuracies differ from run to run either way, alone
+too).
 
 Each PNG is opened and checked against the size its figure was made with (every example
 saves at 100 dpi without tight bounding boxes, so ``figsize`` fixes the pixels) and for
@@ -140,10 +141,11 @@ def _run_together(scripts: list[str], outs: dict[str, Path], folder: Path) -> di
     return results
 
 
-def _own_process(script: str) -> bool:
-    """The quickstart (the README's main job), and any script that changes JAX's global
-    configuration, which would carry over to the scripts after it."""
-    return script == "quickstart.py" or "jax.config.update" in (EXAMPLES_DIR / script).read_text()
+def _configuration(script: str) -> tuple[str, ...]:
+    """How the script changes JAX's global configuration (``jax.config.update`` lines):
+    scripts share a process only with scripts that change it the same way."""
+    lines = (EXAMPLES_DIR / script).read_text().splitlines()
+    return tuple(sorted(line.strip() for line in lines if "jax.config.update" in line))
 
 
 # The script each test that is not parametrized by ``script`` reads.
@@ -166,21 +168,24 @@ def _needed(request) -> list[str]:
 
 @pytest.fixture(scope="module")
 def runs(request, tmp_path_factory):
-    """The examples the selected tests read: the shared process and the own ones, two
-    processes at a time."""
+    """The examples the selected tests read: the quickstart on its own, the others in one
+    process per configuration; two processes at a time."""
     scripts = _needed(request)
     outs = {script: tmp_path_factory.mktemp(script.removesuffix(".py")) for script in scripts}
-    together = [s for s in scripts if not _own_process(s)]
-    results = {}
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for script in scripts:
+        if script != "quickstart.py":
+            groups.setdefault(_configuration(script), []).append(script)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        shared = (
-            pool.submit(_run_together, together, outs, tmp_path_factory.mktemp("together"))
-            if together
-            else None
-        )
-        alone = {s: pool.submit(_run, s, outs[s]) for s in scripts if _own_process(s)}
-        results.update(shared.result() if shared else {})
-        results.update({s: future.result() for s, future in alone.items()})
+        futures = [
+            pool.submit(_run_together, group, outs, tmp_path_factory.mktemp("together"))
+            for group in sorted(groups.values(), key=len, reverse=True)
+        ]
+        if "quickstart.py" in outs:  # as the README runs it
+            futures.append(
+                pool.submit(lambda: {"quickstart.py": _run("quickstart.py", outs["quickstart.py"])})
+            )
+        results = {k: v for future in futures for k, v in future.result().items()}
     return {script: (results[script], outs[script]) for script in scripts}
 
 
