@@ -10,10 +10,9 @@ and its exit status to ``out/returncode`` (an uncaught exception is 1, its trace
 its standard error). A failing script does not stop the ones after it.
 
 Why one interpreter: importing JAX, Flax, scikit-learn and matplotlib and compiling the
-same small eager operations again took about 4 CPU seconds per script, a third of the
-examples' time in the test suite. Only scripts that leave JAX's global configuration
-alone share an interpreter (``test_examples.py`` groups them); each still starts from a
-fresh module namespace.
+same small eager operations again took about 3.5 CPU seconds per script. Scripts share an
+interpreter only with scripts that set JAX's global configuration the same way
+(``test_examples.py`` groups them); each still starts from a fresh module namespace.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from pathlib import Path
 
 
 def run_one(examples: Path, script: str, args: list[str], out: Path) -> int:
+    """Run ``script`` as ``__main__`` with ``args`` from ``out``; its exit status."""
     sys.argv = [str(examples / script), *args]
     os.chdir(out)
     with (
