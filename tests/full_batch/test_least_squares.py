@@ -43,15 +43,20 @@ def _golden(name, start):
 # |actred|, the ratio near a threshold) falls the other way. MINPACK's info 2 (xtol) and 3
 # (xtol and ftol) are taken as one: near the solution |actred| and prered are rounding
 # noise, and whether they pass ftol too differs in 6 of the 62 runs (x and nfev agree).
-#   Lanczos3/start2: same nfev; x within 1.3e-8 (the step at xtol).
+#   Lanczos3/start2: MINPACK itself, from the start moved by k * 1e-16 relative
+#     (k = +-1 .. +-6), takes 9 or 10 evaluations, ends with info 1, 2 or 3 and up to
+#     3.9e-7 apart: hence one evaluation, info 1 to 3 and 5e-7. (optjx: 10 evaluations,
+#     info 3 with XLA's default code splitting; 9, info 1 with the one LLVM module per
+#     program the suite compiles; x within 1.3e-8 of MINPACK's both ways.)
 #   MGH10/start1: a path of ~290 evaluations whose end rounding steers. MINPACK itself
 #     (scipy 1.17.1), from the start moved by k * 1e-16 relative (k = +-1 .. +-6), takes
 #     282 to 296 evaluations and ends up to 1.2e-9 apart: hence 10 evaluations and 2e-9.
 #     (optjx: 293 with XLA:CPU's default emitters, 283 with the older ones the suite uses.)
 #   MGH09/start1: MINPACK does not converge (stops at max_nfev = 400 far from the
 #     solution); both stop there, on paths that part after about 290 evaluations.
-LOOSER = {("Lanczos3", "start2"): (5e-8, 0), ("MGH10", "start1"): (2e-9, 10),
+LOOSER = {("Lanczos3", "start2"): (5e-7, 1), ("MGH10", "start1"): (2e-9, 10),
           ("MGH09", "start1"): (None, 0)}  # fmt: skip
+INFO = {("Lanczos3", "start2"): {1, 2, 3}}  # MINPACK's own, from the moved starts
 
 
 @functools.cache
@@ -96,6 +101,7 @@ def test_levenberg_marquardt_equals_minpack(lm_results, name, start):
     golden = _golden(name, start)
     rtol, nfev_off = LOOSER.get((name, start), (1e-8, 0))
     same = {2: {2, 3}, 3: {2, 3}}.get(golden["status"], {golden["status"]})
+    same = INFO.get((name, start), same)
     assert int(state.info) in same
     assert abs(nfev - golden["nfev"]) <= nfev_off, (nfev, golden["nfev"])
     if (name, start) not in LOOSER:
