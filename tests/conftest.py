@@ -1,6 +1,6 @@
-"""Test setup: 8 virtual CPU devices, XLA:CPU's faster-compiling emitters, strict dtype
-promotion, and one compilation cache shared by the session's processes, before JAX
-starts."""
+"""Test setup: 8 virtual CPU devices, XLA:CPU's faster-compiling emitters and one LLVM
+module per program, strict dtype promotion, and one compilation cache shared by the
+session's processes, before JAX starts."""
 
 import atexit
 import importlib.util
