@@ -7,6 +7,7 @@ import importlib.util
 import mmap
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -74,6 +75,21 @@ if "OPTJX_TEST_COMPILATION_CACHE" not in os.environ:
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+
+def _exit_without_teardown() -> None:
+    """End a pytest-xdist worker at once when it exits: its tests have run and reported
+    (the controller has already told it to stop), and tearing down the interpreter,
+    which frees the several thousand programs JAX compiled one by one, kept the session
+    waiting several seconds at its end."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # atexit runs last-registered first: this runs before JAX's own clean-up.
+    atexit.register(_exit_without_teardown)
 
 jax.config.update("jax_compilation_cache_dir", os.environ["OPTJX_TEST_COMPILATION_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)

@@ -301,7 +301,7 @@ def test_averaged_weights_need_recomputed_statistics():
     train, test = order[:1200], order[1200:]
     x_train, y_train = jnp.asarray(images[train]), jnp.asarray(digits.target[train])
     net = DigitsNet()
-    variables = net.init(jax.random.key(0), x_train[:2])
+    variables = jax.jit(net.init)(jax.random.key(0), x_train[:2])
     tx = optjx.polyak_averaging(optjx.sgd(0.2, momentum=0.9))  # uniform: SWA's average
 
     def loss(params, stats, rows):
@@ -325,9 +325,11 @@ def test_averaged_weights_need_recomputed_statistics():
     carry = (variables["params"], variables["batch_stats"], tx.init(variables["params"]))
     (params, stats, opt_state), _ = jax.jit(lambda c: jax.lax.scan(step, c, rows))(carry)
 
+    predict = jax.jit(net.apply)
+
     def accuracy(variables):
         return float(
-            np.mean(np.argmax(net.apply(variables, images[test]), -1) == digits.target[test])
+            np.mean(np.argmax(predict(variables, images[test]), -1) == digits.target[test])
         )
 
     averaged = optjx.averaged_params(opt_state)
