@@ -36,9 +36,9 @@ def _jaxlib_knows(flag: str) -> bool:
 # configurations; results differ by rounding only (they contract multiply-adds
 # differently: of the 1,135 numbers of the float64 L-BFGS-B golden replays, 190 move, by
 # 5e-13 relative at most but in Rosenbrock's valley, which amplifies it to 1.7e-10), inside
-# every tolerance here, each justified against its reference. The 13 example scripts run
-# as users run them (tests/integration/test_examples.py drops XLA_FLAGS), with XLA's
-# defaults; the two data-parallel ones inherit these flags (they need the 8 devices).
+# every tolerance here, each justified against its reference. The quickstart, the
+# README's main job, runs as users run it, with XLA's defaults; the other example scripts
+# compile with these settings (tests/integration/test_examples.py).
 #
 # And one LLVM module per program where XLA splits it into 32 to compile the parts on
 # several threads: with both cores busy running the two workers, the split only adds work
