@@ -63,7 +63,9 @@ def test_one_iteration_per_update_is_scipys_run(name, x64):
     assert int(state.n_iter) == int(golden["nit"]) and int(golden["status"]) == 0
     assert int(state.func_evals) == int(golden["result_nfev"])
     assert int(state.grad_evals) == int(golden["result_njev"])
-    np.testing.assert_allclose(problems.flat(params), golden["final_x"], rtol=1e-9, atol=1e-12)
+    # scipy's answer is its last iterate: the same bound (rosenbrock5_xrtol: scipy's own
+    # spread there is 1e-8).
+    assert np.all(np.abs(problems.flat(params) - golden["final_x"]) <= _bound(golden, -1))
     # Converged: the next update stops at once and moves nothing.
     again, after = step(params, state)
     if xrtol == 0:
@@ -86,7 +88,9 @@ def test_twenty_iterations_per_update_reach_scipys_answer(name, x64):
     nit = int(golden["nit"])
     assert updates == -(-nit // 20) and int(state.n_iter) == nit
     assert int(state.func_evals) == int(golden["result_nfev"])
-    np.testing.assert_allclose(problems.flat(params), golden["final_x"], rtol=1e-9, atol=1e-12)
+    # scipy's answer is its last iterate: the same bound (rosenbrock5_xrtol: scipy's own
+    # spread there is 1e-8).
+    assert np.all(np.abs(problems.flat(params) - golden["final_x"]) <= _bound(golden, -1))
 
 
 def test_inverse_hessian_update_is_the_bfgs_formula(x64):

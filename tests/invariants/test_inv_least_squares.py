@@ -288,7 +288,11 @@ def test_sharded_params_give_the_same_step_and_stay_sharded(name, axis_type):
     # The harness's tree on two devices: w split along its columns, b along its entries;
     # Auto axes: XLA places the flat vector; Explicit ones: under jax.set_mesh, else a
     # ValueError says to set it. Few iterations (the second entry): float32 sums in
-    # another order differ in the last bits, which many iterations would amplify.
+    # another order differ in the last bits, which many iterations would amplify. Each
+    # float32 step is as far from the float64 step as float32 takes it (gauss_newton,
+    # measured in this comparison's terms: 0.7e-5 to 3.2e-5 unsharded, 0.8e-5 to 1.9e-5
+    # sharded, with XLA's defaults and with the suite's settings), so they may be apart
+    # by the sum: 5e-5.
     axis = getattr(jax.sharding.AxisType, axis_type)
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:2]), ("data",), axis_types=(axis,))
     specs = {"w": jax.sharding.PartitionSpec(None, "data"), "b": jax.sharding.PartitionSpec("data")}
@@ -304,6 +308,6 @@ def test_sharded_params_give_the_same_step_and_stay_sharded(name, axis_type):
             got = first_step(sharded)
     else:
         got = first_step(sharded)
-    harness.assert_trees_close(got, want, "sharded", rtol=1e-5, atol=1e-6)
+    harness.assert_trees_close(got, want, "sharded", rtol=5e-5, atol=1e-6)
     for key, leaf in got[0].items():
         assert leaf.sharding.is_equivalent_to(shardings[key], leaf.ndim), key

@@ -87,12 +87,16 @@ def test_jit_equals_eager_and_compiles_once(entry):
         if k == 1 and entry.id in EAGER:
             with jax.disable_jit():
                 eager = run(entry.id, 2, jitted=False)
-            # state.grad, the gradient at the returned point (near a minimiser: a difference
-            # of O(1) terms), differs between jit and eager float32 roundings by ~1e-6.
+            # Each float32 run is as far from the float64 run as float32 takes it, so the
+            # two may be apart by the sum: measured for Polak-Ribiere, in this comparison's
+            # terms, eager 7.3e-6 and jit 2.1e-6 (XLA's defaults) to 9.8e-6 (the suite's
+            # settings) from float64, hence 2e-5. state.grad, the gradient at the returned
+            # point (near a minimiser: a difference of O(1) terms), differs between jit and
+            # eager float32 roundings by ~1e-6.
             eager_params, eager_state = eager
             harness.assert_trees_close((params, state._replace(grad=None)),
                                        (eager_params, eager_state._replace(grad=None)),
-                                       entry.id, rtol=1e-5)  # fmt: skip
+                                       entry.id, rtol=2e-5)  # fmt: skip
             harness.assert_trees_close(state.grad, eager_state.grad, entry.id, rtol=1e-5,
                                        atol=1e-5)  # fmt: skip
     assert _TRACES[entry.id] == 1
