@@ -50,9 +50,11 @@ def _distinct_kernels(opt, n_leaves: int) -> int:
 
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_leaf_specific_kernels_do_not_grow_with_the_leaves(name):
-    # Counts at the time of writing, 4 and 10 leaves: 69 and 68 (lbfgs), 54 and 53
-    # (conjugate_gradient), 86 and 86 (bfgs), 139 and 138 (lbfgs_b); XLA fuses some
-    # counts differently by one or two (8 leaves: 71, 56, 90, 141). Constant slices added
-    # 1 to 5 kernels per leaf: 6 to 30 more here.
-    few, many = (_distinct_kernels(METHODS[name](), n) for n in (4, 10))
-    assert many - few <= 2, (few, many)
+    # Counts at the time of writing, 4 and 12 leaves, with the suite's settings: 69 and 68
+    # (lbfgs), 54 and 53 (conjugate_gradient), 86 and 86 (bfgs), 139 and 138 (lbfgs_b);
+    # with XLA's defaults 86 and 87, 68 and 69, 100 and 103, 167 and 167. XLA fuses some
+    # counts differently by up to four, leaves or not (bfgs with XLA's defaults, 4 to 12
+    # leaves: 100, 100, 104, 103, 103). Constant slices added 1 to 5 kernels per leaf:
+    # 8 to 40 more here.
+    few, many = (_distinct_kernels(METHODS[name](), n) for n in (4, 12))
+    assert many - few <= 4, (few, many)
